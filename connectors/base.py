@@ -1,0 +1,165 @@
+"""The CRM connector interface: find records missing a field, read them, write field values.
+
+A connector knows nothing of enrichment. It speaks in *logical* fields (`email`, `phone`);
+the source's field map (`fields: {phone: mobilephone}`) tells it which CRM property each one is.
+It translates its library's exceptions at its boundary into `crm_sync.errors` types:
+`AuthError` for a refused token, `QuotaExhausted` for a spent daily allocation,
+`RetriableError` for what may pass, and never raises for one bad record on write.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from crm_sync.config import SourceConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A CRM record as the engine sees it. Empty CRM values are None, never ""."""
+
+    id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    domain: str | None = None  # a bare domain or a website URL, as the CRM holds it
+    linkedin_url: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    def value(self, logical_field: str) -> str | None:
+        """The current value of a logical field (`email` or `phone`)."""
+        return {"email": self.email, "phone": self.phone}[logical_field]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What to look for: records where any of `wanted` is empty, within the user's filters."""
+
+    wanted: frozenset[str]  # logical fields, subset of the field map's keys
+    filters: Any = None  # the CRM's own terms, validated by the connector class
+    opt_out_field: str | None = None
+    page_size: int | None = None  # None: the connector's own maximum
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUpdate:
+    """Values to write to one record, by logical field. Values are never empty strings."""
+
+    record_id: str
+    values: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        for name, value in self.values.items():
+            if not value:
+                raise ValueError(f"refusing to write an empty value to {name!r}")
+
+
+class WriteStatus(StrEnum):
+    WRITTEN = "written"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What happened to one record of a batch write."""
+
+    record_id: str
+    status: WriteStatus
+    reason: str = ""  # the CRM's own words when rejected
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorLimits:
+    """Batch sizes and rate limits of a CRM, declared as data so the engine can plan with them."""
+
+    page_size: int
+    read_batch_size: int
+    write_batch_size: int
+    requests_per_second: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One line of `crm-sync check` for a source."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class ConnectorSettings(BaseModel):
+    """Base for a connector's `settings:` block; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class CallCounter:
+    """Calls a connector made, by kind, for reports and metrics."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + n
+
+
+class Connector(ABC):
+    """A CRM, reduced to the three things the engine needs.
+
+    Subclasses set `name`, `settings_model` and `limits`, implement the three abstract methods,
+    and may override `validate_filters`, `check` and `close`.
+    """
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    limits: ClassVar[ConnectorLimits]
+
+    def __init__(self, source: SourceConfig, settings: ConnectorSettings) -> None:
+        self.source = source
+        self.settings = settings
+        self.field_map: Mapping[str, str] = dict(source.fields)
+        self.calls = CallCounter()
+
+    @classmethod
+    def from_source(cls, source: SourceConfig) -> Connector:
+        """Build a connector from a validated source config."""
+        return cls(source, cls.settings_model.model_validate(source.settings))
+
+    @classmethod
+    def validate_filters(cls, filters: Any) -> list[str]:
+        """Problems with the user's filters, as `filters...: message` lines; none by default."""
+        return []
+
+    def selection(self) -> Selection:
+        """The selection this source's config asks for."""
+        return Selection(
+            wanted=frozenset(self.field_map),
+            filters=self.source.filters,
+            opt_out_field=self.source.opt_out_field,
+        )
+
+    @abstractmethod
+    def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:
+        """Yield pages of records missing any wanted field, each record once, in a stable order."""
+
+    @abstractmethod
+    def read(self, ids: Sequence[str]) -> dict[str, Contact]:
+        """Current values of these records; ids that no longer exist are absent."""
+
+    @abstractmethod
+    def write(self, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+        """Write values in batches; one outcome per update, in order; never raise for one record."""
+
+    def check(self) -> list[CheckResult]:
+        """Lines for `crm-sync check`: token accepted, mapped fields exist, API usage left."""
+        return [CheckResult("connector", True, "no checks defined")]
+
+    def close(self) -> None:  # noqa: B027 - an optional hook with a do-nothing default
+        """Release sockets and sessions."""

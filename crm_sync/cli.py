@@ -1,0 +1,85 @@
+"""The `crm-sync` command line: parses arguments and hands each command to its module.
+
+Commands live in `crm_sync/commands/<name>.py`, each with `add_arguments(parser)` and
+`run(args) -> int`; they are imported only when chosen, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from crm_sync import __version__
+from crm_sync.errors import AuthError, ConfigError, InsufficientCredits
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_CONFIG = 2
+EXIT_AUTH = 3
+EXIT_CREDITS = 4
+
+COMMANDS: dict[str, str] = {
+    "run": "the daemon: scheduled cycles, webhook receiver, health and metrics",
+    "once": "one full cycle, then exit (the same as `crm-sync --once`)",
+    "check": "verify the enrichment key and every source, print balance and API usage",
+    "status": "batches by state, in-doubt batches, recent runs, credits spent",
+    "demo": "run one cycle against in-process emulators; needs no config and no network",
+    "sandbox": "serve the local emulators of the enrichment API, HubSpot and Salesforce",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-sync",
+        description="Find CRM contacts without email or phone, enrich them, write them back.",
+    )
+    parser.add_argument("--version", action="version", version=f"crm-sync {__version__}")
+    parser.add_argument(
+        "--once", action="store_true", help="run one full cycle and exit (for cron and CronJobs)"
+    )
+    _add_once_arguments(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _command_module(name).add_arguments(command_parser)
+    return parser
+
+
+def _add_once_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `--once` that are accepted before any command, as `crm-sync --once --json`."""
+    from crm_sync.commands import once
+
+    once.add_arguments(parser)
+
+
+def _command_module(name: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"crm_sync.commands.{name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or ("once" if args.once else None)
+    if command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        return int(_command_module(command).run(args))
+    except ConfigError as exc:
+        print(f"crm-sync: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AuthError as exc:
+        print(f"crm-sync: {exc}", file=sys.stderr)
+        return EXIT_AUTH
+    except InsufficientCredits as exc:
+        print(f"crm-sync: {exc}", file=sys.stderr)
+        return EXIT_CREDITS
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

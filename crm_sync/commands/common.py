@@ -1,0 +1,43 @@
+"""Arguments and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from crm_sync.config import Config, load_config
+from crm_sync.logs import register_secret
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config PATH`; SUPPRESS keeps a value given before the command from being reset."""
+    parser.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help=f"config file (default: $CRM_SYNC_CONFIG or {DEFAULT_CONFIG})",
+    )
+
+
+def config_path(args: argparse.Namespace) -> str:
+    return getattr(args, "config", None) or os.environ.get("CRM_SYNC_CONFIG") or DEFAULT_CONFIG
+
+
+def load(args: argparse.Namespace) -> Config:
+    """Load and validate the config named by the arguments; register its secrets for masking."""
+    config = load_config(config_path(args))
+    register_config_secrets(config)
+    return config
+
+
+def register_config_secrets(config: Config) -> None:
+    """Every secret in the config is masked in logs from now on."""
+    register_secret(config.enrichment.api_key.get_secret_value())
+    for source in config.sources:
+        for key, value in source.settings.items():
+            if isinstance(value, str) and any(
+                word in key.lower() for word in ("token", "key", "secret", "password", "session")
+            ):
+                register_secret(value)

@@ -1,0 +1,321 @@
+"""The configuration file: YAML, `${VAR}` from the environment, validated once, then frozen.
+
+Every error is collected and reported at once with the dotted path of the key
+(`sources[0].fields.phone: ...`), so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from crm_sync.errors import ConfigError
+
+PROVIDER_BASE_URLS: dict[str, str] = {
+    "fullenrich": "https://app.fullenrich.com/api/v1",
+    "deepenrich": "https://app.deepenrich.com/api/v1",
+}
+EMAIL_STATUSES = ("DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL", "INVALID", "INVALID_DOMAIN")
+LOGICAL_FIELDS = ("email", "phone")
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnrichmentConfig(_Frozen):
+    """How to reach the enrichment API and how fast we may call it."""
+
+    provider: Literal["fullenrich", "deepenrich"] = "fullenrich"
+    base_url: str | None = None
+    api_key: SecretStr
+    rate_limit_per_minute: int = Field(60, ge=1, le=10_000)
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+    max_retries: int = Field(5, ge=0, le=20)
+    backoff_cap_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @property
+    def resolved_base_url(self) -> str:
+        """The base URL in force: the override, or the provider's default."""
+        return self.base_url or PROVIDER_BASE_URLS[self.provider]
+
+
+class StateConfig(_Frozen):
+    """Where the durable state lives: a SQLite file by default, PostgreSQL by URL."""
+
+    url: str = "sqlite:///crm-sync.sqlite3"
+    in_doubt_release_hours: float = Field(72.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("must be a sqlite:/// path or a postgresql:// URL")
+        return value
+
+
+class CooldownConfig(_Frozen):
+    """Days before a contact is asked about again, by the outcome of the last ask."""
+
+    found_days: float = Field(90.0, ge=0)
+    not_found_days: float = Field(30.0, ge=0)
+
+
+class BudgetConfig(_Frozen):
+    """Credit ceilings for one source; None means no ceiling of that kind."""
+
+    per_run: int | None = Field(None, ge=0)
+    per_day: int | None = Field(None, ge=0)
+
+
+class SourceConfig(_Frozen):
+    """One CRM to keep reachable, with its own field map, filters, budget and cooldown."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    connector: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    fields: dict[str, str]
+    filters: Any = None
+    opt_out_field: str | None = None
+    overwrite: dict[str, bool] = Field(default_factory=dict)
+    accepted_email_statuses: tuple[str, ...] = ("DELIVERABLE", "HIGH_PROBABILITY")
+    cooldown: CooldownConfig = CooldownConfig()
+    budget: BudgetConfig = BudgetConfig()
+    enabled: bool = True
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_known(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(LOGICAL_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; known: {', '.join(LOGICAL_FIELDS)}")
+        if not value:
+            raise ValueError("must map at least one of: email, phone")
+        for logical, crm_name in value.items():
+            if not crm_name.strip():
+                raise ValueError(f"{logical} maps to an empty CRM field name")
+        return value
+
+    @field_validator("overwrite")
+    @classmethod
+    def _overwrite_known(cls, value: dict[str, bool]) -> dict[str, bool]:
+        unknown = sorted(set(value) - set(LOGICAL_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; known: {', '.join(LOGICAL_FIELDS)}")
+        return value
+
+    @field_validator("accepted_email_statuses")
+    @classmethod
+    def _statuses_known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for status in value:
+            if status not in EMAIL_STATUSES:
+                raise ValueError(
+                    f"unknown email status {status!r}; known: {', '.join(EMAIL_STATUSES)}"
+                )
+        return value
+
+
+class RunConfig(_Frozen):
+    """Policies of one cycle that hold across sources."""
+
+    min_balance: int = Field(0, ge=0)
+    reserve: int = Field(0, ge=0)
+    batch_size: int = Field(100, ge=1, le=100)
+    poll_initial_seconds: float = Field(5.0, gt=0)
+    poll_max_seconds: float = Field(60.0, gt=0)
+    collect_deadline_seconds: float = Field(1800.0, gt=0)
+    max_contacts_per_run: int | None = Field(None, ge=1)
+
+
+class ScheduleConfig(_Frozen):
+    """When the daemon runs a cycle: a cron expression or a fixed interval."""
+
+    cron: str | None = None
+    interval_minutes: float | None = Field(None, gt=0)
+    misfire_grace_seconds: int = Field(300, ge=1)
+    poll_interval_seconds: float = Field(30.0, gt=0)
+    shutdown_grace_seconds: float = Field(25.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleConfig:
+        if self.cron is not None and self.interval_minutes is not None:
+            raise ValueError("set either cron or interval_minutes, not both")
+        return self
+
+
+class WebhookConfig(_Frozen):
+    """The in-process HTTP server: webhook receiver, health and metrics."""
+
+    enabled: bool = True
+    listen: str = "0.0.0.0:8080"
+    public_url: str | None = None
+    path: str = "/webhooks/enrichment"
+    require_signature: bool = True
+    max_body_bytes: int = Field(5_000_000, ge=1024)
+    poll_after_seconds: float = Field(600.0, ge=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT, for example 0.0.0.0:8080")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class Config(_Frozen):
+    """The whole file. Only `enrichment` is required."""
+
+    enrichment: EnrichmentConfig
+    state: StateConfig = StateConfig()
+    run: RunConfig = RunConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    schedule: ScheduleConfig = ScheduleConfig()
+    webhook: WebhookConfig = WebhookConfig()
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Config:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+def interpolate_env(
+    value: Any, env: Mapping[str, str], path: str = "", missing: list[str] | None = None
+) -> Any:
+    """Replace `${VAR}` (or `${VAR:-default}`) in every string; record each missing variable."""
+    if missing is None:
+        missing = []
+    if isinstance(value, str):
+
+        def _sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            missing.append(f"{path or '<root>'}: environment variable {name} is not set")
+            return ""
+
+        return _ENV_PATTERN.sub(_sub, value)
+    if isinstance(value, dict):
+        return {k: interpolate_env(v, env, _join(path, str(k)), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(v, env, f"{path}[{i}]", missing) for i, v in enumerate(value)]
+    return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out = f"{out}[{part}]" if isinstance(part, int) else _join(out, part)
+    return out
+
+
+def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
+    """Validate an already-parsed YAML document; raise ConfigError listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config: the file must hold a mapping with at least an `enrichment` key")
+    missing: list[str] = []
+    data = interpolate_env(raw, os.environ if env is None else env, "", missing)
+    problems = list(missing)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except PydanticValidationError as exc:
+        for err in exc.errors():
+            where = _loc_to_path(tuple(err["loc"])) or "<root>"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            problems.append(f"{where}: {msg}")
+    if config is not None and not problems:
+        problems.extend(_connector_problems(config))
+    if problems:
+        # A missing variable also makes its key fail validation: keep the clearer line only.
+        problems = _dedupe(problems)
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems), problems)
+    assert config is not None
+    return config
+
+
+def _connector_problems(config: Config) -> list[str]:
+    """Ask each source's connector class to validate its own settings and filters."""
+    from connectors.registry import validate_source
+
+    problems: list[str] = []
+    for index, source in enumerate(config.sources):
+        problems.extend(f"sources[{index}].{p}" for p in validate_source(source))
+    return problems
+
+
+def _dedupe(problems: list[str]) -> list[str]:
+    seen: list[str] = []
+    for p in problems:
+        if p not in seen:
+            seen.append(p)
+    return seen
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {file}") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {file}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config: {file} is not valid YAML{where}") from None
+    return parse_config(raw, env)

@@ -1,0 +1,96 @@
+"""Exceptions named by what the caller should do.
+
+    CrmSyncError
+     ├── ConfigError            fix the config file or environment; exit 2
+     ├── AuthError              a key or token was refused; renew it; exit 3
+     │    └── EnrichmentAuthError
+     ├── InsufficientCredits    top up the enrichment account; exit 4
+     ├── FatalError             stop this source or run; retrying will not help
+     │    ├── ValidationError   the API refused the request (carries the API's code)
+     │    ├── NotFoundError     the resource does not exist (or expired)
+     │    └── QuotaExhausted    a CRM's daily API allocation is spent
+     ├── RetriableError         try again later (the client already retried what it could)
+     │    ├── RateLimited
+     │    └── ServerError
+     └── OutcomeUnknown         a paid request may or may not have reached the API: never resend
+
+Messages never contain secrets: the classes take only what the caller passes, and callers pass
+codes and statuses, never headers or keys.
+"""
+
+from __future__ import annotations
+
+
+class CrmSyncError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(CrmSyncError):
+    """The config file or the environment is wrong; `problems` lists every error found."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__(message)
+
+
+class AuthError(CrmSyncError):
+    """A credential was refused by a remote service."""
+
+    def __init__(self, message: str, *, service: str = "", code: str = "") -> None:
+        self.service = service
+        self.code = code
+        super().__init__(message)
+
+
+class EnrichmentAuthError(AuthError):
+    """The enrichment API refused the API key."""
+
+
+class InsufficientCredits(CrmSyncError):
+    """The enrichment account has fewer credits than the run needs."""
+
+
+class FatalError(CrmSyncError):
+    """Retrying the same call cannot succeed."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class ValidationError(FatalError):
+    """The remote API refused the request as invalid; `code` is the API's own error code."""
+
+
+class NotFoundError(FatalError):
+    """The requested resource does not exist (or no longer does)."""
+
+
+class QuotaExhausted(FatalError):
+    """A daily API allocation is spent; the source must stop until it refills."""
+
+
+class RetriableError(CrmSyncError):
+    """A transient failure that outlived the client's own retries."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class RateLimited(RetriableError):
+    """The remote service answered 429 more often than we were willing to wait."""
+
+
+class ServerError(RetriableError):
+    """The remote service kept failing with 5xx or connection errors."""
+
+
+class OutcomeUnknown(CrmSyncError):
+    """A non-idempotent request was sent but no answer came back: it may have been executed.
+
+    For the enrichment POST this means credits may have been spent. The batch must become
+    `in_doubt` and must never be resent automatically.
+    """

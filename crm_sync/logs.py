@@ -1,0 +1,91 @@
+"""Logging, configured in one place (the CLI); modules only bind context and emit events.
+
+Every event passes through `redact_secrets`: values of keys that name a secret are masked, and
+any registered secret (API keys, tokens) found inside any string is replaced, so a key cannot
+reach a log line even through an exception message or a URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+MASK = "***"
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization|session_id)", re.I)
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that it is masked wherever it appears in a log event."""
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret masked."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {
+            k: MASK if _SECRET_KEY.search(str(k)) else _scrub_value(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub_value(v) for v in value)
+    return value
+
+
+def redact_secrets(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask secret-named keys and registered secret values."""
+    for key in list(event_dict):
+        if _SECRET_KEY.search(key):
+            event_dict[key] = MASK
+        else:
+            event_dict[key] = _scrub_value(event_dict[key])
+    return event_dict
+
+
+def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
+    """JSON lines when stdout is not a terminal (or when asked), readable lines otherwise.
+
+    Logs go to stderr so that `--json` output on stdout stays one parseable object.
+    """
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**context: Any) -> Any:
+    """A structlog logger with bound context (`source=`, `run_id=`, `batch=`)."""
+    return structlog.get_logger("crm_sync").bind(**context)
