@@ -350,3 +350,16 @@ def generate_people(n: int, seed: int = 7) -> list[Person]:
             )
         )
     return people
+
+
+def truth_for_request(
+    firstname: str | None,
+    lastname: str | None,
+    domain: str | None,
+    company_name: str | None,
+    linkedin_url: str | None = None,
+) -> Truth:
+    """Ground truth for one item of a bulk request: by name and company, else by LinkedIn URL."""
+    if firstname and lastname and (domain or company_name):
+        return truth_for(firstname, lastname, domain or company_name or "")
+    return truth_for("", "", linkedin_url or "")
