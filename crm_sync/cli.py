@@ -13,12 +13,9 @@ from collections.abc import Sequence
 
 from crm_sync import __version__
 from crm_sync.errors import AuthError, ConfigError, InsufficientCredits
+from crm_sync.exit_codes import EXIT_AUTH, EXIT_CONFIG, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
 
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_CONFIG = 2
-EXIT_AUTH = 3
-EXIT_CREDITS = 4
+__all__ = ["EXIT_AUTH", "EXIT_CONFIG", "EXIT_CREDITS", "EXIT_OK", "EXIT_PARTIAL", "main"]
 
 COMMANDS: dict[str, str] = {
     "run": "the daemon: scheduled cycles, webhook receiver, health and metrics",

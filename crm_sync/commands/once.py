@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from crm_sync.commands.common import add_config_argument
+from crm_sync.commands.common import add_config_argument, load
+from crm_sync.logs import configure_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +28,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=argparse.SUPPRESS,
         metavar="SECONDS",
-        help="stop starting new work after this many seconds (default: none)",
+        help="stop starting new work and stop waiting after this many seconds (default: none)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("the pipeline lands with the pipeline issue")
+    from crm_sync.app import open_context
+    from crm_sync.pipeline.cycle import run_cycle
+    from crm_sync.pipeline.report import render_table
+
+    as_json = bool(getattr(args, "json", False))
+    configure_logging(json=None if not as_json else True)
+    config = load(args)
+    with open_context(config) as ctx:
+        report = run_cycle(
+            ctx,
+            dry_run=bool(getattr(args, "dry_run", False)),
+            deadline_seconds=getattr(args, "deadline", None),
+        )
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        sys.stdout.write(render_table(report) + "\n")
+    return report.exit_code

@@ -1,0 +1,91 @@
+"""What every stage needs, passed in explicitly: config, store, API client, connectors, clock."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from connectors.base import Connector
+from crm_sync.config import Config, SourceConfig
+from crm_sync.enrichment.models import BulkRequest, EnrichmentResult
+
+if TYPE_CHECKING:
+    from crm_sync.store.store import Store
+
+
+class EnrichmentAPI(Protocol):
+    """The part of the enrichment client the pipeline uses; tests may pass a small fake."""
+
+    def credits(self) -> int: ...
+
+    def submit(self, request: BulkRequest) -> str: ...
+
+    def get_result(
+        self, enrichment_id: str, *, force_results: bool = False
+    ) -> EnrichmentResult: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_owner_id() -> str:
+    """`host:pid:random`: unique per process, and tells a same-host successor whether we died."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True only when the owner ran on this host and its process is gone (after SIGKILL, say).
+
+    Owners on other hosts are never judged here: their leases simply expire.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@dataclass
+class Context:
+    """The collaborators of one engine; built by the CLI, the daemon, the demo or a test."""
+
+    config: Config
+    store: Store
+    client: EnrichmentAPI
+    connectors: dict[str, Connector]
+    owner: str = field(default_factory=new_owner_id)
+    clock: Callable[[], datetime] = utc_now
+    sleep: Callable[[float], None] = time.sleep
+    webhook_url: str | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def source_config(self, name: str) -> SourceConfig:
+        for source in self.config.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)

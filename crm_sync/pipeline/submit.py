@@ -1,0 +1,196 @@
+"""Select, plan and submit for one source: the only stages that spend money.
+
+The order of writes is what makes a crash harmless:
+    plan_batch (contacts claimed, credits reserved)  -> failpoint after_plan
+    mark_sending                                     -> failpoint after_mark_sending
+    POST /contact/enrich/bulk                        -> failpoint after_submit
+    mark_submitted(enrichment_id)                    -> failpoint after_mark_submitted
+A process that dies between mark_sending and mark_submitted leaves a `sending` batch; the next
+holder of the source lease turns it into `in_doubt`, which is never resent automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from connectors.base import Contact, Selection
+from crm_sync import errors
+from crm_sync.config import SourceConfig
+from crm_sync.enrichment.models import BulkRequest, ContactRequest
+from crm_sync.failpoints import failpoint
+from crm_sync.logs import get_logger
+from crm_sync.pipeline.budget import Budget
+from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.report import DryRunItem, SourceReport
+from crm_sync.policies import build_request, fields_to_ask, identity_problem, worst_case_cost
+from crm_sync.store.records import PlannedContact
+
+
+class SourceStopped(Exception):
+    """Stop submitting for this source (the message says why); other sources go on."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    contact: Contact
+    planned: PlannedContact
+    cost: int
+
+
+def source_lease_name(source: str) -> str:
+    return f"source:{source}"
+
+
+def submit_source(
+    ctx: Context,
+    source: SourceConfig,
+    report: SourceReport,
+    budget: Budget,
+    *,
+    run_id: str,
+    dry_run: bool,
+    dry_run_items: list[DryRunItem],
+    deadline: datetime | None,
+) -> None:
+    """Find this source's candidates and submit them in batches within the budget."""
+    log = get_logger(source=source.name, run_id=run_id)
+    connector = ctx.connectors[source.name]
+    batch: list[Candidate] = []
+    for candidate in _eligible(ctx, source, connector.selection(), report, deadline):
+        if not budget.take(candidate.cost):
+            report.counts.deferred += 1
+            if budget.exhausted:
+                report.message = report.message or f"budget reached ({budget.describe()})"
+                break
+            continue
+        if dry_run:
+            dry_run_items.append(_dry_run_item(source.name, candidate))
+            continue
+        batch.append(candidate)
+        if len(batch) >= ctx.config.run.batch_size:
+            _submit_batch(ctx, source, batch, report, run_id=run_id, log=log)
+            batch = []
+    if batch and not dry_run:
+        _submit_batch(ctx, source, batch, report, run_id=run_id, log=log)
+
+
+def _eligible(
+    ctx: Context,
+    source: SourceConfig,
+    selection: Selection,
+    report: SourceReport,
+    deadline: datetime | None,
+) -> Iterator[Candidate]:
+    """Candidates that pass identity, cooldown and in-flight checks, page by page."""
+    counts = report.counts
+    limit = ctx.config.run.max_contacts_per_run
+    yielded = 0
+    for page in ctx.connectors[source.name].iter_candidates(selection):
+        if ctx.stopping.is_set() or (deadline is not None and ctx.clock() >= deadline):
+            report.message = report.message or "stopped before the end of the backlog"
+            return
+        counts.scanned += len(page)
+        excluded = ctx.store.excluded_contacts(
+            source.name,
+            [c.id for c in page],
+            found_cooldown=timedelta(days=source.cooldown.found_days),
+            not_found_cooldown=timedelta(days=source.cooldown.not_found_days),
+        )
+        for contact in page:
+            reason = excluded.get(contact.id) or identity_problem(contact)
+            fields = fields_to_ask(contact, selection.wanted)
+            if reason is None and not fields:
+                reason = "nothing_missing"
+            if reason is not None:
+                counts.skipped[reason] += 1
+                continue
+            request = build_request(contact, fields, source.name)
+            yield Candidate(
+                contact,
+                PlannedContact(contact.id, fields, request.wire()),
+                worst_case_cost(fields),
+            )
+            yielded += 1
+            if limit is not None and yielded >= limit:
+                report.message = report.message or f"max_contacts_per_run ({limit}) reached"
+                return
+
+
+def _dry_run_item(source: str, candidate: Candidate) -> DryRunItem:
+    contact = candidate.contact
+    name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or contact.id
+    return DryRunItem(source, contact.id, name, candidate.planned.fields_asked, candidate.cost)
+
+
+def _submit_batch(
+    ctx: Context,
+    source: SourceConfig,
+    candidates: list[Candidate],
+    report: SourceReport,
+    *,
+    run_id: str,
+    log: object,
+) -> None:
+    store = ctx.store
+    now = ctx.clock()
+    name = f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} ({len(candidates)} contacts)"
+    batch = store.plan_batch(
+        source=source.name,
+        run_id=run_id,
+        owner=ctx.owner,
+        name=name,
+        contacts=[c.planned for c in candidates],
+        reserved_credits_for=lambda planned: sum(worst_case_cost(p.fields_asked) for p in planned),
+    )
+    if batch is None:  # another process claimed them all between select and plan
+        report.counts.skipped["in_flight"] += len(candidates)
+        return
+    failpoint("after_plan")
+    if not store.mark_sending(batch.id, ctx.owner):
+        return
+    failpoint("after_mark_sending")
+    request = BulkRequest(
+        name=name,
+        webhook_url=ctx.webhook_url,
+        datas=[ContactRequest.model_validate(c.request) for c in batch.contacts],
+    )
+    enrichment_id = _post(ctx, batch.id, request, report, len(batch.contacts))
+    failpoint("after_submit")
+    store.mark_submitted(batch.id, enrichment_id, next_poll_at=first_poll_at(ctx, now))
+    failpoint("after_mark_submitted")
+    report.counts.submitted += len(batch.contacts)
+    get_logger(source=source.name, run_id=run_id).info(
+        "batch_submitted", batch=batch.id, enrichment_id=enrichment_id, contacts=len(batch.contacts)
+    )
+
+
+def _post(ctx: Context, batch_id: str, request: BulkRequest, report: SourceReport, n: int) -> str:
+    """POST the batch; every failure leaves the batch in a state that cannot cause a resend."""
+    store = ctx.store
+    try:
+        return ctx.client.submit(request)
+    except errors.OutcomeUnknown as exc:
+        store.mark_in_doubt(batch_id, str(exc))
+        report.counts.in_doubt += n
+        raise SourceStopped(
+            f"submission outcome unknown, batch {batch_id} is in_doubt: {exc}"
+        ) from None
+    except errors.ValidationError as exc:
+        store.mark_failed(batch_id, f"refused by the API: {exc.code or exc}")
+        report.counts.skipped["api_rejected"] += n
+        raise SourceStopped(f"the enrichment API refused a batch ({exc.code or exc})") from None
+    except (errors.RetriableError, errors.FatalError) as exc:
+        store.mark_failed(batch_id, f"not sent: {exc}")
+        raise SourceStopped(f"enrichment API unavailable: {exc}") from None
+    except (errors.AuthError, errors.InsufficientCredits) as exc:
+        store.mark_failed(batch_id, f"not sent: {type(exc).__name__}")
+        raise
+
+
+def first_poll_at(ctx: Context, now: datetime) -> datetime:
+    """With a webhook, poll only as a fallback; without, poll soon."""
+    if ctx.webhook_url:
+        return now + timedelta(seconds=ctx.config.webhook.poll_after_seconds)
+    return now + timedelta(seconds=ctx.config.run.poll_initial_seconds)

@@ -1,0 +1,159 @@
+"""Write back: turn a stored result into CRM writes, filling empty fields only.
+
+The records are re-read right before writing, so a value a person typed after we submitted is
+kept. Every contact's outcome goes to the ledger, which frees it from `in flight`. Running this
+twice on the same batch (after a crash) writes nothing new: the second read finds our own values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from connectors.base import Connector, Contact, FieldUpdate, WriteStatus
+from crm_sync.config import SourceConfig
+from crm_sync.enrichment.models import EnrichmentResult, EnrichmentStatus, ResultItem
+from crm_sync.failpoints import failpoint
+from crm_sync.logs import get_logger
+from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.report import SourceCounts
+from crm_sync.policies import FieldDecision, decide
+from crm_sync.store.records import Batch, BatchContact, ContactOutcome
+
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+@dataclass
+class _Plan:
+    outcomes: dict[str, ContactOutcome] = field(default_factory=dict)
+    updates: list[FieldUpdate] = field(default_factory=list)
+    decisions: dict[str, FieldDecision] = field(default_factory=dict)
+
+
+def write_back_received(
+    ctx: Context, counts_for: dict[str, SourceCounts], *, limit: int = 20
+) -> int:
+    """Write every received batch this process can claim; returns how many were finished."""
+    done = 0
+    for batch in ctx.store.claim_received(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
+        counts = counts_for.setdefault(batch.source, SourceCounts())
+        write_back_batch(ctx, batch, counts)
+        done += 1
+    return done
+
+
+def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> None:
+    """Decide, write and record one batch."""
+    log = get_logger(source=batch.source, batch=batch.id)
+    source = ctx.source_config(batch.source)
+    connector = ctx.connectors[batch.source]
+    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
+    items = _items_by_record(result, batch.source)
+    current = _read_all(connector, [c.record_id for c in batch.contacts])
+    plan = _plan(batch.contacts, items, current, result.status, source)
+    written_ids = _write(connector, plan, counts)
+    failpoint("after_crm_write")
+    for record_id in written_ids:
+        plan.outcomes[record_id] = ContactOutcome(
+            record_id, "written", dict(plan.outcomes[record_id].values_written), True
+        )
+    ctx.store.record_outcomes(batch.id, list(plan.outcomes.values()))
+    ctx.store.mark_written(batch.id, owner=ctx.owner)
+    counts.credits_spent += batch.credits_spent or 0
+    log.info("batch_written", contacts=len(batch.contacts), updates=len(plan.updates))
+
+
+def _items_by_record(result: EnrichmentResult, source: str) -> dict[str, ResultItem]:
+    items: dict[str, ResultItem] = {}
+    for item in result.datas:
+        record_id = item.custom.get("crm_id")
+        if record_id and item.custom.get("source", source) == source:
+            items[record_id] = item
+    return items
+
+
+def _read_all(connector: Connector, ids: list[str]) -> dict[str, Contact]:
+    size = connector.limits.read_batch_size
+    current: dict[str, Contact] = {}
+    for start in range(0, len(ids), size):
+        current.update(connector.read(ids[start : start + size]))
+    return current
+
+
+def _plan(
+    contacts: Sequence[BatchContact],
+    items: dict[str, ResultItem],
+    current: dict[str, Contact],
+    status: EnrichmentStatus,
+    source: SourceConfig,
+) -> _Plan:
+    plan = _Plan()
+    for contact in contacts:
+        rid = contact.record_id
+        item = items.get(rid)
+        has_data = item is not None and _has_data(item)
+        if item is None or (status != EnrichmentStatus.FINISHED and not has_data):
+            # canceled, out of credits or missing from the result: ask again (free if empty)
+            plan.outcomes[rid] = ContactOutcome(rid, "retry", {}, False)
+            continue
+        record = current.get(rid)
+        if record is None:
+            plan.outcomes[rid] = ContactOutcome(rid, "missing_in_crm", {}, has_data)
+            continue
+        decision = decide(
+            record,
+            item.contact,
+            list(contact.fields_asked),
+            accepted_email_statuses=source.accepted_email_statuses,
+            overwrite=source.overwrite,
+        )
+        plan.decisions[rid] = decision
+        plan.outcomes[rid] = ContactOutcome(
+            rid, _outcome_name(decision), dict(decision.values), decision.found_anything
+        )
+        if decision.values:
+            plan.updates.append(FieldUpdate(rid, dict(decision.values)))
+    return plan
+
+
+def _has_data(item: ResultItem) -> bool:
+    c = item.contact
+    return bool(c.most_probable_email or c.most_probable_phone or c.phones or c.emails)
+
+
+def _outcome_name(decision: FieldDecision) -> str:
+    if decision.values:
+        return "pending_write"
+    if decision.kept_existing:
+        return "kept_existing"
+    if decision.not_accepted:
+        return "not_accepted"
+    return "not_found"
+
+
+def _write(connector: Connector, plan: _Plan, counts: SourceCounts) -> list[str]:
+    """Write in the connector's batch size; count per field; return ids written."""
+    written: list[str] = []
+    size = connector.limits.write_batch_size
+    for start in range(0, len(plan.updates), size):
+        chunk = plan.updates[start : start + size]
+        for update, outcome in zip(chunk, connector.write(chunk), strict=True):
+            if outcome.status == WriteStatus.WRITTEN:
+                written.append(update.record_id)
+                counts.emails_written += "email" in update.values
+                counts.phones_written += "phone" in update.values
+            else:
+                counts.rejected += 1
+                plan.outcomes[update.record_id] = ContactOutcome(
+                    update.record_id, f"rejected: {outcome.reason}"[:500], {}, True
+                )
+    for decision in plan.decisions.values():
+        counts.kept_existing += len(decision.kept_existing)
+        counts.not_accepted += len(decision.not_accepted)
+        if not decision.found_anything:
+            counts.not_found += 1
+    for outcome in plan.outcomes.values():
+        if outcome.outcome == "retry":
+            counts.skipped["not_processed_by_api"] += 1
+    return written
