@@ -1,15 +1,83 @@
-"""`crm-sync sandbox`."""
+"""`crm-sync sandbox`: serve the local emulators, and print a config that points at them."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
 
-from crm_sync.commands.common import add_config_argument
+import yaml
+
+SERVICES = ("enrichment", "hubspot", "salesforce", "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_argument(parser)
+    parser.add_argument("service", choices=SERVICES, help="which emulator to serve")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port (all: this and the next two); 0 picks free ones"
+    )
+    parser.add_argument("--contacts", type=int, default=300, help="seeded CRM contacts")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated people")
+    parser.add_argument(
+        "--completion-delay",
+        type=float,
+        default=2.0,
+        help="seconds before an enrichment finishes",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("crm-sync sandbox is not built yet")
+    from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+
+    options = WorldOptions(
+        hubspot_contacts=args.contacts,
+        salesforce_contacts=args.contacts,
+        seed=args.seed,
+        completion_delay=args.completion_delay,
+    )
+    port = args.port
+    ports = (port, port + 1, port + 2) if port else (0, 0, 0)
+    world = SandboxWorld(options, ports=ports)
+    with world:
+        wanted = SERVICES[:3] if args.service == "all" else (args.service,)
+        for name in SERVICES[:3]:
+            if name not in wanted:
+                world.servers[name].stop()
+        _describe(world, wanted)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return 0
+
+
+def _describe(world: object, wanted: tuple[str, ...]) -> None:
+    from crm_sync.sandbox.world import SandboxWorld
+
+    assert isinstance(world, SandboxWorld)
+    lines = ["crm-sync sandbox (Ctrl-C to stop)"]
+    if "enrichment" in wanted:
+        lines += [
+            f"enrichment API: {world.enrichment_url}",
+            f"  api key: {world.enrichment.api_key}",
+        ]
+    if "hubspot" in wanted:
+        lines += [
+            f"hubspot: {world.servers['hubspot'].url}",
+            f"  access token: {world.hubspot.token}",
+        ]
+    if "salesforce" in wanted:
+        sf = world.salesforce
+        lines += [
+            f"salesforce: {world.servers['salesforce'].url}",
+            f"  session id: {sf.session_id}",
+            f"  username: {sf.username} (password sandbox-password, token sandbox-token)",
+        ]
+    if wanted == SERVICES[:3]:
+        config = world.config_dict("sqlite:///crm-sync-sandbox.sqlite3")
+        lines += [
+            "",
+            "# a config that uses these emulators:",
+            yaml.safe_dump(config, sort_keys=False),
+        ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,136 @@
+"""The three emulators started together, with a config that points crm-sync at them.
+
+Used by `crm-sync demo`, `crm-sync sandbox all` and the end-to-end tests, so all three speak
+to the same world: the CRM emulators seed people from `people.generate_people`, and the
+enrichment emulator answers from `people.truth_for_request`.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from crm_sync.sandbox.enrichment import EnrichmentEmulator
+from crm_sync.sandbox.hubspot import HubSpotEmulator
+from crm_sync.sandbox.salesforce import SalesforceEmulator
+from crm_sync.sandbox.server import BackgroundServer
+
+
+@dataclass
+class WorldOptions:
+    """Sizes and speeds of a sandbox world; defaults suit a demo."""
+
+    hubspot_contacts: int = 300
+    salesforce_contacts: int = 300
+    seed: int = 7
+    completion_delay: float = 0.3
+    rate_limit_calls: int = 600
+    rate_limit_window: float = 60.0
+    balance: int = 1_000_000
+    webhook_retry_interval: float = 60.0
+    enrichment_kwargs: dict[str, Any] = field(default_factory=dict)
+    hubspot_kwargs: dict[str, Any] = field(default_factory=dict)
+    salesforce_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class SandboxWorld:
+    """Start with `with SandboxWorld() as world:`; `world.config_dict()` is a ready config."""
+
+    def __init__(
+        self, options: WorldOptions | None = None, *, ports: tuple[int, int, int] = (0, 0, 0)
+    ):
+        self.options = opts = options or WorldOptions()
+        self.enrichment = EnrichmentEmulator(
+            balance=opts.balance,
+            rate_limit_calls=opts.rate_limit_calls,
+            rate_limit_window=opts.rate_limit_window,
+            completion_delay=opts.completion_delay,
+            webhook_retry_interval=opts.webhook_retry_interval,
+            seed=opts.seed,
+            **opts.enrichment_kwargs,
+        )
+        self.hubspot = HubSpotEmulator(
+            contacts=opts.hubspot_contacts, seed=opts.seed, **opts.hubspot_kwargs
+        )
+        self.salesforce = SalesforceEmulator(
+            contacts=opts.salesforce_contacts, seed=opts.seed + 100, **opts.salesforce_kwargs
+        )
+        self._ports = ports
+        self._stack = ExitStack()
+        self.servers: dict[str, BackgroundServer] = {}
+
+    def start(self) -> SandboxWorld:
+        apps = {"enrichment": self.enrichment.app, "hubspot": self.hubspot.app}
+        apps["salesforce"] = self.salesforce.app
+        for (name, app), port in zip(apps.items(), self._ports, strict=True):
+            self.servers[name] = self._stack.enter_context(BackgroundServer(app, port=port))
+        return self
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> SandboxWorld:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def enrichment_url(self) -> str:
+        return f"{self.servers['enrichment'].url}/api/v1"
+
+    def enrichment_section(self) -> dict[str, Any]:
+        return {
+            "provider": "fullenrich",
+            "base_url": self.enrichment_url,
+            "api_key": self.enrichment.api_key,
+            "rate_limit_per_minute": self.options.rate_limit_calls,
+        }
+
+    def hubspot_source(self, name: str = "hubspot", **extra: Any) -> dict[str, Any]:
+        source: dict[str, Any] = {
+            "name": name,
+            "connector": "hubspot",
+            "settings": {
+                "access_token": self.hubspot.token,
+                "base_url": self.servers["hubspot"].url,
+                "requests_per_second": 50,
+            },
+            "fields": {"email": "email", "phone": "phone"},
+            "opt_out_field": "crm_sync_opt_out",
+        }
+        source.update(extra)
+        return source
+
+    def salesforce_source(self, name: str = "salesforce", **extra: Any) -> dict[str, Any]:
+        source: dict[str, Any] = {
+            "name": name,
+            "connector": "salesforce",
+            "settings": {
+                "object": "Contact",
+                "instance_url": self.servers["salesforce"].url,
+                "session_id": self.salesforce.session_id,
+            },
+            "fields": {"email": "Email", "phone": "MobilePhone"},
+            "opt_out_field": "Enrichment_Opt_Out__c",
+        }
+        source.update(extra)
+        return source
+
+    def config_dict(self, state_url: str, **sections: Any) -> dict[str, Any]:
+        """A whole config on this world: both sources, fast polling, the given store."""
+        config: dict[str, Any] = {
+            "enrichment": self.enrichment_section(),
+            "state": {"url": state_url},
+            "run": {"poll_initial_seconds": 0.2, "poll_max_seconds": 1.0},
+            "sources": [self.hubspot_source(), self.salesforce_source()],
+        }
+        config.update(sections)
+        return config
