@@ -362,4 +362,6 @@ def truth_for_request(
     """Ground truth for one item of a bulk request: by name and company, else by LinkedIn URL."""
     if firstname and lastname and (domain or company_name):
         return truth_for(firstname, lastname, domain or company_name or "")
-    return truth_for("", "", linkedin_url or "")
+    handle = (linkedin_url or "").rstrip("/").rsplit("/", 1)[-1]  # linkedin.com/in/<handle>
+    first, _, last = handle.partition("-")
+    return truth_for(first or handle, last.split("-")[0] or handle, handle)

@@ -1,0 +1,417 @@
+"""A local emulator of the FullEnrich / DeepEnrich v1 API (a Starlette ASGI app).
+
+Mounted at `/api/v1`, so a client's base URL is `f"{server.url}/api/v1"`. Each call passes,
+in order: fault injection (`faults.error_rate`: 500/502/503 before any work), bearer auth
+(401), the rate limit (429), then the endpoint; `faults.latency` is slept after the work,
+just before answering (so a client that times out on a POST still created the job, as in life).
+
+Rate limit choice: a sliding window over every authenticated call; a call refused with 429
+does not take a slot (so a client that keeps hammering recovers as soon as the window slides).
+
+Jobs complete in an asyncio task on the server loop: CREATED, IN_PROGRESS after a quarter of
+`completion_delay`, then a terminal status. Counters are guarded by a lock, since tests read
+them from their own thread while the app runs in the server's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from crm_sync.enrichment.models import EnrichmentStatus
+from crm_sync.sandbox.enrichment_records import (
+    CallRecord,
+    Faults,
+    SubmittedContact,
+    WebhookAttempt,
+    identity_key,
+    max_in_window,
+)
+from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
+from crm_sync.sandbox.enrichment_validation import (
+    ApiFailure,
+    ValidBulk,
+    ValidContact,
+    validate_bulk,
+)
+from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
+
+__all__ = [
+    "CallRecord",
+    "EnrichmentEmulator",
+    "Faults",
+    "SubmittedContact",
+    "WebhookAttempt",
+]
+
+Handler = Callable[[Request], Awaitable[Response]]
+IN_PROGRESS_STYLES = ("200", "400", "alternate")
+AUTH_NOT_SET = ApiFailure(401, "error.authorization.not_set", "Authorization headers not set")
+AUTH_NOT_BEARER = ApiFailure(
+    401, "error.authorization.not_bearer", "Authorization headers not have prefix 'bearer'"
+)
+AUTH_BAD_KEY = ApiFailure(401, "error.api.key", "Unknown api key")
+RATE_LIMITED = ApiFailure(429, "error.rate.limit", "Too many requests. Try again in 1m")
+NOT_FOUND = ApiFailure(404, "error.enrichment.not_found", "Enrichment not found")
+IN_PROGRESS = ApiFailure(400, "error.enrichment.in_progress", "Enrichment is in progress")
+BODY_INVALID = ApiFailure(400, "error.body.invalid", "The body is not valid JSON")
+
+
+def _error(failure: ApiFailure) -> JSONResponse:
+    return JSONResponse(failure.body(), status_code=failure.status)
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    """Serialised as Starlette's JSONResponse does, so GET and webhook bodies are identical."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+@dataclass(slots=True)
+class _Job:
+    id: str
+    request: ValidBulk
+    status: EnrichmentStatus = EnrichmentStatus.CREATED
+    body: bytes | None = None  # the terminal result object, serialised once
+    gets: int = 0  # non-terminal GETs, for the "alternate" in-progress style
+    expired: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def pending_body(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.request.name, "status": self.status.value}
+
+
+class EnrichmentEmulator:
+    """The enrichment API in memory, with counters a test can read and faults it can flip."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "sandbox-enrichment-key",
+        workspace_id: str = "ws-sandbox",
+        balance: int = 1_000_000,
+        rate_limit_calls: int = 60,
+        rate_limit_window: float = 60.0,
+        completion_delay: float = 0.2,
+        webhook_retry_interval: float = 60.0,
+        webhook_max_retries: int = 5,
+        in_progress_style: str = "alternate",
+        error_rate: float = 0.0,
+        latency: float = 0.0,
+        drop_webhooks: bool = False,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if in_progress_style not in IN_PROGRESS_STYLES:
+            raise ValueError(f"in_progress_style must be one of {IN_PROGRESS_STYLES}")
+        self.api_key = api_key
+        self.workspace_id = workspace_id
+        self.balance = balance
+        self.rate_limit_calls = rate_limit_calls
+        self.rate_limit_window = rate_limit_window
+        self.completion_delay = completion_delay
+        self.webhook_policy = DeliveryPolicy(webhook_retry_interval, webhook_max_retries)
+        self.in_progress_style = in_progress_style
+        self.faults = Faults(error_rate=error_rate, latency=latency, drop_webhooks=drop_webhooks)
+        self.clock = clock
+        self.submitted: list[SubmittedContact] = []
+        self.calls: list[CallRecord] = []
+        self.webhook_attempts: list[WebhookAttempt] = []
+        self.credits_charged = 0
+        self._lock = threading.RLock()
+        self._random = random.Random(seed)
+        self._window: deque[float] = deque()
+        self._jobs: dict[str, _Job] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._webhooks_pending = 0
+        self.app = Starlette(routes=[Mount("/api/v1", routes=self._routes())])
+
+    def __repr__(self) -> str:  # never show the API key
+        return f"EnrichmentEmulator(workspace_id={self.workspace_id!r}, jobs={len(self._jobs)})"
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/account/keys/verify", self._guard(self._verify), methods=["GET"]),
+            Route("/account/credits", self._guard(self._credits), methods=["GET"]),
+            Route("/contact/enrich/bulk", self._guard(self._post_bulk), methods=["POST"]),
+            Route(
+                "/contact/enrich/bulk/{enrichment_id}",
+                self._guard(self._get_result),
+                methods=["GET"],
+            ),
+        ]
+
+    # -- what tests read -------------------------------------------------------------------
+
+    def submissions_per_contact(self) -> Counter[str]:
+        """How many times each contact was submitted: by `custom["crm_id"]`, else identity."""
+        with self._lock:
+            return Counter(s.key for s in self.submitted)
+
+    def max_calls_in_any_window(self, window: float | None = None) -> int:
+        """Most admitted calls (authenticated, not 429) in any sliding window of `window` s."""
+        with self._lock:
+            times = [c.at for c in self.calls if c.counted]
+        return max_in_window(times, self.rate_limit_window if window is None else window)
+
+    def result_body(self, enrichment_id: str) -> dict[str, Any]:
+        """The result object exactly as GET (and the webhook) send it; KeyError if unknown."""
+        with self._lock:
+            job = self._jobs[enrichment_id]
+            if job.body is not None:
+                parsed: dict[str, Any] = json.loads(job.body)
+                return parsed
+            return job.pending_body()
+
+    def webhooks_pending(self) -> int:
+        """Deliveries scheduled and not yet over (delivered, given up, or dropped)."""
+        with self._lock:
+            return self._webhooks_pending
+
+    def job_ids(self) -> list[str]:
+        """Every enrichment id created, oldest first."""
+        with self._lock:
+            return list(self._jobs)
+
+    # -- what tests do ---------------------------------------------------------------------
+
+    def finish_all(self) -> None:
+        """Complete every pending job now (webhooks are then sent from the server loop)."""
+        with self._lock:
+            pending = [job for job in self._jobs.values() if job.body is None]
+        for job in pending:
+            self._complete(job)
+
+    def cancel(self, enrichment_id: str) -> None:
+        """Cancel a pending job, as a user would in the dashboard: status CANCELED, no data."""
+        with self._lock:
+            job = self._jobs[enrichment_id]
+        self._complete(job, canceled=True)
+
+    def expire(self, enrichment_id: str) -> None:
+        """Forget a job's results, as the API does after about three months (GET: 404)."""
+        with self._lock:
+            self._jobs[enrichment_id].expired = True
+
+    # -- the pipeline every call passes through ---------------------------------------------
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            self._loop = asyncio.get_running_loop()
+            response, at, counted = await self._dispatch(request, handler)
+            if self.faults.latency > 0:
+                await asyncio.sleep(self.faults.latency)
+            record = CallRecord(at, request.method, request.url.path, response.status_code, counted)
+            with self._lock:
+                self.calls.append(record)
+            return response
+
+        return endpoint
+
+    async def _dispatch(self, request: Request, handler: Handler) -> tuple[Response, float, bool]:
+        fault = self._roll_fault()
+        if fault is not None:
+            return fault, self.clock(), False
+        try:
+            self._authenticate(request.headers.get("authorization"))
+        except ApiFailure as failure:
+            return _error(failure), self.clock(), False
+        admitted, at = self._admit()
+        if not admitted:
+            return _error(RATE_LIMITED), at, False
+        try:
+            return await handler(request), at, True
+        except ApiFailure as failure:
+            return _error(failure), at, True
+
+    def _roll_fault(self) -> Response | None:
+        with self._lock:
+            if self.faults.error_rate <= 0 or self._random.random() >= self.faults.error_rate:
+                return None
+            status = self._random.choice(self.faults.statuses)
+        if status == 500:
+            return JSONResponse({"code": "error.internal", "message": "Internal error"}, 500)
+        text = "Bad Gateway" if status == 502 else "Service Unavailable"
+        return PlainTextResponse(f"<html><body><h1>{status} {text}</h1></body></html>", status)
+
+    def _authenticate(self, header: str | None) -> None:
+        if not header or not header.strip():
+            raise AUTH_NOT_SET
+        scheme, _, key = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise AUTH_NOT_BEARER
+        if not hmac.compare_digest(key.strip().encode(), self.api_key.encode()):
+            raise AUTH_BAD_KEY
+
+    def _admit(self) -> tuple[bool, float]:
+        """Take a slot of the sliding window, or refuse without taking one."""
+        with self._lock:
+            now = self.clock()
+            while self._window and self._window[0] <= now - self.rate_limit_window:
+                self._window.popleft()
+            if len(self._window) >= self.rate_limit_calls:
+                return False, now
+            self._window.append(now)
+            return True, now
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    async def _verify(self, request: Request) -> Response:
+        return JSONResponse({"workspace_id": self.workspace_id})
+
+    async def _credits(self, request: Request) -> Response:
+        with self._lock:
+            return JSONResponse({"balance": self.balance})
+
+    async def _post_bulk(self, request: Request) -> Response:
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as exc:
+            raise BODY_INVALID from exc
+        flags = request.query_params
+        bulk = validate_bulk(
+            payload,
+            check_domain=flags.get("checkDomain", "true").lower() != "false",
+            check_linkedin=flags.get("checkLinkedinUrl", "true").lower() != "false",
+        )
+        job = _Job(id=str(uuid.uuid4()), request=bulk)
+        now = self.clock()
+        with self._lock:
+            self._jobs[job.id] = job
+            self.submitted.extend(_submission(job.id, c, now) for c in bulk.contacts)
+        job.task = self._spawn(self._run(job))
+        return JSONResponse({"enrichment_id": job.id})
+
+    async def _get_result(self, request: Request) -> Response:
+        force = request.query_params.get("forceResults", "false").lower() == "true"
+        with self._lock:
+            job = self._jobs.get(request.path_params["enrichment_id"])
+            if job is None or job.expired:
+                raise NOT_FOUND
+            if job.body is not None:
+                status = 402 if job.status is EnrichmentStatus.CREDITS_INSUFFICIENT else 200
+                return Response(job.body, status, media_type="application/json")
+            if force:  # nothing is charged until the job ends, so nothing is known yet
+                datas = empty_datas(job.request.contacts)
+                body = result_object(job.id, job.request.name, job.status, 0, datas)
+                return JSONResponse(body)
+            job.gets += 1
+            style = self.in_progress_style
+            if style == "400" or (style == "alternate" and job.gets % 2 == 0):
+                raise IN_PROGRESS
+            return JSONResponse(job.pending_body())
+
+    # -- job life -------------------------------------------------------------------------------
+
+    async def _run(self, job: _Job) -> None:
+        await asyncio.sleep(self.completion_delay / 4)
+        with self._lock:
+            if job.status is EnrichmentStatus.CREATED:
+                job.status = EnrichmentStatus.IN_PROGRESS
+        await asyncio.sleep(self.completion_delay * 3 / 4)
+        self._complete(job, from_runner=True)
+
+    def _complete(self, job: _Job, *, canceled: bool = False, from_runner: bool = False) -> None:
+        """Settle `job` once (charging credits), then send its webhook; later calls do nothing."""
+        with self._lock:
+            if job.body is not None:
+                return
+            if canceled:
+                status, credits = EnrichmentStatus.CANCELED, 0
+                datas = empty_datas(job.request.contacts)
+            else:
+                outcome = settle(job.request.contacts, self.balance)
+                status, credits, datas = outcome.status, outcome.credits, outcome.datas
+                self.balance -= credits
+                self.credits_charged += credits
+            job.status = status
+            job.body = _json_bytes(result_object(job.id, job.request.name, status, credits, datas))
+            runner = job.task
+        if runner is not None and not from_runner:
+            self._call_on_loop(runner.cancel)
+        url, body = job.request.webhook_url, job.body
+        if url:
+            with self._lock:
+                self._webhooks_pending += 1
+            if not self._call_on_loop(lambda: self._spawn(self._send_webhook(job.id, url, body))):
+                self._webhook_done()
+
+    async def _send_webhook(self, enrichment_id: str, url: str, body: bytes) -> None:
+        try:
+            await deliver(
+                enrichment_id=enrichment_id,
+                url=url,
+                body=body,
+                api_key=self.api_key,
+                policy=self.webhook_policy,
+                record=self._record_attempt,
+                dropped=lambda: self.faults.drop_webhooks,
+                clock=self.clock,
+            )
+        finally:
+            self._webhook_done()
+
+    def _webhook_done(self) -> None:
+        with self._lock:
+            self._webhooks_pending -= 1
+
+    def _record_attempt(self, attempt: WebhookAttempt) -> None:
+        with self._lock:
+            self.webhook_attempts.append(attempt)
+
+    # -- tasks on the server loop -----------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start `coro` on the running (server) loop, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _call_on_loop(self, callback: Callable[[], object]) -> bool:
+        """Run `callback` on the server loop, from that loop or from a test's thread.
+
+        False when there is no live loop (the server never answered a call, or has stopped).
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            callback()
+            return True
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # the server stopped between the check and the call
+            return False
+        return True
+
+
+def _submission(enrichment_id: str, contact: ValidContact, at: float) -> SubmittedContact:
+    identity = identity_key(
+        contact.firstname,
+        contact.lastname,
+        contact.domain,
+        contact.company_name,
+        contact.linkedin_url,
+    )
+    return SubmittedContact(
+        enrichment_id, dict(contact.custom), contact.enrich_fields, identity, at
+    )
