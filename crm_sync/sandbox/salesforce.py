@@ -1,0 +1,299 @@
+"""A Salesforce org emulator: the REST calls the connector makes, plus the SOAP login.
+
+Answers `query` (a real SOQL-subset parser) with `nextRecordsUrl` cursors, sObject collection
+updates with per-record results, single-record GET/PATCH, `describe`, `limits`, the
+`Sforce-Limit-Info` header on every answer, 401 for a bad bearer and 403 REQUEST_LIMIT_EXCEEDED
+once `daily_limit` calls are spent. Records live in memory; every call is counted in `calls`.
+"""
+
+from __future__ import annotations
+
+import collections
+import html
+import itertools
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from crm_sync.sandbox.people import Person, generate_people
+from crm_sync.sandbox.salesforce_data import (
+    READ_ONLY,
+    RELATIONSHIPS,
+    SCHEMAS,
+    QueryRunner,
+    canonical_object,
+    normalize_id,
+    object_of,
+    seed_records,
+)
+from crm_sync.sandbox.salesforce_soap import login_fault, login_response, parse_login
+from crm_sync.sandbox.salesforce_writes import check_update
+from crm_sync.sandbox.soql import SoqlError, parse
+
+API = "/services/data/v{version:str}"
+MAX_COLLECTION = 200
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    """One record update the emulator applied."""
+
+    at: float
+    object: str
+    record_id: str
+    fields: dict[str, Any]
+
+
+def _errors(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse([{"message": message, "errorCode": code}], status_code=status)
+
+
+class SalesforceEmulator:
+    """An in-memory org behind a Starlette app; `records` is Id -> fields for every object."""
+
+    def __init__(
+        self,
+        *,
+        contacts: int = 0,
+        leads: int = 0,
+        seed: int = 7,
+        people: list[Person] | None = None,
+        session_id: str = "sandbox-sf-session",
+        username: str = "sandbox@example.com",
+        password: str = "sandbox-password",  # noqa: S107 - the emulator's well-known login
+        security_token: str = "sandbox-token",  # noqa: S107 - the emulator's well-known login
+        daily_limit: int = 100_000,
+        page_size: int = 2000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        contact_people = people if people is not None else generate_people(contacts, seed)
+        lead_people = generate_people(leads, seed + 1) if leads else []
+        self.records: dict[str, dict[str, Any]] = seed_records(contact_people, lead_people)
+        self.session_id = session_id
+        self.username = username
+        self._secret = password + security_token
+        self.daily_limit = daily_limit
+        self.page_size = page_size
+        self.clock = clock
+        self.api_usage = 0
+        self.writes: list[WriteRecord] = []
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.failures: list[int] = []  # statuses to answer next, one per call (fault injection)
+        self._cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}  # rows, page size
+        self._cursor_ids = itertools.count(1)
+        self._runner = QueryRunner(self.records)
+        self.app = Starlette(routes=self._routes())
+
+    # --- helpers a test calls --------------------------------------------------------------
+    def set_field(self, record_id: str, name: str, value: Any) -> None:
+        """A person's edit in the Salesforce UI: not an API call, not in `writes`."""
+        self.records[record_id][name] = value
+
+    def delete(self, record_id: str) -> None:
+        """A record deleted by someone else."""
+        del self.records[record_id]
+
+    def rotate_session(self, new_session_id: str) -> None:
+        """Expire the current session: the old id answers 401 from now on."""
+        self.session_id = new_session_id
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        """Answer the next `count` REST calls with `status` (503 SERVER_UNAVAILABLE by default)."""
+        self.failures.extend([status] * count)
+
+    def of_type(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """The records of one object, by id."""
+        return {i: r for i, r in self.records.items() if object_of(i) == sobject}
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _routes(self) -> list[Route]:
+        def rest(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+            async def endpoint(request: Request) -> Response:
+                return await self._guard(request, handler)
+
+            return endpoint
+
+        return [
+            Route("/services/Soap/u/{version:str}", self._login, methods=["POST"]),
+            Route(f"{API}/query/", rest(self._query), methods=["GET"]),
+            Route(f"{API}/query", rest(self._query), methods=["GET"]),
+            Route(f"{API}/query/{{locator:str}}", rest(self._query_more), methods=["GET"]),
+            Route(f"{API}/composite/sobjects", rest(self._composite), methods=["PATCH"]),
+            Route(f"{API}/limits", rest(self._limits), methods=["GET"]),
+            Route(f"{API}/limits/", rest(self._limits), methods=["GET"]),
+            Route(f"{API}/sobjects/{{sobject:str}}/describe", rest(self._describe)),
+            Route(f"{API}/sobjects/{{sobject:str}}/describe/", rest(self._describe)),
+            Route(
+                f"{API}/sobjects/{{sobject:str}}/{{record_id:str}}",
+                rest(self._record),
+                methods=["GET", "PATCH"],
+            ),
+        ]
+
+    def _usage_header(self) -> dict[str, str]:
+        return {"Sforce-Limit-Info": f"api-usage={self.api_usage}/{self.daily_limit}"}
+
+    async def _guard(self, request: Request, handler: Callable[[Request], Any]) -> Response:
+        """Auth, faults and the daily allocation around every REST call."""
+        if not re.fullmatch(r"\d+\.\d+", request.path_params.get("version", "")):
+            response: Response = _errors(404, "NOT_FOUND", "The requested resource does not exist")
+        elif request.headers.get("authorization", "") != f"Bearer {self.session_id}":
+            response = _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        elif self.api_usage >= self.daily_limit:
+            response = _errors(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        elif self.failures:
+            self.api_usage += 1
+            status = self.failures.pop(0)
+            response = _errors(status, "SERVER_UNAVAILABLE", "Server unavailable, try again")
+        else:
+            self.api_usage += 1
+            response = await handler(request)
+        response.headers.update(self._usage_header())
+        return response
+
+    async def _login(self, request: Request) -> Response:
+        self.calls["login"] += 1
+        username, secret = parse_login((await request.body()).decode("utf-8", "replace"))
+        if username != self.username or secret != self._secret:
+            return Response(login_fault(), status_code=500, media_type="text/xml")
+        version = request.path_params["version"]
+        server_url = f"{request.base_url}services/Soap/u/{version}/00D5g0000000001"
+        body = login_response(html.escape(server_url), html.escape(self.session_id))
+        return Response(body, media_type="text/xml")
+
+    # --- query -------------------------------------------------------------------------------
+    async def _query(self, request: Request) -> Response:
+        self.calls["query"] += 1
+        text = request.query_params.get("q", "")
+        try:
+            _, rows = self._runner.run(parse(text))
+        except SoqlError as exc:
+            return _errors(400, exc.code, str(exc))
+        return self._page(request, rows, 0, self._batch_size(request), None)
+
+    async def _query_more(self, request: Request) -> Response:
+        self.calls["query_more"] += 1
+        locator, _, offset = request.path_params["locator"].rpartition("-")
+        cursor = self._cursors.get(locator)
+        if cursor is None or not offset.isdigit():
+            return _errors(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        rows, size = cursor
+        return self._page(request, rows, int(offset), size, locator)
+
+    def _batch_size(self, request: Request) -> int:
+        """`Sforce-Query-Options: batchSize=N` (200..2000), never above the emulator's page."""
+        options = request.headers.get("sforce-query-options", "")
+        match = re.search(r"batchSize=(\d+)", options)
+        if not match:
+            return self.page_size
+        return min(self.page_size, max(200, min(2000, int(match.group(1)))))
+
+    def _page(
+        self,
+        request: Request,
+        rows: list[dict[str, Any]],
+        offset: int,
+        size: int,
+        locator: str | None,
+    ) -> Response:
+        page = rows[offset : offset + size]
+        body: dict[str, Any] = {"totalSize": len(rows), "done": True, "records": page}
+        if offset + size < len(rows):
+            if locator is None:
+                locator = f"01g5g{next(self._cursor_ids):010d}"
+                self._cursors[locator] = (rows, size)
+            version = request.path_params["version"]
+            body["done"] = False
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{offset + size}"
+        return JSONResponse(body)
+
+    # --- writes ------------------------------------------------------------------------------
+    async def _composite(self, request: Request) -> Response:
+        self.calls["composite"] += 1
+        try:
+            body = await request.json()
+            records = list(body["records"])
+            all_or_none = bool(body.get("allOrNone", False))
+        except (ValueError, KeyError, TypeError):
+            return _errors(400, "JSON_PARSER_ERROR", "the request body is not a records collection")
+        if len(records) > MAX_COLLECTION:
+            return _errors(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more")
+        checked = [check_update(self.records, item) for item in records]
+        failed = any(errors for _, _, _, errors in checked)
+        results: list[dict[str, Any]] = []
+        for record_id, sobject, fields, errors in checked:
+            if errors or (all_or_none and failed):
+                rolled = [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": ""}]
+                results.append({"success": False, "errors": errors or rolled})
+                continue
+            self._apply(sobject, record_id, fields)
+            results.append({"id": record_id, "success": True, "errors": []})
+        return JSONResponse(results)
+
+    def _apply(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        now = self.clock()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(now))
+        self.records[record_id].update(fields, LastModifiedDate=stamp)
+        self.writes.append(WriteRecord(now, sobject, record_id, dict(fields)))
+
+    async def _record(self, request: Request) -> Response:
+        self.calls["sobject"] += 1
+        sobject = request.path_params["sobject"]
+        record_id = normalize_id(request.path_params["record_id"]) or ""
+        record = self.records.get(record_id)
+        if record is None or object_of(record_id) != sobject:
+            return _errors(404, "NOT_FOUND", "The requested resource does not exist")
+        if request.method == "GET":
+            url = f"/services/data/v59.0/sobjects/{sobject}/{record_id}"
+            return JSONResponse({"attributes": {"type": sobject, "url": url}, **record})
+        try:
+            fields = await request.json()
+        except ValueError:
+            return _errors(400, "JSON_PARSER_ERROR", "the request body is not JSON")
+        item = {"attributes": {"type": sobject}, "id": record_id, **fields}
+        _, _, clean, errors = check_update(self.records, item)
+        if errors:
+            return JSONResponse(
+                [{"message": e["message"], "errorCode": e["statusCode"]} for e in errors], 400
+            )
+        self._apply(sobject, record_id, clean)
+        return Response(status_code=204)
+
+    # --- metadata ----------------------------------------------------------------------------
+    async def _describe(self, request: Request) -> Response:
+        self.calls["describe"] += 1
+        try:
+            sobject = canonical_object(request.path_params["sobject"])
+        except SoqlError:
+            return _errors(404, "NOT_FOUND", "The requested resource does not exist")
+        fields = []
+        for name, kind in SCHEMAS[sobject].items():
+            rel = next(
+                (r for r, (f, _) in RELATIONSHIPS.get(sobject, {}).items() if f == name), None
+            )
+            fields.append(
+                {
+                    "name": name,
+                    "label": name.removesuffix("__c").replace("_", " "),
+                    "type": kind,
+                    "updateable": name not in READ_ONLY,
+                    "nillable": name not in READ_ONLY,
+                    "custom": name.endswith("__c"),
+                    "relationshipName": rel,
+                }
+            )
+        return JSONResponse(
+            {"name": sobject, "queryable": True, "updateable": True, "fields": fields}
+        )
+
+    async def _limits(self, request: Request) -> Response:
+        self.calls["limits"] += 1
+        remaining = max(0, self.daily_limit - self.api_usage)
+        return JSONResponse({"DailyApiRequests": {"Max": self.daily_limit, "Remaining": remaining}})
