@@ -1,0 +1,404 @@
+"""HubSpot contacts through hubspot-api-client 12: search for gaps, batch read, batch update.
+
+Finding candidates: one filter group per wanted field (`<prop> NOT_HAS_PROPERTY`), each ANDed
+with the user's filters and `<opt_out> NEQ "true"` (HubSpot's NEQ also matches a record with no
+value, so contacts that never had the opt-out set are found). Pages are read by *keyset*: sorted
+by `hs_object_id` ascending, each page is a new query `hs_object_id GT <last id>` with
+`after="0"`. This never meets the 10,000-result cap of `after` paging, and unlike offsets it
+neither skips nor repeats records when our own writes (or a person's) move records out of the
+result set between pages; every record is yielded once.
+
+Writing: batch update (<= 100). 200: all written. 207: item errors are mapped to records by
+their `context.ids`; an error that names no record (HubSpot's validation errors name the
+property) is matched by the value it quotes, else the records left unconfirmed are re-read and
+count as written only if they now hold what we sent. A whole-batch 409 (an email owned by
+another contact) or 400 falls back to one PATCH per record, so only the bad record is rejected.
+
+Retries are ours, not urllib3's: 429 waits as the body's `policyName` says (ten-secondly: 10 s,
+search secondly: 1 s, DAILY: `QuotaExhausted`), 5xx and connection errors back off; both are
+bounded. A client-side limiter keeps to `requests_per_second`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import urllib3
+from hubspot import HubSpot
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+    SimplePublicObjectInput,
+)
+from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from pydantic import Field, SecretStr
+
+from connectors.base import (
+    CheckResult,
+    Connector,
+    ConnectorLimits,
+    ConnectorSettings,
+    Contact,
+    FieldUpdate,
+    Selection,
+    WriteOutcome,
+    WriteStatus,
+)
+from connectors.hubspot_filters import build_groups, validate_filters
+from connectors.hubspot_policy import Throttle, backoff, error_fields, retry_wait
+from crm_sync.config import SourceConfig
+from crm_sync.errors import CrmSyncError, ServerError
+from crm_sync.logs import get_logger, register_secret, scrub
+
+__all__ = ["HubSpotConnector", "HubSpotSettings", "Throttle"]
+
+T = TypeVar("T")
+API_ERRORS = (ContactsApiException, PropertiesApiException)
+
+
+class HubSpotSettings(ConnectorSettings):
+    """`settings:` of a HubSpot source (a private app's access token)."""
+
+    access_token: SecretStr
+    base_url: str | None = None  # host override, e.g. the sandbox emulator
+    linkedin_property: str = "hs_linkedin_url"
+    company_property: str = "company"
+    domain_property: str = "website"
+    requests_per_second: float = Field(4.0, gt=0)
+    timeout_seconds: float = Field(30, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+
+
+def _clean(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+class HubSpotConnector(Connector):
+    """HubSpot contacts; logical fields map to contact properties via the source's `fields`."""
+
+    name = "hubspot"
+    settings_model = HubSpotSettings
+    limits: ClassVar[ConnectorLimits] = ConnectorLimits(
+        page_size=200, read_batch_size=100, write_batch_size=100, requests_per_second=4.0
+    )
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        settings: ConnectorSettings,
+        *,
+        client: HubSpot | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(source, settings)
+        if not isinstance(settings, HubSpotSettings):
+            raise TypeError("HubSpotConnector needs HubSpotSettings")
+        self.hs_settings = settings
+        token = settings.access_token.get_secret_value()
+        register_secret(token)
+        self.client = client or HubSpot(access_token=token, host=settings.base_url)
+        # Each attribute access builds a new ApiClient and pool: keep one of each.
+        contacts = self.client.crm.contacts
+        self._search_api = contacts.search_api
+        self._batch_api = contacts.batch_api
+        self._basic_api = contacts.basic_api
+        self._properties_api = self.client.crm.properties.core_api
+        self._sleep = sleep
+        self._throttle = Throttle(settings.requests_per_second, clock, sleep)
+        self.log = get_logger(source=source.name, connector=self.name)
+
+    def __repr__(self) -> str:
+        return f"HubSpotConnector(source={self.source.name!r})"
+
+    # -- configuration ----------------------------------------------------------------------
+    @classmethod
+    @classmethod
+    def validate_filters(cls, filters: Any) -> list[str]:
+        """Problems with a list of HubSpot filter dicts, ANDed into every filter group."""
+        return validate_filters(filters)
+
+    def _properties(self) -> list[str]:
+        s = self.hs_settings
+        names = ["firstname", "lastname", s.company_property, s.domain_property]
+        names += [s.linkedin_property, *self.field_map.values(), "hs_object_id"]
+        return list(dict.fromkeys(names))
+
+    def _contact(self, record_id: str, props: dict[str, Any]) -> Contact:
+        s, fmap = self.hs_settings, self.field_map
+        return Contact(
+            id=str(record_id),
+            first_name=_clean(props.get("firstname")),
+            last_name=_clean(props.get("lastname")),
+            company=_clean(props.get(s.company_property)),
+            domain=_clean(props.get(s.domain_property)),
+            linkedin_url=_clean(props.get(s.linkedin_property)),
+            email=_clean(props.get(fmap["email"])) if "email" in fmap else None,
+            phone=_clean(props.get(fmap["phone"])) if "phone" in fmap else None,
+        )
+
+    # -- the boundary: throttle, retries, exception translation -----------------------------
+    def _call(self, kind: str, fn: Callable[[], T], passthrough: frozenset[int] = frozenset()) -> T:
+        """Run one API call with our retry policy; ApiException leaves only for `passthrough`."""
+        retries = self.hs_settings.max_retries
+        for attempt in range(retries + 1):
+            self._throttle.wait()
+            self.calls.add(kind)
+            try:
+                return fn()
+            except API_ERRORS as exc:
+                if exc.status in passthrough:
+                    raise
+                wait = retry_wait(exc, attempt, retries)
+            except urllib3.exceptions.HTTPError as exc:
+                if attempt >= retries:
+                    message = (
+                        f"HubSpot unreachable after {attempt + 1} attempts: {type(exc).__name__}"
+                    )
+                    raise ServerError(message) from None
+                wait = backoff(attempt)
+            self.log.warning("hubspot_retry", kind=kind, attempt=attempt + 1, wait_s=wait)
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    # -- search -----------------------------------------------------------------------------
+    def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:
+        """Yield pages of contacts missing a wanted field, by ascending id, each once."""
+        limit = min(selection.page_size or self.limits.page_size, self.limits.page_size)
+        after_id: int | None = None
+        properties = self._properties()
+        while True:
+            wanted = sorted(f for f in selection.wanted if f in self.field_map)
+            groups = build_groups(
+                [self.field_map[f] for f in wanted],
+                selection.filters,
+                selection.opt_out_field,
+                after_id,
+            )
+            if not groups:
+                return
+            request = PublicObjectSearchRequest(
+                filter_groups=groups,
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                properties=properties,
+                limit=limit,
+                after="0",
+            )
+            page = self._call("search", functools.partial(self._search, request))
+            contacts = [self._contact(r.id, r.properties or {}) for r in page.results or []]
+            contacts = [c for c in contacts if after_id is None or int(c.id) > after_id]
+            if contacts:
+                after_id = int(contacts[-1].id)
+                yield contacts
+            if not contacts or page.paging is None:
+                return
+
+    def _search(self, request: PublicObjectSearchRequest) -> Any:
+        return self._search_api.do_search(
+            public_object_search_request=request,
+            _request_timeout=self.hs_settings.timeout_seconds,
+        )
+
+    # -- read -------------------------------------------------------------------------------
+    def _batch_read(self, body: BatchReadInputSimplePublicObjectId) -> Any:
+        return self._batch_api.read(
+            batch_read_input_simple_public_object_id=body,
+            archived=False,
+            _request_timeout=self.hs_settings.timeout_seconds,
+        )
+
+    def read(self, ids: Sequence[str]) -> dict[str, Contact]:
+        """Current values of these contacts, 100 per call; unknown ids are absent."""
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        found: dict[str, Contact] = {}
+        size = self.limits.read_batch_size
+        for start in range(0, len(unique), size):
+            chunk = unique[start : start + size]
+            body = BatchReadInputSimplePublicObjectId(
+                properties=self._properties(),
+                properties_with_history=[],
+                inputs=[SimplePublicObjectId(id=i) for i in chunk],
+            )
+            answer = self._call("read", functools.partial(self._batch_read, body))
+            for record in answer.results or []:
+                found[str(record.id)] = self._contact(record.id, record.properties or {})
+        return found
+
+    # -- write ------------------------------------------------------------------------------
+    def _crm_properties(self, update: FieldUpdate) -> dict[str, str]:
+        return {self.field_map[name]: value for name, value in update.values.items()}
+
+    def _chunks(self, updates: Sequence[FieldUpdate]) -> list[list[int]]:
+        """Indexes in batches of <= 100 with no record twice (HubSpot refuses duplicate ids)."""
+        chunks: list[list[int]] = []
+        pending = list(range(len(updates)))
+        while pending:
+            chunk: list[int] = []
+            seen: set[str] = set()
+            rest: list[int] = []
+            for i in pending:
+                rid = updates[i].record_id
+                if len(chunk) < self.limits.write_batch_size and rid not in seen:
+                    chunk.append(i)
+                    seen.add(rid)
+                else:
+                    rest.append(i)
+            chunks.append(chunk)
+            pending = rest
+        return chunks
+
+    def write(self, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
+        """Write in batches; one outcome per update, in order; a bad record never raises."""
+        outcomes: dict[int, WriteOutcome] = {}
+        for chunk in self._chunks(updates):
+            outcomes.update(self._write_batch([updates[i] for i in chunk], chunk))
+        return [outcomes[i] for i in range(len(updates))]
+
+    def _write_batch(self, batch: list[FieldUpdate], indexes: list[int]) -> dict[int, WriteOutcome]:
+        inputs = [
+            SimplePublicObjectBatchInput(id=u.record_id, properties=self._crm_properties(u))
+            for u in batch
+        ]
+        body = BatchInputSimplePublicObjectBatchInput(inputs=inputs)
+        try:
+            answer = self._call(
+                "write",
+                lambda: self._batch_api.update(
+                    batch_input_simple_public_object_batch_input=body,
+                    _request_timeout=self.hs_settings.timeout_seconds,
+                ),
+                passthrough=frozenset({400, 409}),
+            )
+        except API_ERRORS as exc:
+            category = error_fields(exc)[0]
+            self.log.info("hubspot_batch_refused", status=exc.status, category=category)
+            return {i: self._write_one(u) for i, u in zip(indexes, batch, strict=True)}
+        errors = getattr(answer, "errors", None) or []
+        if not errors:
+            return {
+                i: WriteOutcome(u.record_id, WriteStatus.WRITTEN)
+                for i, u in zip(indexes, batch, strict=True)
+            }
+        written = {str(r.id) for r in answer.results or []}
+        return self._attribute(batch, indexes, written, errors)
+
+    def _write_one(self, update: FieldUpdate) -> WriteOutcome:
+        """PATCH one record; 400/404/409 reject it with HubSpot's message."""
+        try:
+            self._call(
+                "write",
+                lambda: self._basic_api.update(
+                    contact_id=update.record_id,
+                    simple_public_object_input=SimplePublicObjectInput(
+                        properties=self._crm_properties(update)
+                    ),
+                    _request_timeout=self.hs_settings.timeout_seconds,
+                ),
+                passthrough=frozenset({400, 404, 409}),
+            )
+        except API_ERRORS as exc:
+            category, message, _ = error_fields(exc)
+            reason = f"{category}: {message}" if category else message or f"HTTP {exc.status}"
+            return WriteOutcome(update.record_id, WriteStatus.REJECTED, reason)
+        return WriteOutcome(update.record_id, WriteStatus.WRITTEN)
+
+    def _attribute(
+        self, batch: list[FieldUpdate], indexes: list[int], written: set[str], errors: list[Any]
+    ) -> dict[int, WriteOutcome]:
+        """Map 207 item errors to records: by context ids, by quoted value, else by re-reading."""
+        rejected: dict[str, str] = {}
+        unattributed: list[str] = []
+        for error in errors:
+            reason = f"{error.category}: {scrub(str(error.message))}"
+            context = error.context or {}
+            ids = [str(i) for i in context.get("ids") or context.get("id") or []]
+            if not ids:
+                ids = [
+                    u.record_id
+                    for u in batch
+                    if u.record_id not in written
+                    and any(v in str(error.message) for v in u.values.values())
+                ]
+            if len(ids) == 1 or context.get("ids"):
+                rejected.update(dict.fromkeys(ids, reason))
+            else:
+                unattributed.append(reason)
+        unsure = [u for u in batch if u.record_id not in written and u.record_id not in rejected]
+        if unsure:
+            current = self.read([u.record_id for u in unsure])
+            fallback = "; ".join(unattributed) or "not confirmed by HubSpot"
+            for u in unsure:
+                contact = current.get(u.record_id)
+                if contact is None:
+                    rejected[u.record_id] = "not found in HubSpot"
+                elif all(contact.value(k) == v for k, v in u.values.items()):
+                    written.add(u.record_id)
+                else:
+                    rejected[u.record_id] = fallback
+        return {
+            i: WriteOutcome(u.record_id, WriteStatus.REJECTED, rejected[u.record_id])
+            if u.record_id in rejected
+            else WriteOutcome(u.record_id, WriteStatus.WRITTEN)
+            for i, u in zip(indexes, batch, strict=True)
+        }
+
+    # -- check ------------------------------------------------------------------------------
+    def check(self) -> list[CheckResult]:
+        """Token accepted, properties exist (mapped ones writable), daily calls left."""
+        try:
+            request = PublicObjectSearchRequest(
+                filter_groups=[], sorts=[], properties=["hs_object_id"], limit=1, after="0"
+            )
+            page = self._call("search", lambda: self._search(request))
+        except CrmSyncError as exc:
+            return [CheckResult("hubspot.token", False, str(exc))]
+        results = [CheckResult("hubspot.token", True, f"accepted; {page.total} contacts")]
+        headers: Any = {}
+        s = self.hs_settings
+        identity = [s.company_property, s.domain_property, s.linkedin_property]
+        names = dict.fromkeys([*self.field_map.values(), *identity])
+        if self.source.opt_out_field:
+            names[self.source.opt_out_field] = None
+        for name in names:
+            result, headers = self._check_property(name, name in self.field_map.values())
+            results.append(result)
+        daily = headers.get("X-HubSpot-RateLimit-Daily-Remaining") if headers else None
+        if daily is not None:
+            limit = headers.get("X-HubSpot-RateLimit-Daily", "?")
+            results.append(
+                CheckResult("hubspot.daily_usage", True, f"{daily} of {limit} calls left today")
+            )
+        return results
+
+    def _check_property(self, name: str, must_write: bool) -> tuple[CheckResult, Any]:
+        label = f"hubspot.property.{name}"
+        try:
+            data, _, headers = self._call(
+                "properties",
+                lambda: self._properties_api.get_by_name_with_http_info(
+                    "contacts", name, _request_timeout=self.hs_settings.timeout_seconds
+                ),
+                passthrough=frozenset({404}),
+            )
+        except API_ERRORS:
+            return CheckResult(label, False, f"contact property {name!r} does not exist"), {}
+        except CrmSyncError as exc:
+            return CheckResult(label, False, str(exc)), {}
+        meta = getattr(data, "modification_metadata", None)
+        if must_write and meta is not None and meta.read_only_value:
+            return CheckResult(label, False, f"contact property {name!r} is read-only"), headers
+        return CheckResult(label, True, "exists"), headers
+
+    def close(self) -> None:
+        """Drop the SDK client's connection pools."""
+        for api in (self._search_api, self._batch_api, self._basic_api, self._properties_api):
+            pool = getattr(getattr(api.api_client, "rest_client", None), "pool_manager", None)
+            if pool is not None:
+                pool.clear()
