@@ -1,10 +1,88 @@
-"""`crm-sync check`."""
+"""`crm-sync check`: can we reach everything the config names, with the credentials it gives?
+
+Each check returns one `CheckLine` (a name, OK or FAILED, a human message and the exit code
+it implies); `run` prints them and exits with the most severe code. Only the enrichment API is
+checked today; source checks are added as more `check_*` functions returning lines.
+Base URLs may be shown; keys and tokens never are.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from crm_sync.commands.common import add_config_argument
+from crm_sync.commands.common import add_config_argument, load
+from crm_sync.config import Config
+from crm_sync.enrichment.client import EnrichmentClient
+from crm_sync.errors import (
+    AuthError,
+    CrmSyncError,
+    InsufficientCredits,
+    OutcomeUnknown,
+    RetriableError,
+)
+from crm_sync.exit_codes import EXIT_AUTH, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
+from crm_sync.logs import configure_logging
+
+# An interactive check should answer in seconds, not ride out a minute of backoff.
+CHECK_MAX_RETRIES = 2
+CHECK_BACKOFF_CAP = 5.0
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    """The outcome of one check, as printed: `<name>: OK|FAILED <message>`."""
+
+    name: str
+    ok: bool
+    message: str
+    exit_code: int = EXIT_OK
+
+    def render(self) -> str:
+        return f"{self.name}: {'OK' if self.ok else 'FAILED'} {self.message}"
+
+
+ClientFactory = Callable[[Config], EnrichmentClient]
+
+
+def _default_client(config: Config) -> EnrichmentClient:
+    enrichment = config.enrichment
+    return EnrichmentClient.from_config(
+        enrichment,
+        max_retries=min(enrichment.max_retries, CHECK_MAX_RETRIES),
+        backoff_cap=min(enrichment.backoff_cap_seconds, CHECK_BACKOFF_CAP),
+    )
+
+
+def check_enrichment(config: Config, client_factory: ClientFactory = _default_client) -> CheckLine:
+    """Verify the key and read the balance; never raises for a remote failure."""
+    url = config.enrichment.resolved_base_url
+    try:
+        with client_factory(config) as client:
+            workspace = client.verify_key()
+            balance = client.credits()
+    except AuthError as exc:
+        code = f" ({exc.code})" if exc.code else ""
+        return CheckLine("enrichment", False, f"the API key was refused{code}", EXIT_AUTH)
+    except InsufficientCredits as exc:
+        return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_CREDITS)
+    except (RetriableError, OutcomeUnknown) as exc:
+        return CheckLine("enrichment", False, f"{exc}", EXIT_PARTIAL)
+    except CrmSyncError as exc:
+        return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_PARTIAL)
+    message = f"workspace={workspace} balance={balance} credits url={url}"
+    return CheckLine("enrichment", True, message)
+
+
+def run_checks(config: Config) -> list[CheckLine]:
+    """Every check the config calls for, in the order they are printed."""
+    return [check_enrichment(config)]
+
+
+def exit_code(lines: list[CheckLine]) -> int:
+    """The most severe code among the lines (auth 3 and credits 4 outrank unreachable 1)."""
+    return max((line.exit_code for line in lines), default=EXIT_OK)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,4 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("crm-sync check is not built yet")
+    config = load(args)
+    configure_logging()
+    lines = run_checks(config)
+    for line in lines:
+        print(line.render())
+    return exit_code(lines)

@@ -1,0 +1,434 @@
+"""The enrichment API client (FullEnrich / DeepEnrich v1): sync, thread-safe, never pays twice.
+
+Every request goes through the process-wide rate limiter (`ratelimit.py`), is logged at debug
+(endpoint, status, duration, attempt), and is retried when retrying is safe:
+
+    answer / failure                GET (idempotent)      POST /contact/enrich/bulk (paid)
+    ------------------------------  --------------------  ------------------------------------
+    connect error / connect timeout retry                 retry: the request never left us
+    / pool timeout
+    429                             retry                 retry: refused before any work
+    503                             retry                 retry: "unavailable" = not processed
+    500, 502, 504, other 5xx        retry                 OutcomeUnknown, never resent
+    read timeout, read/write error, retry                 OutcomeUnknown, never resent
+    remote disconnect
+
+Why 503 and 429 only on the POST: both mean the server (or its front proxy) refused the request
+before handing it to the application, so no enrichment was created. A 500 may come after the
+enrichment was created and stored; a 502 or 504 from a proxy means the upstream was reached (or
+may have been) and did not answer in time, which is exactly the case where work may have
+started. The API has no idempotency key, so a resend is a second paid enrichment: for those we
+raise `OutcomeUnknown` and the caller marks the batch `in_doubt`.
+
+Backoff is capped exponential with full jitter: `uniform(0, min(cap, base * 2**(attempt-1)))`,
+raised to `Retry-After` when the server sends one (the API does not document it).
+
+Error mapping (crm_sync.errors): 401 -> EnrichmentAuthError; 400 -> ValidationError(code);
+404 -> NotFoundError; 402 -> InsufficientCredits (except a 402 that carries a result body on
+GET, which is returned); 429 after retries -> RateLimited; 5xx / connection after retries ->
+ServerError. Exceptions are raised `from None` and carry only codes and statuses: the API key
+never reaches a message, a repr or a traceback.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+from pydantic import ValidationError as PydanticValidationError
+
+from crm_sync.config import EnrichmentConfig
+from crm_sync.enrichment.models import ApiError, BulkRequest, EnrichmentResult, EnrichmentStatus
+from crm_sync.enrichment.ratelimit import RateLimiter, limiter_for
+from crm_sync.errors import (
+    EnrichmentAuthError,
+    FatalError,
+    InsufficientCredits,
+    NotFoundError,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+    ValidationError,
+)
+from crm_sync.logs import MASK, get_logger, register_secret, scrub
+
+
+def _log() -> Any:
+    """Bound per call, not at import: a logger bound at import keeps the processors and level
+    in force at that moment and would ignore `configure_logging` run later by the CLI."""
+    return get_logger(component="enrichment.client")
+
+
+ENDPOINT_VERIFY = "verify"
+ENDPOINT_CREDITS = "credits"
+ENDPOINT_SUBMIT = "submit"
+ENDPOINT_RESULT = "result"
+CODE_IN_PROGRESS = "error.enrichment.in_progress"
+# Transport failures that prove the request never reached the server.
+_NEVER_SENT: tuple[type[httpx.TransportError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+_POST_RETRYABLE_STATUSES = frozenset({429, 503})
+
+
+@dataclass
+class ClientStats:
+    """Per-endpoint counters: HTTP attempts made, retries taken, and 429 answers received."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+    rate_limited: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, counter: str, endpoint: str) -> None:
+        with self._lock:
+            getattr(self, counter)[endpoint] += 1
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """A plain, JSON-ready copy."""
+        with self._lock:
+            return {
+                "calls": dict(self.calls),
+                "retries": dict(self.retries),
+                "rate_limited": dict(self.rate_limited),
+            }
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    body = _json(response)
+    if isinstance(body, dict):
+        try:
+            return ApiError.model_validate(body)
+        except PydanticValidationError:
+            pass
+    return ApiError()
+
+
+class EnrichmentClient:
+    """Talks to one enrichment account; share one instance (or many) across worker threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | SecretStr,
+        *,
+        rate_limit_per_minute: int = 60,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_cap: float = 60.0,
+        backoff_base: float = 1.0,
+        transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        secret = self._key.get_secret_value()
+        register_secret(secret)
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.backoff_cap = backoff_cap
+        self.backoff_base = backoff_base
+        self.limiter: RateLimiter = limiter or limiter_for(
+            self.base_url, secret, rate_limit_per_minute
+        )
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._http = httpx.Client(
+            base_url=self.base_url + "/",
+            headers={"Authorization": f"Bearer {secret}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_config(cls, config: EnrichmentConfig, **overrides: Any) -> EnrichmentClient:
+        """A client built from the `enrichment:` section; keyword overrides win."""
+        kwargs: dict[str, Any] = {
+            "rate_limit_per_minute": config.rate_limit_per_minute,
+            "timeout": config.timeout_seconds,
+            "max_retries": config.max_retries,
+            "backoff_cap": config.backoff_cap_seconds,
+        }
+        kwargs.update(overrides)
+        base_url = kwargs.pop("base_url", config.resolved_base_url)
+        api_key = kwargs.pop("api_key", config.api_key)
+        return cls(base_url, api_key, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"EnrichmentClient(base_url={self.base_url!r}, api_key={MASK!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EnrichmentClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the four endpoints -------------------------------------------------------------------
+
+    def verify_key(self) -> str:
+        """The workspace id the key belongs to; raises EnrichmentAuthError when refused."""
+        response = self._call(ENDPOINT_VERIFY, "GET", "account/keys/verify")
+        self._raise_for_status(ENDPOINT_VERIFY, response)
+        body = _json(response)
+        workspace = body.get("workspace_id") if isinstance(body, dict) else None
+        if not isinstance(workspace, str) or not workspace:
+            raise ServerError(
+                "the enrichment API answered the key check without a workspace_id",
+                status=response.status_code,
+            )
+        return workspace
+
+    def credits(self) -> int:
+        """The account's credit balance."""
+        response = self._call(ENDPOINT_CREDITS, "GET", "account/credits")
+        self._raise_for_status(ENDPOINT_CREDITS, response)
+        body = _json(response)
+        balance = body.get("balance") if isinstance(body, dict) else None
+        if isinstance(balance, bool) or not isinstance(balance, int | float):
+            raise ServerError(
+                "the enrichment API answered the credits call without a numeric balance",
+                status=response.status_code,
+            )
+        return int(balance)
+
+    def submit(self, request: BulkRequest | Mapping[str, Any]) -> str:
+        """Start one paid bulk enrichment; return its enrichment_id.
+
+        Raises OutcomeUnknown when the POST may have reached the API without us seeing the
+        answer: the caller must then never resend this batch automatically.
+        """
+        body = self._validated(request).wire()
+        response = self._call(ENDPOINT_SUBMIT, "POST", "contact/enrich/bulk", body=body)
+        self._raise_for_status(ENDPOINT_SUBMIT, response)
+        answer = _json(response)
+        enrichment_id = answer.get("enrichment_id") if isinstance(answer, dict) else None
+        if not isinstance(enrichment_id, str) or not enrichment_id:
+            # The API accepted the request (2xx) but we cannot tell which enrichment it made.
+            raise OutcomeUnknown(
+                f"the enrichment API answered {response.status_code} to the bulk POST "
+                "without an enrichment_id; the batch may have been enriched (and charged)"
+            )
+        return enrichment_id
+
+    def get_result(self, enrichment_id: str, *, force_results: bool = False) -> EnrichmentResult:
+        """The enrichment's current state; IN_PROGRESS while it runs (either wire variant)."""
+        if not enrichment_id or not enrichment_id.strip():
+            raise ValueError("enrichment_id must not be empty")
+        path = f"contact/enrich/bulk/{quote(enrichment_id, safe='')}"
+        params = {"forceResults": "true" if force_results else "false"}
+        response = self._call(ENDPOINT_RESULT, "GET", path, params=params)
+        body = _json(response)
+        status = response.status_code
+        if status == 400 and _api_error(response).code == CODE_IN_PROGRESS:
+            return EnrichmentResult(id=enrichment_id, status=EnrichmentStatus.IN_PROGRESS)
+        if status == 402 and isinstance(body, dict) and ("status" in body or "datas" in body):
+            return self._parse_result(enrichment_id, body, status)
+        self._raise_for_status(ENDPOINT_RESULT, response)
+        return self._parse_result(enrichment_id, body, status)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _validated(request: BulkRequest | Mapping[str, Any]) -> BulkRequest:
+        """Re-validate before any network call (a model_construct'ed request skips validation)."""
+        raw = request.model_dump() if isinstance(request, BulkRequest) else dict(request)
+        try:
+            return BulkRequest.model_validate(raw)
+        except PydanticValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
+                for err in exc.errors()[:5]
+            )
+            raise ValidationError(
+                f"bulk request is invalid, not sent: {problems}", code="client.invalid_request"
+            ) from None
+
+    @staticmethod
+    def _parse_result(enrichment_id: str, body: Any, status: int) -> EnrichmentResult:
+        if not isinstance(body, dict):
+            raise ServerError(
+                f"the enrichment API answered {status} with an unreadable result", status=status
+            )
+        try:
+            result = EnrichmentResult.model_validate(body)
+        except PydanticValidationError:
+            raise ServerError(
+                f"the enrichment API answered {status} with a malformed result", status=status
+            ) from None
+        return result if result.id else result.model_copy(update={"id": enrichment_id})
+
+    def _clean(self, text: str) -> str:
+        """An API-provided text, safe for a message: key masked, length bounded."""
+        return scrub(text.replace(self._key.get_secret_value(), MASK))[:200]
+
+    def _raise_for_status(self, endpoint: str, response: httpx.Response) -> None:
+        """Map a non-2xx answer to the exception that tells the caller what to do."""
+        status = response.status_code
+        if status < 300:
+            return
+        error = _api_error(response)
+        code = self._clean(error.code)
+        detail = self._clean(error.message) or response.reason_phrase
+        what = f"{endpoint}: {status} {code}".rstrip()
+        if status == 401:
+            raise EnrichmentAuthError(
+                f"the enrichment API refused the API key ({code or status})",
+                service="enrichment",
+                code=code,
+            )
+        if status == 402:
+            raise InsufficientCredits(f"the enrichment account is out of credits ({what})")
+        if status == 400:
+            raise ValidationError(
+                f"the enrichment API refused the request ({what}): {detail}",
+                status=status,
+                code=code,
+            )
+        if status == 404:
+            raise NotFoundError(
+                f"not found on the enrichment API ({what})", status=status, code=code
+            )
+        if status == 429:
+            raise RateLimited(
+                f"still rate limited after {self.max_retries} retries ({what})",
+                status=status,
+                code=code,
+            )
+        if status >= 500:
+            raise ServerError(f"the enrichment API kept failing ({what})", status=status, code=code)
+        raise FatalError(
+            f"unexpected answer from the enrichment API ({what})", status=status, code=code
+        )
+
+    def _call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Send with retries; return the last answer (retriable ones only once retries run out)."""
+        idempotent = method == "GET"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send_once(
+                    endpoint=endpoint,
+                    method=method,
+                    path=path,
+                    params=params,
+                    body=body,
+                    attempt=attempt,
+                )
+            except httpx.TransportError as exc:
+                failure = type(exc).__name__
+                if not idempotent and not isinstance(exc, _NEVER_SENT):
+                    raise self._outcome_unknown(endpoint, failure) from None
+                if attempt > self.max_retries:
+                    raise ServerError(
+                        f"cannot reach the enrichment API at {self.base_url} "
+                        f"({endpoint}: {failure} after {attempt} attempts)"
+                    ) from None
+                self._backoff(endpoint, attempt, None)
+                continue
+            status = response.status_code
+            if status != 429 and status < 500:
+                return response
+            if not idempotent and status not in _POST_RETRYABLE_STATUSES:
+                raise self._outcome_unknown(endpoint, f"HTTP {status}")
+            if attempt > self.max_retries:
+                return response
+            self._backoff(endpoint, attempt, response)
+
+    def _send_once(
+        self,
+        *,
+        endpoint: str,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        body: dict[str, Any] | None,
+        attempt: int,
+    ) -> httpx.Response:
+        """One HTTP request inside a limiter slot, counted and logged whatever happens."""
+        status: int | None = None
+        error: str | None = None
+        with self.limiter.slot():
+            self.stats.add("calls", endpoint)
+            started = self._clock()
+            try:
+                response = self._http.request(method, path, params=params, json=body)
+                status = response.status_code
+            except httpx.TransportError as exc:
+                error = type(exc).__name__
+                raise
+            finally:
+                duration_ms = round((self._clock() - started) * 1000, 1)
+                _log().debug(
+                    "enrichment.call",
+                    endpoint=endpoint,
+                    method=method,
+                    status=status,
+                    error=error,
+                    attempt=attempt,
+                    duration_ms=duration_ms,
+                )
+        if status == 429:
+            self.stats.add("rate_limited", endpoint)
+        return response
+
+    def _outcome_unknown(self, endpoint: str, failure: str) -> OutcomeUnknown:
+        _log().warning("enrichment.outcome_unknown", endpoint=endpoint, failure=failure)
+        return OutcomeUnknown(
+            f"the bulk POST to {self.base_url} failed after it was sent ({failure}); "
+            "it may have been enriched and charged, so it is not resent"
+        )
+
+    def _backoff(self, endpoint: str, attempt: int, response: httpx.Response | None) -> None:
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        delay = self._rng.uniform(0, ceiling)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after and retry_after.strip().isdigit():
+            delay = min(self.backoff_cap, max(delay, float(retry_after)))
+        self.stats.add("retries", endpoint)
+        _log().debug(
+            "enrichment.retry", endpoint=endpoint, attempt=attempt, delay_s=round(delay, 3)
+        )
+        self._sleep(delay)

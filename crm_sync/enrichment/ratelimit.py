@@ -1,0 +1,150 @@
+"""A process-wide, thread-safe sliding-window limiter for the enrichment API.
+
+The API allows a number of calls per minute (60 by default) and answers 429 beyond it. Every
+worker thread of the process shares one limiter per (base URL, key fingerprint), so N threads
+together never send more than `calls` requests in any `window` seconds.
+
+Why a slot is held until the answer comes back: the server counts a call when it *arrives*,
+which is somewhere between our send and our receive. A limiter that timestamps calls when they
+are sent can be fooled by a slow request that arrives late and a fast one that arrives early,
+putting `calls + 1` arrivals into one server-side window. Here a slot is reusable only `window`
+seconds after the previous call in it *finished*; two calls in one slot therefore reach the
+server more than `window` apart, and no window can hold more than `calls` arrivals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+
+from crm_sync.logs import get_logger
+
+
+def _log() -> Any:
+    """Bound per call, not at import: a logger bound at import keeps the processors and level
+    in force at that moment and would ignore `configure_logging` run later by the CLI."""
+    return get_logger(component="enrichment.ratelimit")
+
+
+class RateLimiter(Protocol):
+    """What the client needs from a limiter: a slot held for the duration of one call."""
+
+    def slot(self) -> AbstractContextManager[float]:
+        """Block until a call is allowed; hold the slot while the call runs."""
+
+
+class SlidingWindowLimiter:
+    """At most `calls` requests in any `window` seconds, counted from each call's end."""
+
+    def __init__(
+        self,
+        calls: int,
+        window: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if calls < 1:
+            raise ValueError("calls must be at least 1")
+        if window <= 0:
+            raise ValueError("window must be positive")
+        self.calls = calls
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep  # None: wait on the condition (woken early by a release)
+        self._cond = threading.Condition()
+        self._finished: deque[float] = deque()  # end times of calls still inside the window
+        self._in_flight = 0
+        self.waited = 0.0  # total seconds callers spent blocked, for stats and benchmarks
+
+    def __repr__(self) -> str:
+        return f"SlidingWindowLimiter(calls={self.calls}, window={self.window})"
+
+    def _prune(self, now: float) -> None:
+        while self._finished and self._finished[0] + self.window <= now:
+            self._finished.popleft()
+
+    def _wait_needed(self, now: float) -> float | None:
+        """Seconds until a slot frees up (None: only a release can free one); 0: free now."""
+        self._prune(now)
+        if self._in_flight + len(self._finished) < self.calls:
+            return 0.0
+        if self._finished:
+            return self._finished[0] + self.window - now
+        return None
+
+    def acquire(self) -> float:
+        """Block until a call may start; return the seconds spent waiting."""
+        start = self._clock()
+        while True:
+            with self._cond:
+                wait = self._wait_needed(self._clock())
+                if wait == 0.0:
+                    self._in_flight += 1
+                    waited = self._clock() - start
+                    self.waited += waited
+                    return waited
+                if self._sleep is None:
+                    self._cond.wait(timeout=wait)
+                    continue
+            # An injected sleep runs outside the lock, so other threads can release meanwhile.
+            self._sleep(wait if wait is not None else self.window / self.calls)
+
+    def release(self) -> None:
+        """The call that held a slot has finished (answer, error or timeout)."""
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._finished.append(self._clock())
+            self._cond.notify_all()
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """`with limiter.slot(): send()`: yields the seconds waited."""
+        waited = self.acquire()
+        try:
+            yield waited
+        finally:
+            self.release()
+
+
+_registry: dict[tuple[str, str], SlidingWindowLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A short, non-reversible name for a key, safe to use as a dict key or in a log line."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def limiter_for(
+    base_url: str, api_key: str, calls_per_minute: int, *, window: float = 60.0
+) -> SlidingWindowLimiter:
+    """The limiter shared by every client of this process that talks to (base_url, api_key).
+
+    The first caller fixes the limit; a later caller asking for another one gets the existing
+    limiter (and a warning), because two limits for one account would defeat the purpose.
+    """
+    key = (base_url.rstrip("/"), key_fingerprint(api_key))
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is None:
+            limiter = _registry[key] = SlidingWindowLimiter(calls_per_minute, window)
+        elif (limiter.calls, limiter.window) != (calls_per_minute, window):
+            _log().warning(
+                "enrichment.ratelimit.mismatch",
+                base_url=key[0],
+                kept=limiter.calls,
+                asked=calls_per_minute,
+            )
+        return limiter
+
+
+def reset_registry() -> None:
+    """Forget every shared limiter (tests, or a process that reloads its config)."""
+    with _registry_lock:
+        _registry.clear()

@@ -1,0 +1,134 @@
+"""Unit tests of the sliding-window limiter and its process-wide registry (fake clock)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from crm_sync.enrichment.ratelimit import (
+    SlidingWindowLimiter,
+    key_fingerprint,
+    limiter_for,
+    reset_registry,
+)
+
+
+class FakeClock:
+    """A clock that only moves when the limiter sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_calls_within_limit_do_not_wait() -> None:
+    """Up to `calls` slots are handed out at once without any sleep."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(3, 10.0, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        with limiter.slot() as waited:
+            assert waited == 0.0
+    assert clock.sleeps == []
+
+
+def test_call_over_limit_waits_for_window_from_oldest_end() -> None:
+    """The fourth call of a 3-per-10s limiter waits until the first call's end is 10s old."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(3, 10.0, clock=clock, sleep=clock.sleep)
+    for step in range(3):
+        clock.now = float(step)
+        with limiter.slot():
+            clock.now += 0.5  # the call takes half a second; its end starts the window
+    with limiter.slot() as waited:
+        pass
+    assert clock.now == pytest.approx(10.5)
+    assert waited == pytest.approx(10.5 - 2.5)
+
+
+def test_started_times_never_exceed_limit_in_any_window() -> None:
+    """Across many calls, no window of `window` seconds sees more than `calls` starts."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(5, 1.0, clock=clock, sleep=clock.sleep)
+    starts: list[float] = []
+    for _ in range(40):
+        with limiter.slot():
+            starts.append(clock.now)
+            clock.now += 0.01
+    for t in starts:
+        assert sum(1 for s in starts if t <= s < t + 1.0) <= 5
+
+
+def test_threads_share_the_limit() -> None:
+    """Eight threads using one limiter start at most `calls` calls per window (real clock)."""
+    limiter = SlidingWindowLimiter(10, 0.2)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(5):
+            with limiter.slot(), lock:
+                starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(starts) == 40
+    for t0 in starts:
+        assert sum(1 for s in starts if t0 <= s < t0 + 0.2) <= 10
+
+
+def test_in_flight_calls_hold_their_slot() -> None:
+    """While `calls` requests are in flight, another caller blocks until one is released."""
+    limiter = SlidingWindowLimiter(1, 0.01)
+    limiter.acquire()
+    got = threading.Event()
+
+    def second() -> None:
+        with limiter.slot():
+            got.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not got.wait(0.1)  # 10 windows later still blocked: the first call has not ended
+    limiter.release()
+    assert got.wait(2.0)
+    thread.join()
+
+
+def test_rejects_nonsense_limits() -> None:
+    """A limit below one call or a non-positive window is a programming error."""
+    with pytest.raises(ValueError, match="calls"):
+        SlidingWindowLimiter(0)
+    with pytest.raises(ValueError, match="window"):
+        SlidingWindowLimiter(1, 0.0)
+
+
+def test_registry_shares_one_limiter_per_url_and_key() -> None:
+    """Clients of one account share a limiter; another key or URL gets its own."""
+    reset_registry()
+    first = limiter_for("https://a.test/api/v1/", "key-one", 60)
+    assert limiter_for("https://a.test/api/v1", "key-one", 60) is first
+    assert limiter_for("https://a.test/api/v1", "key-two", 60) is not first
+    assert limiter_for("https://b.test/api/v1", "key-one", 60) is not first
+    assert limiter_for("https://a.test/api/v1", "key-one", 30) is first  # first limit wins
+    reset_registry()
+    assert limiter_for("https://a.test/api/v1", "key-one", 60) is not first
+    reset_registry()
+
+
+def test_fingerprint_does_not_contain_the_key() -> None:
+    """The registry's key name is a short hash, never the key itself."""
+    fingerprint = key_fingerprint("canary-key-123456")
+    assert "canary" not in fingerprint
+    assert len(fingerprint) == 16
