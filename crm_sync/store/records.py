@@ -1,0 +1,132 @@
+"""Small frozen values the store hands out and takes in; no behaviour, no database types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+PLANNED: Final = "planned"
+SENDING: Final = "sending"
+SUBMITTED: Final = "submitted"
+RECEIVED: Final = "received"
+WRITTEN: Final = "written"
+IN_DOUBT: Final = "in_doubt"
+FAILED: Final = "failed"
+RELEASED: Final = "released"
+STATES: Final = (PLANNED, SENDING, SUBMITTED, RECEIVED, WRITTEN, IN_DOUBT, FAILED, RELEASED)
+#: States whose credits do not count against a budget: nothing was (or may have been) spent
+#: that we still hold against the account.
+UNCOUNTED_STATES: Final = (FAILED, RELEASED)
+#: States whose credits are reserved but not yet known to be spent (no result stored yet).
+IN_FLIGHT_STATES: Final = (PLANNED, SENDING, SUBMITTED, IN_DOUBT)
+
+# Ledger outcomes the store itself writes; the pipeline writes its own (written, not_found, ...).
+OUTCOME_API_REJECTED: Final = "api_rejected"
+OUTCOME_IN_DOUBT_RELEASED: Final = "in_doubt_released"
+OUTCOME_NOT_SENT: Final = "not_sent"
+OUTCOME_NO_RESULT: Final = "no_result"
+
+
+def utc_now() -> datetime:
+    """The default clock: now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PlannedContact:
+    """A contact the planner wants to send: what to ask for and the exact request item."""
+
+    record_id: str
+    fields_asked: tuple[str, ...]
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BatchContact:
+    """One contact of a batch, with its outcome once written back."""
+
+    record_id: str
+    fields_asked: tuple[str, ...]
+    request: dict[str, Any]
+    outcome: str | None
+    values_written: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ContactOutcome:
+    """What write-back did with one contact of a received batch."""
+
+    record_id: str
+    outcome: str
+    values_written: dict[str, str]
+    found: bool
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as stored; `contacts` is filled by get_batch, the claims and in_doubt_batches."""
+
+    id: str
+    source: str
+    state: str
+    name: str
+    run_id: str
+    enrichment_id: str | None
+    reserved_credits: int
+    credits_spent: int | None
+    created_at: datetime
+    updated_at: datetime
+    state_changed_at: datetime
+    submitted_at: datetime | None
+    received_at: datetime | None
+    written_at: datetime | None
+    next_poll_at: datetime | None
+    poll_attempts: int
+    result_status: str | None
+    raw_result: str | None
+    result_source: str | None
+    error: str | None
+    owner: str
+    claim_owner: str | None
+    claim_until: datetime | None
+    contacts: tuple[BatchContact, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """The ledger entry of one CRM record: drives cooldowns and the audit trail."""
+
+    source: str
+    record_id: str
+    in_flight_batch_id: str | None
+    last_attempt_at: datetime | None
+    fields_asked: tuple[str, ...]
+    outcome: str | None
+    values_written: dict[str, str]
+    found: bool
+    attempts: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run of the cycle, for `crm-sync status`."""
+
+    id: str
+    owner: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    report: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One webhook delivery and what the store made of it ("stored", "duplicate", "unknown")."""
+
+    id: str
+    enrichment_id: str
+    received_at: datetime
+    outcome: str
+    body_sha1: str

@@ -1,0 +1,385 @@
+"""The Store: the durable source of truth of every batch, contact claim, run and lease.
+
+Each public method is one transaction. State changes are conditional UPDATEs that name the state
+they expect, so a process may die at any line and the next one (or another replica on the same
+PostgreSQL database) carries on without paying twice or losing a paid result. The SQL lives in
+small modules by concern (planning, transitions, collecting, reports); this class binds them to
+an engine and a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from crm_sync.logs import register_secret
+from crm_sync.store import collecting, planning, reports, transitions
+from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
+from crm_sync.store.records import (
+    IN_DOUBT,
+    PLANNED,
+    SENDING,
+    SUBMITTED,
+    Batch,
+    ContactOutcome,
+    LedgerRow,
+    PlannedContact,
+    RunRow,
+    WebhookEvent,
+    utc_now,
+)
+from crm_sync.store.rows import load_batches, load_ledger_row, load_webhook_events
+from crm_sync.store.schema import batches, migrate
+
+Clock = Callable[[], datetime]
+
+
+class Store:
+    """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
+
+    def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
+        self._tx = transactor
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str, *, clock: Clock = utc_now) -> Store:
+        """Connect to `url` (sqlite:///path or postgresql://...); create or migrate the schema."""
+        url = normalise_url(url)
+        register_secret(make_url(url).password)
+        engine = build_engine(url)
+        store = cls(Transactor(engine, serialise=is_memory_sqlite(url)), clock)
+        try:
+            store._tx.run(migrate)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._tx.engine.dispose()
+
+    @property
+    def backend(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._tx.engine.dialect.name
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the store clock must return timezone-aware datetimes")
+        return now.astimezone(UTC)
+
+    def _write(self, work: Callable[[Connection, datetime], Any]) -> Any:
+        return self._tx.run(lambda conn: work(conn, self._now()))
+
+    def _read(self, work: Callable[[Connection, datetime], Any]) -> Any:
+        return self._tx.run(lambda conn: work(conn, self._now()), write=False)
+
+    # runs
+    def start_run(self, run_id: str, owner: str) -> None:
+        """Record the start of a run."""
+        self._write(lambda c, now: reports.start_run(c, now, run_id, owner))
+
+    def finish_run(self, run_id: str, status: str, report: dict[str, Any]) -> None:
+        """Record the end of a run with its report."""
+        self._write(lambda c, now: reports.finish_run(c, now, run_id, status, report))
+
+    def recent_runs(self, limit: int = 10) -> list[RunRow]:
+        """The newest runs first."""
+        result: list[RunRow] = self._read(lambda c, _now: reports.recent_runs(c, limit))
+        return result
+
+    # selection and planning
+    def excluded_contacts(
+        self,
+        source: str,
+        record_ids: Sequence[str],
+        *,
+        found_cooldown: timedelta,
+        not_found_cooldown: timedelta,
+    ) -> dict[str, str]:
+        """Record id -> "in_flight" | "cooldown" for the ids that must not be planned now."""
+        result: dict[str, str] = self._read(
+            lambda c, now: planning.excluded_contacts(
+                c,
+                now,
+                source,
+                record_ids,
+                found_cooldown=found_cooldown,
+                not_found_cooldown=not_found_cooldown,
+            )
+        )
+        return result
+
+    def plan_batch(
+        self,
+        *,
+        source: str,
+        run_id: str,
+        owner: str,
+        name: str,
+        contacts: Sequence[PlannedContact],
+        reserved_credits_for: Callable[[Sequence[PlannedContact]], int],
+    ) -> Batch | None:
+        """A planned batch of the contacts this call could claim; None if none was free."""
+        result: Batch | None = self._write(
+            lambda c, now: planning.plan_batch(
+                c,
+                now,
+                source=source,
+                run_id=run_id,
+                owner=owner,
+                name=name,
+                contacts=contacts,
+                reserved_credits_for=reserved_credits_for,
+            )
+        )
+        return result
+
+    def planned_batches(self, source: str | None = None) -> list[Batch]:
+        """Batches planned but not yet sending (left by a stopped run), with contacts."""
+        where = batches.c.state == PLANNED
+        if source is not None:
+            where = where & (batches.c.source == source)
+        result: list[Batch] = self._read(lambda c, _now: load_batches(c, where))
+        return result
+
+    # submitting
+    def mark_sending(self, batch_id: str, owner: str) -> bool:
+        """planned -> sending, taken by `owner`: only the caller that gets True may POST."""
+        return bool(
+            self._write(
+                lambda c, now: transitions.transition(
+                    c, now, batch_id, (PLANNED,), SENDING, owner=owner
+                )
+            )
+        )
+
+    def mark_submitted(self, batch_id: str, enrichment_id: str, *, next_poll_at: datetime) -> bool:
+        """sending -> submitted with the API's id (also from in_doubt: a late answer is kept)."""
+        return bool(
+            self._write(
+                lambda c, now: transitions.mark_submitted(
+                    c, now, batch_id, enrichment_id, next_poll_at
+                )
+            )
+        )
+
+    def mark_failed(self, batch_id: str, error: str) -> bool:
+        """planned|sending -> failed (refused before any work); its contacts are freed."""
+        return bool(self._write(lambda c, now: transitions.mark_failed(c, now, batch_id, error)))
+
+    def mark_in_doubt(self, batch_id: str, error: str) -> bool:
+        """sending -> in_doubt (the POST may have been executed); contacts stay in flight."""
+        return bool(
+            self._write(
+                lambda c, now: transitions.transition(
+                    c, now, batch_id, (SENDING,), IN_DOUBT, error=error
+                )
+            )
+        )
+
+    def recover_stale_sending(
+        self,
+        *,
+        owner: str | None = None,
+        older_than: timedelta | None = None,
+        source: str | None = None,
+        exclude_owner: str | None = None,
+    ) -> list[str]:
+        """sending batches left by a dead process -> in_doubt; their ids.
+
+        Those sent by `owner` or stuck longer than `older_than`; or, with `exclude_owner`
+        alone, all not sent by it (its caller holds the source lease); `source` narrows.
+        """
+        result: list[str] = self._write(
+            lambda c, now: transitions.recover_stale_sending(
+                c,
+                now,
+                owner=owner,
+                older_than=older_than,
+                source=source,
+                exclude_owner=exclude_owner,
+            )
+        )
+        return result
+
+    def release_in_doubt(self, older_than: timedelta) -> list[str]:
+        """in_doubt batches older than `older_than` -> released, contacts freed; their ids."""
+        result: list[str] = self._write(
+            lambda c, now: transitions.release_in_doubt(c, now, older_than)
+        )
+        return result
+
+    def release_planned(self, batch_id: str) -> bool:
+        """planned -> failed "not sent" (deadline, shutdown); contacts freed, cooldown undone."""
+        return bool(self._write(lambda c, now: transitions.release_planned(c, now, batch_id)))
+
+    # collecting
+    def store_result(
+        self,
+        enrichment_id: str,
+        raw_body: str,
+        status: str,
+        *,
+        source_kind: str,
+        credits_spent: int | None,
+    ) -> str:
+        """Keep a terminal result once: "stored", "duplicate" or "unknown"."""
+        result: str = self._write(
+            lambda c, now: collecting.store_result(
+                c,
+                now,
+                enrichment_id,
+                raw_body,
+                status,
+                source_kind=source_kind,
+                credits_spent=credits_spent,
+            )
+        )
+        return result
+
+    def claim_due_polls(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
+        """Submitted batches due for a poll, claimed for `owner` until `lease` runs out."""
+        result: list[Batch] = self._write(
+            lambda c, now: collecting.claim_due_polls(c, now, owner=owner, limit=limit, lease=lease)
+        )
+        return result
+
+    def schedule_poll(self, batch_id: str, *, owner: str, next_poll_at: datetime) -> bool:
+        """Count one more poll, set the next one and drop `owner`'s claim."""
+        return bool(
+            self._write(
+                lambda c, now: collecting.schedule_poll(
+                    c, now, batch_id, owner=owner, next_poll_at=next_poll_at
+                )
+            )
+        )
+
+    def submitted_batches(self, source: str | None = None) -> list[Batch]:
+        """Batches waiting for their result (without contacts), oldest first."""
+        where = batches.c.state == SUBMITTED
+        if source is not None:
+            where = where & (batches.c.source == source)
+        result: list[Batch] = self._read(
+            lambda c, _now: load_batches(c, where, with_contacts=False)
+        )
+        return result
+
+    # writing back
+    def claim_received(
+        self, *, owner: str, limit: int, lease: timedelta, source: str | None = None
+    ) -> list[Batch]:
+        """Received batches claimed for write-back by `owner`, with their contacts."""
+        result: list[Batch] = self._write(
+            lambda c, now: collecting.claim_received(
+                c, now, owner=owner, limit=limit, lease=lease, source=source
+            )
+        )
+        return result
+
+    def record_outcomes(self, batch_id: str, outcomes: Sequence[ContactOutcome]) -> None:
+        """Record what write-back did per contact and free those contacts (idempotent)."""
+        self._write(lambda c, now: transitions.record_outcomes(c, now, batch_id, outcomes))
+
+    def mark_written(self, batch_id: str, *, owner: str) -> bool:
+        """received -> written by the claim holder."""
+        return bool(self._write(lambda c, now: transitions.mark_written(c, now, batch_id, owner)))
+
+    # leases
+    def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+        """Take (or renew) the lease `name` for `ttl`; False if another owner holds it."""
+        return bool(self._write(lambda c, now: reports.acquire_lease(c, now, name, owner, ttl)))
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give up the lease `name` if `owner` holds it."""
+        self._write(lambda c, _now: reports.release_lease(c, name, owner))
+
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds the lease `name` now (None if free or expired)."""
+        result: str | None = self._read(lambda c, now: reports.lease_holder(c, now, name))
+        return result
+
+    def steal_lease(self, name: str, holder: str, owner: str, ttl: timedelta) -> bool:
+        """Take over `holder`'s lease (the caller knows it is dead); False if it changed hands."""
+        return bool(
+            self._write(
+                lambda c, now: reports.steal_lease(
+                    c, now, name, holder=holder, owner=owner, ttl=ttl
+                )
+            )
+        )
+
+    def claim_owners(self) -> list[str]:
+        """Owners named on batch claims, to find those of dead processes."""
+        result: list[str] = self._read(lambda c, _now: collecting.claim_owners(c))
+        return result
+
+    def release_claims(self, owner: str) -> int:
+        """Drop every poll or write-back claim of `owner` (known dead); the number dropped."""
+        return int(self._write(lambda c, now: collecting.release_claims(c, now, owner)))
+
+    # budgets, reports and lookups
+    def credits_committed(self, source: str, since: datetime) -> int:
+        """Credits spent or still reserved by `source` since `since`."""
+        return int(self._read(lambda c, _now: reports.credits_committed(c, source, since)))
+
+    def credits_in_flight(self) -> int:
+        """Credits reserved by planned, sending, submitted and in_doubt batches, all sources."""
+        return int(self._read(lambda c, _now: reports.credits_in_flight(c)))
+
+    def batches_by_state(self) -> dict[str, int]:
+        """Batch count per state."""
+        result: dict[str, int] = self._read(lambda c, _now: reports.batches_by_state(c))
+        return result
+
+    def in_doubt_batches(self) -> list[Batch]:
+        """Batches that may have been paid for without an id, with contacts, oldest first."""
+        result: list[Batch] = self._read(
+            lambda c, _now: load_batches(c, batches.c.state == IN_DOUBT)
+        )
+        return result
+
+    def credits_by_source_and_day(self, days: int = 14) -> list[tuple[str, date, int]]:
+        """(source, UTC day, credits) over the last `days` days, oldest first."""
+        result: list[tuple[str, date, int]] = self._read(
+            lambda c, now: reports.credits_by_source_and_day(c, now, days)
+        )
+        return result
+
+    def ping(self) -> bool:
+        """True if the database answers (for /readyz); never raises."""
+        try:
+            return bool(self._read(lambda c, _now: c.execute(text("SELECT 1")).scalar() == 1))
+        except SQLAlchemyError:
+            return False
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        """One batch with its contacts."""
+        found: list[Batch] = self._read(lambda c, _now: load_batches(c, batches.c.id == batch_id))
+        return found[0] if found else None
+
+    def batch_by_enrichment_id(self, enrichment_id: str) -> Batch | None:
+        """The batch the API knows as `enrichment_id`, with its contacts."""
+        found: list[Batch] = self._read(
+            lambda c, _now: load_batches(c, batches.c.enrichment_id == enrichment_id)
+        )
+        return found[0] if found else None
+
+    def webhook_events(self, enrichment_id: str) -> list[WebhookEvent]:
+        """The webhook deliveries received for `enrichment_id`, oldest first (the audit trail)."""
+        result: list[WebhookEvent] = self._read(
+            lambda c, _now: load_webhook_events(c, enrichment_id)
+        )
+        return result
+
+    def ledger_row(self, source: str, record_id: str) -> LedgerRow | None:
+        """The ledger entry of one record."""
+        result: LedgerRow | None = self._read(lambda c, _now: load_ledger_row(c, source, record_id))
+        return result

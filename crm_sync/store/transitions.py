@@ -1,0 +1,218 @@
+"""Batch state transitions: each is one conditional UPDATE that names the state it expects.
+
+A transition reports success only when exactly one row changed, so two processes racing on the
+same batch cannot both believe they moved it. Contacts are freed (their ledger claim cleared)
+only where they are still in flight for that very batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, or_, select, update
+
+from crm_sync.store.records import (
+    FAILED,
+    IN_DOUBT,
+    OUTCOME_API_REJECTED,
+    OUTCOME_IN_DOUBT_RELEASED,
+    OUTCOME_NO_RESULT,
+    OUTCOME_NOT_SENT,
+    PLANNED,
+    RECEIVED,
+    RELEASED,
+    SENDING,
+    SUBMITTED,
+    WRITTEN,
+    ContactOutcome,
+)
+from crm_sync.store.schema import batch_contacts, batches, json_dumps, ledger
+
+STALE_SENDING_ERROR = "found in sending after a restart: the POST may have reached the API"
+
+
+def transition(
+    conn: Connection,
+    now: datetime,
+    batch_id: str,
+    expected: Sequence[str],
+    new_state: str,
+    *conditions: Any,
+    **values: Any,
+) -> bool:
+    """Move one batch from one of `expected` to `new_state`; True if this call moved it."""
+    statement = (
+        update(batches)
+        .where(batches.c.id == batch_id, batches.c.state.in_(list(expected)), *conditions)
+        .values(state=new_state, state_changed_at=now, updated_at=now, **values)
+    )
+    return conn.execute(statement).rowcount == 1
+
+
+def free_contacts(conn: Connection, now: datetime, batch_id: str, outcome: str) -> None:
+    """Clear the claim of the contacts still in flight for `batch_id`, recording `outcome`.
+
+    A batch that was never sent (`not_sent`) gives each contact back its previous attempt time,
+    so the cooldown is not started by an ask that never happened.
+    """
+    values: dict[str, Any] = {"in_flight_batch_id": None, "updated_at": now}
+    if outcome == OUTCOME_NOT_SENT:
+        values |= {"last_attempt_at": ledger.c.prev_attempt_at, "attempts": ledger.c.attempts - 1}
+    else:
+        values["outcome"] = outcome
+    conn.execute(update(ledger).where(ledger.c.in_flight_batch_id == batch_id).values(**values))
+    conn.execute(
+        update(batch_contacts)
+        .where(batch_contacts.c.batch_id == batch_id, batch_contacts.c.outcome.is_(None))
+        .values(outcome=outcome)
+    )
+
+
+def mark_failed(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
+    """planned|sending -> failed (the API refused the POST before any work); frees contacts."""
+    if not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=error):
+        return False
+    free_contacts(conn, now, batch_id, OUTCOME_API_REJECTED)
+    return True
+
+
+def release_planned(conn: Connection, now: datetime, batch_id: str) -> bool:
+    """planned -> failed "not sent" (deadline or shutdown); contacts freed as if never asked."""
+    if not transition(conn, now, batch_id, (PLANNED,), FAILED, error="not sent"):
+        return False
+    free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
+    return True
+
+
+def recover_stale_sending(
+    conn: Connection,
+    now: datetime,
+    *,
+    owner: str | None,
+    older_than: timedelta | None,
+    source: str | None = None,
+    exclude_owner: str | None = None,
+) -> list[str]:
+    """sending batches of a dead process -> in_doubt; the ids moved by this call.
+
+    Picks those sent by `owner` or stuck longer than `older_than` (either matches), or, with
+    only `exclude_owner`, every one not sent by it (the caller holds the source's lease, so any
+    other sender is gone); `source` narrows any of these to one source.
+    """
+    if owner is None and older_than is None and exclude_owner is None:
+        raise ValueError("recover_stale_sending needs owner, older_than or exclude_owner")
+    stale: list[Any] = []
+    if owner is not None:
+        stale.append(batches.c.owner == owner)
+    if older_than is not None:
+        stale.append(batches.c.state_changed_at <= now - older_than)
+    conditions: list[Any] = [or_(*stale)] if stale else []
+    if exclude_owner is not None:
+        conditions.append(batches.c.owner != exclude_owner)
+    if source is not None:
+        conditions.append(batches.c.source == source)
+    candidates = conn.execute(
+        select(batches.c.id).where(batches.c.state == SENDING, *conditions)
+    ).scalars()
+    return [
+        batch_id
+        for batch_id in list(candidates)
+        if transition(
+            conn, now, batch_id, (SENDING,), IN_DOUBT, *conditions, error=STALE_SENDING_ERROR
+        )
+    ]
+
+
+def release_in_doubt(conn: Connection, now: datetime, older_than: timedelta) -> list[str]:
+    """in_doubt batches older than `older_than` -> released, contacts freed; the ids released."""
+    old = batches.c.state_changed_at <= now - older_than
+    candidates = conn.execute(select(batches.c.id).where(batches.c.state == IN_DOUBT, old))
+    released = []
+    for batch_id in list(candidates.scalars()):
+        if transition(conn, now, batch_id, (IN_DOUBT,), RELEASED, old):
+            free_contacts(conn, now, batch_id, OUTCOME_IN_DOUBT_RELEASED)
+            released.append(batch_id)
+    return released
+
+
+def mark_submitted(
+    conn: Connection, now: datetime, batch_id: str, enrichment_id: str, next_poll_at: datetime
+) -> bool:
+    """sending (or in_doubt, when a slow answer arrives after all) -> submitted."""
+    return transition(
+        conn,
+        now,
+        batch_id,
+        (SENDING, IN_DOUBT),
+        SUBMITTED,
+        enrichment_id=enrichment_id,
+        submitted_at=now,
+        next_poll_at=next_poll_at,
+        poll_attempts=0,
+        error=None,
+    )
+
+
+def mark_written(conn: Connection, now: datetime, batch_id: str, owner: str) -> bool:
+    """received -> written by the claim holder; contacts without an outcome are freed."""
+    moved = transition(
+        conn,
+        now,
+        batch_id,
+        (RECEIVED,),
+        WRITTEN,
+        batches.c.claim_owner == owner,
+        written_at=now,
+        claim_owner=None,
+        claim_until=None,
+    )
+    if moved:
+        free_contacts(conn, now, batch_id, OUTCOME_NO_RESULT)
+    return moved
+
+
+def record_outcomes(
+    conn: Connection, now: datetime, batch_id: str, outcomes: Sequence[ContactOutcome]
+) -> None:
+    """Record each contact's outcome on the batch and in the ledger (idempotent)."""
+    source = conn.execute(select(batches.c.source).where(batches.c.id == batch_id)).scalar()
+    if source is None:
+        raise LookupError(f"no batch {batch_id}")
+    ordered = sorted({o.record_id: o for o in outcomes}.values(), key=lambda o: o.record_id)
+    if not ordered:
+        return
+    params = [
+        {
+            "rid": o.record_id,
+            "out": o.outcome,
+            "vals": json_dumps(dict(o.values_written)),
+            "fnd": bool(o.found),
+        }
+        for o in ordered
+    ]
+    conn.execute(
+        update(batch_contacts)
+        .where(
+            batch_contacts.c.batch_id == batch_id, batch_contacts.c.record_id == bindparam("rid")
+        )
+        .values(outcome=bindparam("out"), values_written=bindparam("vals")),
+        [{k: p[k] for k in ("rid", "out", "vals")} for p in params],
+    )
+    conn.execute(
+        update(ledger)
+        .where(
+            ledger.c.source == source,
+            ledger.c.record_id == bindparam("rid"),
+            ledger.c.in_flight_batch_id == batch_id,
+        )
+        .values(
+            outcome=bindparam("out"),
+            values_written=bindparam("vals"),
+            found=bindparam("fnd"),
+            in_flight_batch_id=None,
+            updated_at=now,
+        ),
+        params,
+    )

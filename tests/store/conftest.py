@@ -1,0 +1,136 @@
+"""Fixtures: one store per test on each backend (a fresh SQLite file, a fresh PostgreSQL schema)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from crm_sync.store import Batch, PlannedContact, Store
+
+PG_URL = os.environ.get(
+    "CRM_SYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that only moves when a test moves it."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move the clock forward by `timedelta(**delta)` and return the new time."""
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def _admin_dsn() -> str:
+    return PG_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    """Whether the test PostgreSQL answers; in CI an unreachable server is an error."""
+    try:
+        with psycopg.connect(_admin_dsn(), connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            raise
+        return False
+
+
+@pytest.fixture
+def pg_schema_url(pg_available: bool) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped after the test."""
+    if not pg_available:
+        pytest.skip("PostgreSQL not reachable at CRM_SYNC_TEST_PG_URL (set CI to make this fail)")
+    schema = f"crm_sync_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL for an empty store on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The injected clock shared by the store and the test."""
+    return FakeClock()
+
+
+@pytest.fixture
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    """An open store on an empty database."""
+    opened = Store.open(store_url, clock=clock)
+    yield opened
+    opened.close()
+
+
+def contacts(*record_ids: str, fields: Sequence[str] = ("contact.emails",)) -> list[PlannedContact]:
+    """Planned contacts with the given ids and a small request item each."""
+    return [
+        PlannedContact(record_id=r, fields_asked=tuple(fields), request={"custom": {"crm_id": r}})
+        for r in record_ids
+    ]
+
+
+def one_credit_each(planned: Sequence[PlannedContact]) -> int:
+    """A reservation rule that is easy to check: one credit per contact."""
+    return len(planned)
+
+
+def plan(
+    store: Store,
+    *record_ids: str,
+    source: str = "hubspot",
+    owner: str = "replica-a",
+    credits: Callable[[Sequence[PlannedContact]], int] = one_credit_each,
+) -> Batch:
+    """Plan a batch of `record_ids` and insist that it was created."""
+    batch = store.plan_batch(
+        source=source,
+        run_id="run-1",
+        owner=owner,
+        name="batch",
+        contacts=contacts(*record_ids),
+        reserved_credits_for=credits,
+    )
+    assert batch is not None
+    return batch
+
+
+def submitted(store: Store, clock: FakeClock, *record_ids: str, eid: str = "e-1") -> Batch:
+    """A batch moved through planned and sending to submitted, due for a poll now."""
+    batch = plan(store, *record_ids)
+    assert store.mark_sending(batch.id, "replica-a")
+    assert store.mark_submitted(batch.id, eid, next_poll_at=clock())
+    return batch
+
+
+def received(store: Store, clock: FakeClock, *record_ids: str, eid: str = "e-1") -> Batch:
+    """A batch whose result is stored, ready for write-back."""
+    batch = submitted(store, clock, *record_ids, eid=eid)
+    outcome = store.store_result(eid, '{"ok":1}', "FINISHED", source_kind="poll", credits_spent=1)
+    assert outcome == "stored"
+    return batch
