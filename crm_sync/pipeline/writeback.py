@@ -19,7 +19,7 @@ from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.policies import FieldDecision, decide
-from crm_sync.store.records import Batch, BatchContact, ContactOutcome
+from crm_sync.store.records import OUTCOME_RETRY, Batch, BatchContact, ContactOutcome
 
 CLAIM_LEASE = timedelta(minutes=5)
 
@@ -95,7 +95,7 @@ def _plan(
         has_data = item is not None and _has_data(item)
         if item is None or (status != EnrichmentStatus.FINISHED and not has_data):
             # canceled, out of credits or missing from the result: ask again (free if empty)
-            plan.outcomes[rid] = ContactOutcome(rid, "retry", {}, False)
+            plan.outcomes[rid] = ContactOutcome(rid, OUTCOME_RETRY, {}, False)
             continue
         record = current.get(rid)
         if record is None:
@@ -154,6 +154,6 @@ def _write(connector: Connector, plan: _Plan, counts: SourceCounts) -> list[str]
         if not decision.found_anything:
             counts.not_found += 1
     for outcome in plan.outcomes.values():
-        if outcome.outcome == "retry":
+        if outcome.outcome == OUTCOME_RETRY:
             counts.skipped["not_processed_by_api"] += 1
     return written

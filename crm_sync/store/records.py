@@ -26,6 +26,8 @@ OUTCOME_API_REJECTED: Final = "api_rejected"
 OUTCOME_IN_DOUBT_RELEASED: Final = "in_doubt_released"
 OUTCOME_NOT_SENT: Final = "not_sent"
 OUTCOME_NO_RESULT: Final = "no_result"
+#: Written by the pipeline for contacts the API did not process; clears the cooldown.
+OUTCOME_RETRY: Final = "retry"
 
 
 def utc_now() -> datetime:

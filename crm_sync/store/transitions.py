@@ -20,6 +20,7 @@ from crm_sync.store.records import (
     OUTCOME_IN_DOUBT_RELEASED,
     OUTCOME_NO_RESULT,
     OUTCOME_NOT_SENT,
+    OUTCOME_RETRY,
     PLANNED,
     RECEIVED,
     RELEASED,
@@ -216,3 +217,16 @@ def record_outcomes(
         ),
         params,
     )
+    retry = [{"rid": o.record_id} for o in ordered if o.outcome == OUTCOME_RETRY]
+    if retry:  # the API did not process them (canceled, out of credits): no cooldown starts
+        conn.execute(
+            update(ledger)
+            .where(
+                ledger.c.source == source,
+                ledger.c.record_id == bindparam("rid"),
+                ledger.c.outcome == OUTCOME_RETRY,
+                ledger.c.in_flight_batch_id.is_(None),
+            )
+            .values(last_attempt_at=None),
+            retry,
+        )
