@@ -12,6 +12,7 @@ from typing import Any
 
 from crm_sync import errors
 from crm_sync.enrichment.models import CREDITS_PER_FIELD, FIELD_PHONE, EnrichmentResult
+from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
 
@@ -44,13 +45,15 @@ def accept_result(ctx: Context, raw_body: str, *, source_kind: str) -> str:
         raise errors.ValidationError("result has no id", code="missing_id")
     if not result.status.is_terminal:
         return "not_terminal"
-    return ctx.store.store_result(
+    outcome = ctx.store.store_result(
         result.id,
         raw_body,
         result.status.value,
         source_kind=source_kind,
         credits_spent=credits_of(result),
     )
+    failpoint("after_result_stored")
+    return outcome
 
 
 def poll_due(ctx: Context, *, limit: int = 50) -> int:
