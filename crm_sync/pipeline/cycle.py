@@ -83,8 +83,7 @@ def _run_source(
         return
     try:
         if not report.dry_run:
-            stale = ctx.store.recover_stale_sending(source=source.name, exclude_owner=ctx.owner)
-            source_report.counts.in_doubt += _contacts_in(ctx, stale)
+            _recover_source(ctx, source.name, source_report)
         budget = source_budget(ctx, source, report.balance or 0)
         submit_source(
             ctx,
@@ -133,6 +132,19 @@ def _recover(ctx: Context) -> None:
     hours = ctx.config.state.in_doubt_release_hours
     for batch_id in ctx.store.release_in_doubt(timedelta(hours=hours)):
         get_logger(batch=batch_id).warning("in_doubt_released", after_hours=hours)
+
+
+def _recover_source(ctx: Context, source: str, source_report: SourceReport) -> None:
+    """With the lease held, what an earlier holder left half-done is ours to settle.
+
+    `sending`: the POST may have gone out, so the batch becomes in_doubt (never resent).
+    `planned`: nothing was sent, so the contacts are freed and planned again in this run.
+    """
+    stale = ctx.store.recover_stale_sending(source=source, exclude_owner=ctx.owner)
+    source_report.counts.in_doubt += _contacts_in(ctx, stale)
+    for batch in ctx.store.planned_batches(source):
+        if batch.owner != ctx.owner and ctx.store.release_planned(batch.id):
+            get_logger(source=source, batch=batch.id).warning("unsent_batch_released")
 
 
 def _contacts_in(ctx: Context, batch_ids: list[str]) -> int:

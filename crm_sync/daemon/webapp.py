@@ -1,0 +1,173 @@
+"""The daemon's HTTP face: the enrichment webhook receiver, `/healthz`, `/readyz`, `/metrics`.
+
+A webhook is answered only after its raw result is stored durably (so a 2xx never loses a paid
+result) and before it is written back (so the answer is fast). Everything that is refused
+(401, 400, 413) is refused before the store is touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from crm_sync import errors
+from crm_sync.enrichment.models import EnrichmentStatus
+from crm_sync.enrichment.signature import SIGNATURE_HEADER, verify
+from crm_sync.logs import get_logger
+from crm_sync.metrics import Metrics
+from crm_sync.pipeline.collect import accept_result
+from crm_sync.pipeline.context import Context
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ACKNOWLEDGED = frozenset({"stored", "duplicate", "unknown"})
+
+
+def _log() -> Any:
+    """Bound at call time: a module-level logger would miss `configure_logging`."""
+    return get_logger(component="daemon.webapp")
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the configured cap."""
+
+
+class Malformed(Exception):
+    """The body is not a terminal enrichment result we can store."""
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the web app asks of the daemon around it."""
+
+    ready: Callable[[], bool]  # the scheduler is running (the store is checked here)
+    on_stored: Callable[[], None]  # a new result is stored: wake the write-back worker
+
+
+def build_app(ctx: Context, metrics: Metrics, hooks: Hooks) -> Starlette:
+    """The Starlette app; the webhook route exists only when `webhook.enabled`."""
+    settings = ctx.config.webhook
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(_: Request) -> Response:
+        store_ok = await run_in_threadpool(_store_ok, ctx)
+        scheduler_ok = hooks.ready()
+        body = {"store": store_ok, "scheduler": scheduler_ok}
+        return JSONResponse(body, status_code=200 if store_ok and scheduler_ok else 503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        text = await run_in_threadpool(metrics.render)
+        return Response(text, media_type=PROMETHEUS_CONTENT_TYPE)
+
+    async def webhook(request: Request) -> Response:
+        outcome, status = await _receive(request, ctx)
+        metrics.observe_webhook(outcome)
+        if outcome == "stored":
+            hooks.on_stored()
+        if status == 200:
+            return JSONResponse({"status": "accepted", "outcome": outcome})
+        return JSONResponse({"error": outcome}, status_code=status)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    if settings.enabled:
+        routes.append(Route(settings.path, webhook, methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+async def _receive(request: Request, ctx: Context) -> tuple[str, int]:
+    """Classify and store one delivery: (metrics outcome, HTTP status)."""
+    settings = ctx.config.webhook
+    try:
+        body = await read_capped(request, settings.max_body_bytes)
+    except BodyTooLarge:
+        _log().warning("webhook_too_large", limit=settings.max_body_bytes)
+        return "too_large", 413
+    if settings.require_signature:
+        key = ctx.config.enrichment.api_key.get_secret_value()
+        if not verify(body, request.headers.get(SIGNATURE_HEADER), key):
+            _log().warning("webhook_bad_signature", present=SIGNATURE_HEADER in request.headers)
+            return "bad_signature", 401
+    return await _store(ctx, body)
+
+
+async def _store(ctx: Context, body: bytes) -> tuple[str, int]:
+    """Parse and store an authenticated body; 503 when the store fails so the API retries."""
+    try:
+        text = check_body(body)
+        outcome = await run_in_threadpool(accept_result, ctx, text, source_kind="webhook")
+    except (Malformed, PydanticValidationError, errors.ValidationError) as exc:
+        _log().warning("webhook_malformed", reason=str(exc)[:200])
+        return "malformed", 400
+    except Exception as exc:  # store unreachable: 503 makes the API deliver again later
+        _log().error("webhook_store_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        return "error", 503
+    if outcome not in ACKNOWLEDGED:
+        _log().warning("webhook_malformed", reason=f"outcome {outcome}")
+        return "malformed", 400
+    level = _log().warning if outcome == "unknown" else _log().info
+    level(f"webhook_{outcome}", enrichment_id=_id_of(text))
+    return outcome, 200
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, refused early on a large Content-Length and again while streaming."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_body(body: bytes) -> str:
+    """The body as text when it is a JSON object with an id and a terminal status."""
+    try:
+        text = body.decode("utf-8")
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Malformed("not JSON") from None
+    if not isinstance(data, dict):
+        raise Malformed("not a JSON object")
+    if not isinstance(data.get("id"), str) or not data["id"]:
+        raise Malformed("no id")
+    status = data.get("status")
+    if not isinstance(status, str) or not EnrichmentStatus(status).is_terminal:
+        raise Malformed("status is not terminal")
+    return text
+
+
+def _id_of(text: str) -> str | None:
+    try:
+        value = json.loads(text).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _store_ok(ctx: Context) -> bool:
+    try:
+        return bool(ctx.store.ping())
+    except Exception:  # any failure to reach the store means "not ready"
+        return False
+
+
+__all__ = ["BodyTooLarge", "Hooks", "Malformed", "build_app", "check_body", "read_capped"]

@@ -1,0 +1,110 @@
+"""Crash safety: `--once` killed with SIGKILL at each stage boundary, then rerun to completion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from crm_sync.store.store import Store
+
+FAILPOINTS = [
+    "after_plan",
+    "after_mark_sending",
+    "after_submit",
+    "after_mark_submitted",
+    "after_result_stored",
+    "after_crm_write",
+]
+
+# Between mark_sending and mark_submitted the POST may or may not have gone out: in_doubt.
+IN_DOUBT_POINTS = {"after_mark_sending", "after_submit"}
+
+
+def _once(config_path: Path, failpoint: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CRM_SYNC_FAILPOINT"}
+    if failpoint:
+        env["CRM_SYNC_FAILPOINT"] = failpoint
+    return subprocess.run(
+        [sys.executable, "-m", "crm_sync.cli", "--once", "--json", "--config", str(config_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def big_world() -> Iterator[SandboxWorld]:
+    """Enough contacts for three batches, so a crash in the first leaves work for the rerun."""
+    options = WorldOptions(hubspot_contacts=320, salesforce_contacts=0, completion_delay=0.05)
+    with SandboxWorld(options) as started:
+        yield started
+
+
+@pytest.mark.parametrize("failpoint", FAILPOINTS)
+def test_killed_run_then_rerun_pays_once_and_loses_nothing(
+    big_world: SandboxWorld, tmp_path: Path, failpoint: str
+) -> None:
+    """Each contact is submitted at most once; every found value outside in_doubt is written."""
+    world = big_world
+    state = tmp_path / "state.sqlite3"
+    config = world.config_dict(f"sqlite:///{state}", sources=[world.hubspot_source()])
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    killed = _once(config_path, failpoint)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    rerun = _once(config_path, None)
+    assert rerun.returncode in (0, 1), rerun.stderr[-2000:]
+
+    assert max(world.enrichment.submissions_per_contact().values(), default=0) <= 1
+    store = Store.open(f"sqlite:///{state}")
+    try:
+        in_doubt = {c.record_id for b in store.in_doubt_batches() for c in b.contacts}
+        states = store.batches_by_state()
+    finally:
+        store.close()
+    if failpoint in IN_DOUBT_POINTS:
+        assert in_doubt, "a batch that may have been sent before the crash must be in_doubt"
+        assert rerun.returncode == 1
+    else:
+        assert not in_doubt
+        assert rerun.returncode == 0, rerun.stdout
+    assert states.get("sending", 0) == 0
+    assert states.get("submitted", 0) == 0
+    assert states.get("received", 0) == 0
+    _assert_every_found_value_written(world, exclude=in_doubt)
+
+
+def _assert_every_found_value_written(world: SandboxWorld, exclude: set[str]) -> None:
+    checked = 0
+    for enrichment_id in world.enrichment.job_ids():
+        body = world.enrichment.result_body(enrichment_id)
+        for item in body.get("datas", []):
+            rid = item["custom"]["crm_id"]
+            if rid in exclude:
+                continue
+            contact = item["contact"]
+            record = world.hubspot.records[rid]
+            email = contact.get("most_probable_email")
+            if email and contact.get("most_probable_email_status") in {
+                "DELIVERABLE",
+                "HIGH_PROBABILITY",
+            }:
+                assert record["email"] == email, rid
+                checked += 1
+            if contact.get("most_probable_phone") and not contact["most_probable_phone"].startswith(
+                "+0"
+            ):
+                assert (record["phone"] or "").startswith("+"), rid
+                checked += 1
+    assert checked > 20
