@@ -50,7 +50,7 @@ def get(client: httpx.Client, enrichment_id: str, **params: str) -> httpx.Respon
 
 def test_status_progresses_to_finished_on_its_own(make_api) -> None:
     """Polling sees CREATED/IN_PROGRESS in order, then FINISHED with data, without finish_all."""
-    _, client = make_api(completion_delay=0.6, in_progress_style="200")
+    _, client = make_api(completion_delay=0.6, in_progress_style="200", rate_limit_calls=100_000)
     enrichment_id = submit(client, contact(custom={"crm_id": "1"}))
     seen: list[str] = []
 
