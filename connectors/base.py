@@ -92,6 +92,7 @@ class CheckResult:
     name: str
     ok: bool
     detail: str = ""
+    credentials_refused: bool = False  # the CRM refused the token: `check` exits 3, not 1
 
 
 class ConnectorSettings(BaseModel):

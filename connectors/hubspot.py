@@ -54,7 +54,7 @@ from connectors.base import (
 from connectors.hubspot_filters import build_groups, validate_filters
 from connectors.hubspot_policy import Throttle, backoff, error_fields, retry_wait
 from crm_sync.config import SourceConfig
-from crm_sync.errors import CrmSyncError, ServerError
+from crm_sync.errors import AuthError, CrmSyncError, ServerError
 from crm_sync.logs import get_logger, register_secret, scrub
 
 __all__ = ["HubSpotConnector", "HubSpotSettings", "Throttle"]
@@ -358,7 +358,8 @@ class HubSpotConnector(Connector):
             )
             page = self._call("search", lambda: self._search(request))
         except CrmSyncError as exc:
-            return [CheckResult("hubspot.token", False, str(exc))]
+            refused = isinstance(exc, AuthError)
+            return [CheckResult("hubspot.token", False, str(exc), credentials_refused=refused)]
         results = [CheckResult("hubspot.token", True, f"accepted; {page.total} contacts")]
         headers: Any = {}
         s = self.hs_settings

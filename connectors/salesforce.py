@@ -521,7 +521,8 @@ class SalesforceConnector(Connector):
         try:
             limits = self._rest("limits", "limits")
         except CrmSyncError as exc:
-            return [CheckResult("salesforce session", False, str(exc))]
+            refused = isinstance(exc, AuthError)
+            return [CheckResult("salesforce session", False, str(exc), credentials_refused=refused)]
         results = [CheckResult("salesforce session", True, "accepted")]
         results.extend(self._check_fields())
         daily = (limits or {}).get("DailyApiRequests", {})

@@ -1,9 +1,9 @@
 """`crm-sync check`: can we reach everything the config names, with the credentials it gives?
 
 Each check returns one `CheckLine` (a name, OK or FAILED, a human message and the exit code
-it implies); `run` prints them and exits with the most severe code. Only the enrichment API is
-checked today; source checks are added as more `check_*` functions returning lines.
-Base URLs may be shown; keys and tokens never are.
+it implies); `run` prints them and exits with the most severe code. The enrichment API comes
+first, then every enabled source through its connector's own `check()`: token accepted, object and
+mapped fields exist, API usage left. Base URLs may be shown; keys and tokens never are.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from connectors.registry import build_connector
 from crm_sync.commands.common import add_config_argument, load
-from crm_sync.config import Config
+from crm_sync.config import Config, SourceConfig
 from crm_sync.enrichment.client import EnrichmentClient
 from crm_sync.errors import (
     AuthError,
@@ -75,9 +76,35 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
     return CheckLine("enrichment", True, message)
 
 
+def check_source(source: SourceConfig) -> list[CheckLine]:
+    """One line per connector check of a source; never raises for a remote failure."""
+    name = f"source {source.name}"
+    try:
+        connector = build_connector(source)
+    except CrmSyncError as exc:
+        return [CheckLine(name, False, str(exc), EXIT_PARTIAL)]
+    try:
+        results = connector.check()
+    except AuthError as exc:
+        return [CheckLine(name, False, f"credentials refused: {exc}", EXIT_AUTH)]
+    except CrmSyncError as exc:
+        return [CheckLine(name, False, str(exc), EXIT_PARTIAL)]
+    finally:
+        connector.close()
+    lines = []
+    for result in results:
+        code = EXIT_OK if result.ok else EXIT_AUTH if result.credentials_refused else EXIT_PARTIAL
+        lines.append(CheckLine(f"{name} {result.name}", result.ok, result.detail, code))
+    return lines
+
+
 def run_checks(config: Config) -> list[CheckLine]:
     """Every check the config calls for, in the order they are printed."""
-    return [check_enrichment(config)]
+    lines = [check_enrichment(config)]
+    for source in config.sources:
+        if source.enabled:
+            lines.extend(check_source(source))
+    return lines
 
 
 def exit_code(lines: list[CheckLine]) -> int:
