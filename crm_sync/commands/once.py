@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from crm_sync.commands.common import add_config_argument, load
 from crm_sync.logs import configure_logging
+from crm_sync.pipeline.context import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,15 +35,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@contextmanager
+def _progress(ctx: Context, interactive: bool) -> Iterator[None]:
+    if not interactive:
+        yield
+        return
+    from crm_sync.progress import TerminalProgress
+
+    with TerminalProgress() as progress:
+        ctx.progress = progress
+        yield
+
+
 def run(args: argparse.Namespace) -> int:
     from crm_sync.app import open_context
     from crm_sync.pipeline.cycle import run_cycle
     from crm_sync.pipeline.report import render_table
 
     as_json = bool(getattr(args, "json", False))
-    configure_logging(json=None if not as_json else True)
+    interactive = sys.stdout.isatty() and not as_json
+    # In a terminal: readable warnings and a progress bar; elsewhere: JSON log lines on stderr.
+    configure_logging(json=not interactive, level="WARNING" if interactive else "INFO")
     config = load(args)
-    with open_context(config) as ctx:
+    with open_context(config) as ctx, _progress(ctx, interactive):
         report = run_cycle(
             ctx,
             dry_run=bool(getattr(args, "dry_run", False)),

@@ -32,6 +32,17 @@ class EnrichmentAPI(Protocol):
     ) -> EnrichmentResult: ...
 
 
+class Progress(Protocol):
+    """Told as work advances, for a progress bar; the default does nothing."""
+
+    def advance(self, source: str, stage: str, n: int) -> None: ...
+
+
+class NoProgress:
+    def advance(self, source: str, stage: str, n: int) -> None:
+        """Nothing to show."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -83,6 +94,7 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     webhook_url: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    progress: Progress = field(default_factory=NoProgress)
 
     def source_config(self, name: str) -> SourceConfig:
         for source in self.config.sources:

@@ -92,6 +92,7 @@ def _eligible(
             report.message = report.message or "stopped before the end of the backlog"
             return
         counts.scanned += len(page)
+        ctx.progress.advance(source.name, "scanned", len(page))
         excluded = ctx.store.excluded_contacts(
             source.name,
             [c.id for c in page],
@@ -161,6 +162,7 @@ def _submit_batch(
     store.mark_submitted(batch.id, enrichment_id, next_poll_at=first_poll_at(ctx, now))
     failpoint("after_mark_submitted")
     report.counts.submitted += len(batch.contacts)
+    ctx.progress.advance(source.name, "submitted", len(batch.contacts))
     get_logger(source=source.name, run_id=run_id).info(
         "batch_submitted", batch=batch.id, enrichment_id=enrichment_id, contacts=len(batch.contacts)
     )

@@ -61,6 +61,7 @@ def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> None:
     ctx.store.record_outcomes(batch.id, list(plan.outcomes.values()))
     ctx.store.mark_written(batch.id, owner=ctx.owner)
     counts.credits_spent += batch.credits_spent or 0
+    ctx.progress.advance(batch.source, "written back", len(batch.contacts))
     log.info("batch_written", contacts=len(batch.contacts), updates=len(plan.updates))
 
 

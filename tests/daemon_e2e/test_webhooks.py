@@ -1,0 +1,118 @@
+"""Webhooks end to end: the in-process daemon gets its results pushed, or polls when none come."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_sync.app import open_context
+from crm_sync.config import parse_config
+from crm_sync.daemon.service import Daemon
+from crm_sync.metrics import Metrics
+from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from crm_sync.store.store import Store
+from tests.daemon_e2e.conftest import (
+    assert_every_found_value_written,
+    free_port,
+    nothing_pending,
+    submitted_once,
+    wait_for,
+    world_candidates,
+)
+
+RESULT_GET_PREFIX = "/api/v1/contact/enrich/bulk/"
+
+
+@pytest.fixture
+def world() -> Iterator[SandboxWorld]:
+    """A world of 250 HubSpot and 120 Salesforce contacts whose jobs finish in 0.2 s."""
+    options = WorldOptions(
+        hubspot_contacts=250,
+        salesforce_contacts=120,
+        completion_delay=0.2,
+        rate_limit_calls=5000,
+        webhook_retry_interval=0.2,
+    )
+    with SandboxWorld(options) as started:
+        yield started
+
+
+def _daemon_config(world: SandboxWorld, tmp_path: Path, poll_after: float) -> dict[str, Any]:
+    """A daemon config whose public webhook URL is its own listen address."""
+    port = free_port()
+    return world.config_dict(
+        f"sqlite:///{tmp_path / 'state.sqlite3'}",
+        webhook={
+            "listen": f"127.0.0.1:{port}",
+            "public_url": f"http://127.0.0.1:{port}/webhooks/enrichment",
+            "poll_after_seconds": poll_after,
+        },
+        schedule={
+            "interval_minutes": 60,
+            "poll_interval_seconds": 0.3,
+            "shutdown_grace_seconds": 5,
+        },
+    )
+
+
+def _run_until_done(world: SandboxWorld, raw: dict[str, Any], timeout: float) -> list[Any]:
+    """Run the daemon until the whole backlog is written; the batches of every API job."""
+    config = parse_config(raw, env={})
+    expected = world_candidates(world)
+    with open_context(config, webhook=True) as ctx:
+        daemon = Daemon(ctx, metrics=Metrics())
+        daemon.start()
+        try:
+            wait_for(
+                lambda: len(world.enrichment.submissions_per_contact()) >= expected
+                and nothing_pending(config.state.url, world),
+                timeout,
+                "every candidate submitted and written",
+            )
+        finally:
+            daemon.request_stop("test")
+            assert daemon.wait(), "in-flight work did not finish within the grace"
+    store = Store.open(config.state.url)
+    try:
+        return [store.batch_by_enrichment_id(j) for j in world.enrichment.job_ids()]
+    finally:
+        store.close()
+
+
+def test_webhooks_write_every_result_without_polling(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """Signed webhooks to the daemon's own URL get every result written, with no result GET."""
+    raw = _daemon_config(world, tmp_path, poll_after=600)
+
+    batches = _run_until_done(world, raw, timeout=20)
+
+    assert len(batches) >= 4
+    assert all(b is not None and b.state == "written" for b in batches)
+    assert {b.result_source for b in batches if b is not None} == {"webhook"}
+    result_gets = [c for c in world.enrichment.calls if c.path.startswith(RESULT_GET_PREFIX)]
+    assert result_gets == []
+    delivered = [a for a in world.enrichment.webhook_attempts if a.status == 200]
+    assert {a.enrichment_id for a in delivered} == set(world.enrichment.job_ids())
+    submitted_once(world)
+    assert len(world.enrichment.submissions_per_contact()) == world_candidates(world)
+    assert assert_every_found_value_written(world) > 50
+
+
+def test_dropped_webhooks_are_recovered_by_polling(world: SandboxWorld, tmp_path: Path) -> None:
+    """With every webhook dropped, polling after poll_after_seconds writes every result."""
+    world.enrichment.faults.drop_webhooks = True
+    raw = _daemon_config(world, tmp_path, poll_after=1)
+
+    batches = _run_until_done(world, raw, timeout=25)
+
+    assert len(batches) >= 4
+    assert all(b is not None and b.state == "written" for b in batches)
+    assert {b.result_source for b in batches if b is not None} == {"poll"}
+    assert world.enrichment.webhook_attempts == []
+    submitted_once(world)
+    assert len(world.enrichment.submissions_per_contact()) == world_candidates(world)
+    assert assert_every_found_value_written(world) > 50
