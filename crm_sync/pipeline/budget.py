@@ -11,6 +11,7 @@ class Budget:
 
     ceilings: dict[str, int] = field(default_factory=dict)
     reserved: int = 0
+    contacts_left: int | None = None  # run.max_contacts_per_run, less what earlier sources took
 
     @property
     def remaining(self) -> int | None:
@@ -21,6 +22,8 @@ class Budget:
     @property
     def exhausted(self) -> bool:
         """Nothing more fits, not even a one-credit email."""
+        if self.contacts_left is not None and self.contacts_left <= 0:
+            return True
         remaining = self.remaining
         return remaining is not None and remaining < 1
 
@@ -29,6 +32,10 @@ class Budget:
         remaining = self.remaining
         if remaining is not None and cost > remaining:
             return False
+        if self.contacts_left is not None:
+            if self.contacts_left <= 0:
+                return False
+            self.contacts_left -= 1
         self.reserved += cost
         return True
 
@@ -37,4 +44,6 @@ class Budget:
 
     def describe(self) -> str:
         limits = ", ".join(f"{k}={v}" for k, v in sorted(self.ceilings.items()))
-        return f"reserved {self.reserved} of {limits}"
+        if self.contacts_left is not None:
+            limits += f"; contacts left in this run: {self.contacts_left}"
+        return f"reserved {self.reserved} credits of {limits}"

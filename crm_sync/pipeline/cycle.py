@@ -52,7 +52,10 @@ def run_cycle(
         _run_source(ctx, source, source_report, report, deadline)
     if not dry_run:
         counts = {s.name: s.counts for s in report.sources}
-        collect_and_write(ctx, counts, deadline=deadline, wait=wait)
+        collect_until = ctx.clock() + timedelta(seconds=ctx.config.run.collect_deadline_seconds)
+        if deadline is not None:
+            collect_until = min(collect_until, deadline)
+        collect_and_write(ctx, counts, deadline=collect_until, wait=wait)
         report.pending_batches = len(ctx.store.submitted_batches())
     report.finished_at = ctx.clock()
     report.exit_code = exit_code_for(report)
@@ -85,6 +88,10 @@ def _run_source(
         if not report.dry_run:
             _recover_source(ctx, source.name, source_report)
         budget = source_budget(ctx, source, report.balance or 0)
+        cap = ctx.config.run.max_contacts_per_run
+        if cap is not None:
+            taken = sum(s.counts.submitted for s in report.sources) + len(report.dry_run_items)
+            budget.contacts_left = cap - taken
         submit_source(
             ctx,
             source,

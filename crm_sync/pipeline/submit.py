@@ -85,8 +85,7 @@ def _eligible(
 ) -> Iterator[Candidate]:
     """Candidates that pass identity, cooldown and in-flight checks, page by page."""
     counts = report.counts
-    limit = ctx.config.run.max_contacts_per_run
-    yielded = 0
+
     for page in ctx.connectors[source.name].iter_candidates(selection):
         if ctx.stopping.is_set() or (deadline is not None and ctx.clock() >= deadline):
             report.message = report.message or "stopped before the end of the backlog"
@@ -113,10 +112,6 @@ def _eligible(
                 PlannedContact(contact.id, fields, request.wire()),
                 worst_case_cost(fields),
             )
-            yielded += 1
-            if limit is not None and yielded >= limit:
-                report.message = report.message or f"max_contacts_per_run ({limit}) reached"
-                return
 
 
 def _dry_run_item(source: str, candidate: Candidate) -> DryRunItem:

@@ -165,3 +165,14 @@ def test_salesforce_gets_found_values(world: SandboxWorld, tmp_path: Path) -> No
             assert record["MobilePhone"] == truth.phone_e164
             checked += 1
     assert checked > 20
+
+
+def test_max_contacts_per_run_spans_all_sources(world: SandboxWorld, tmp_path: Path) -> None:
+    """run.max_contacts_per_run caps the contacts sent by all sources together."""
+    config = make_config(
+        world, tmp_path, run={"max_contacts_per_run": 130, "poll_initial_seconds": 0.2}
+    )
+    with context(config) as ctx:
+        report = run_cycle(ctx)
+    assert sum(s.counts.submitted for s in report.sources) == 130
+    assert len(world.enrichment.submitted) == 130
