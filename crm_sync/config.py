@@ -267,9 +267,12 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     try:
         config = Config.model_validate(data)
     except PydanticValidationError as exc:
+        unset = {line.split(": ", 1)[0] for line in missing}
         for err in exc.errors():
             where = _loc_to_path(tuple(err["loc"])) or "<root>"
-            msg = err["msg"]
+            if where in unset:  # already reported as the missing variable it comes from
+                continue
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
             elif err["type"] == "missing":
