@@ -6,7 +6,7 @@ import threading
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 STAGES = ("scanned", "submitted", "written back")
 
@@ -23,7 +23,7 @@ class TerminalProgress:
             console=Console(stderr=True),
             transient=False,
         )
-        self._tasks: dict[tuple[str, str], int] = {}
+        self._tasks: dict[tuple[str, str], TaskID] = {}
         self._lock = threading.Lock()
 
     def advance(self, source: str, stage: str, n: int) -> None:

@@ -24,6 +24,7 @@ from crm_sync.pipeline.writeback import write_back_received
 
 SOURCE_LEASE_TTL = timedelta(minutes=10)
 IDLE_WAIT_CAP_SECONDS = 5.0
+WRITE_PAGE = 20
 
 
 def run_cycle(
@@ -187,9 +188,9 @@ def collect_and_write(
 ) -> None:
     """Poll what is due and write what is received; with `wait`, until nothing is pending."""
     while True:
-        write_back_received(ctx, counts)
+        _write_all_received(ctx, counts)
         poll_due(ctx)
-        write_back_received(ctx, counts)
+        _write_all_received(ctx, counts)
         if not wait or ctx.stopping.is_set():
             return
         pending = ctx.store.submitted_batches()
@@ -203,6 +204,17 @@ def collect_and_write(
         if deadline is not None:
             pause = min(pause, (deadline - now).total_seconds())
         ctx.sleep(min(max(pause, 0.05), IDLE_WAIT_CAP_SECONDS))
+
+
+def _write_all_received(ctx: Context, counts: dict[str, SourceCounts]) -> None:
+    """Write received batches a page at a time until a page comes back short.
+
+    One page alone (the claim limit) left the rest `received` when a poll stored more results
+    than that: `--once` then finished with paid results not written back.
+    """
+    while write_back_received(ctx, counts, limit=WRITE_PAGE) == WRITE_PAGE:
+        if ctx.stopping.is_set():
+            return
 
 
 def exit_code_for(report: RunReport) -> int:

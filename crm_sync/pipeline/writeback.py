@@ -154,7 +154,7 @@ def _write(connector: Connector, plan: _Plan, counts: SourceCounts) -> list[str]
         counts.not_accepted += len(decision.not_accepted)
         if not decision.found_anything:
             counts.not_found += 1
-    for outcome in plan.outcomes.values():
-        if outcome.outcome == OUTCOME_RETRY:
+    for contact_outcome in plan.outcomes.values():
+        if contact_outcome.outcome == OUTCOME_RETRY:
             counts.skipped["not_processed_by_api"] += 1
     return written
