@@ -45,15 +45,43 @@ def accept_result(ctx: Context, raw_body: str, *, source_kind: str) -> str:
         raise errors.ValidationError("result has no id", code="missing_id")
     if not result.status.is_terminal:
         return "not_terminal"
-    outcome = ctx.store.store_result(
+    outcome = _store(ctx, result, raw_body, source_kind)
+    if outcome == "unknown" and adopt_in_doubt(ctx, result):
+        outcome = _store(ctx, result, raw_body, source_kind)
+    failpoint("after_result_stored")
+    return outcome
+
+
+def _store(ctx: Context, result: EnrichmentResult, raw_body: str, source_kind: str) -> str:
+    assert result.id is not None
+    return ctx.store.store_result(
         result.id,
         raw_body,
         result.status.value,
         source_kind=source_kind,
         credits_spent=credits_of(result),
     )
-    failpoint("after_result_stored")
-    return outcome
+
+
+def adopt_in_doubt(ctx: Context, result: EnrichmentResult) -> bool:
+    """Recognise a result of an in_doubt batch by its contacts, and record its enrichment id.
+
+    A batch becomes in_doubt when we crashed before saving the id the API returned; when its
+    result then arrives by webhook, the contacts in `custom` say exactly which batch it was,
+    so the paid result is written instead of lost. Only an exact match of contacts is adopted.
+    """
+    keys = {(item.custom.get("source"), item.custom.get("crm_id")) for item in result.datas}
+    if not result.id or not keys or (None, None) in keys:
+        return False
+    for batch in ctx.store.in_doubt_batches():
+        if {(batch.source, c.record_id) for c in batch.contacts} == keys:
+            adopted = ctx.store.mark_submitted(batch.id, result.id, next_poll_at=ctx.clock())
+            if adopted:
+                get_logger(source=batch.source, batch=batch.id).warning(
+                    "in_doubt_batch_adopted", enrichment_id=result.id
+                )
+            return adopted
+    return False
 
 
 def poll_due(ctx: Context, *, limit: int = 50) -> int:
