@@ -19,10 +19,14 @@ from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import poll_due
 from crm_sync.pipeline.context import Context, owner_is_dead
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
-from crm_sync.pipeline.submit import SourceStopped, source_lease_name, submit_source
+from crm_sync.pipeline.submit import (
+    SOURCE_LEASE_TTL,
+    SourceStopped,
+    source_lease_name,
+    submit_source,
+)
 from crm_sync.pipeline.writeback import write_back_received
 
-SOURCE_LEASE_TTL = timedelta(minutes=10)
 IDLE_WAIT_CAP_SECONDS = 5.0
 WRITE_PAGE = 20
 

@@ -39,6 +39,9 @@ class Candidate:
     cost: int
 
 
+SOURCE_LEASE_TTL = timedelta(minutes=10)
+
+
 def source_lease_name(source: str) -> str:
     return f"source:{source}"
 
@@ -130,6 +133,9 @@ def _submit_batch(
     log: object,
 ) -> None:
     store = ctx.store
+    # Renew before every batch: a replica that lost the lease (paused too long) must stop here.
+    if not store.acquire_lease(source_lease_name(source.name), ctx.owner, SOURCE_LEASE_TTL):
+        raise SourceStopped("lost this source's lease to another process; stopping submission")
     now = ctx.clock()
     name = f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} ({len(candidates)} contacts)"
     batch = store.plan_batch(
