@@ -63,12 +63,15 @@ def _run_until_done(world: SandboxWorld, raw: dict[str, Any], timeout: float) ->
     config = parse_config(raw, env={})
     expected = world_candidates(world)
     with open_context(config, webhook=True) as ctx:
+        store = ctx.store
         daemon = Daemon(ctx, metrics=Metrics())
         daemon.start()
         try:
             wait_for(
-                lambda: len(world.enrichment.submissions_per_contact()) >= expected
-                and nothing_pending(config.state.url, world),
+                lambda: (
+                    len(world.enrichment.submissions_per_contact()) >= expected
+                    and nothing_pending(store, world)
+                ),
                 timeout,
                 "every candidate submitted and written",
             )
@@ -82,9 +85,7 @@ def _run_until_done(world: SandboxWorld, raw: dict[str, Any], timeout: float) ->
         store.close()
 
 
-def test_webhooks_write_every_result_without_polling(
-    world: SandboxWorld, tmp_path: Path
-) -> None:
+def test_webhooks_write_every_result_without_polling(world: SandboxWorld, tmp_path: Path) -> None:
     """Signed webhooks to the daemon's own URL get every result written, with no result GET."""
     raw = _daemon_config(world, tmp_path, poll_after=600)
 
