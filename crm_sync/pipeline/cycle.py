@@ -61,7 +61,8 @@ def run_cycle(
         if deadline is not None:
             collect_until = min(collect_until, deadline)
         collect_and_write(ctx, counts, deadline=collect_until, wait=wait)
-        report.pending_batches = len(ctx.store.submitted_batches())
+        states = ctx.store.batches_by_state()
+        report.pending_batches = states.get("submitted", 0) + states.get("received", 0)
     report.finished_at = ctx.clock()
     report.exit_code = exit_code_for(report)
     if not dry_run:

@@ -55,6 +55,11 @@ class SearchRequest:
     limit: int
     after: int
     cache_key: str
+    # `hs_object_id GT|GTE n` present in every group: applied by bisection on the cached,
+    # id-sorted result of the rest of the query, so paging by id costs O(log n) per page.
+    id_bound: tuple[str, bool] | None = None  # (value, inclusive)
+    unbounded: Predicate | None = None  # the predicate without that bound
+    unbounded_key: str = ""
 
 
 def _number(text: str) -> float | None:
@@ -202,15 +207,46 @@ def parse_search(raw_body: bytes) -> SearchRequest:
         raise SearchError("properties must be a list")
     groups = body.get("filterGroups")
     sort_property, descending = _sort(body.get("sorts"))
+    predicate = _compile_groups(groups)  # validates every group as sent, bound included
+    id_bound, rest = (
+        _split_id_bound(groups)
+        if sort_property == "hs_object_id" and not descending
+        else (None, groups)
+    )
     return SearchRequest(
-        predicate=_compile_groups(groups),
+        predicate=predicate,
         sort_property=sort_property,
         descending=descending,
         properties=tuple(properties) if properties else None,
         limit=limit,
         after=after,
         cache_key=json.dumps([groups, sort_property, descending], sort_keys=True),
+        id_bound=id_bound,
+        unbounded=_compile_groups(rest) if id_bound is not None else None,
+        unbounded_key=json.dumps([rest, sort_property], sort_keys=True) if id_bound else "",
     )
+
+
+def _split_id_bound(groups: Any) -> tuple[tuple[str, bool] | None, Any]:
+    """Take out an `hs_object_id GT/GTE` filter that every group carries with the same value."""
+    if not isinstance(groups, list) or not groups:
+        return None, groups
+    bounds = set()
+    rest = []
+    for group in groups:
+        filters = group["filters"]
+        found = [
+            f
+            for f in filters
+            if f.get("propertyName") == "hs_object_id" and f.get("operator") in ("GT", "GTE")
+        ]
+        if len(found) != 1 or _number(_as_text(found[0].get("value"))) is None:
+            return None, groups
+        bounds.add((_as_text(found[0]["value"]), found[0]["operator"] == "GTE"))
+        rest.append({**group, "filters": [f for f in filters if f is not found[0]]})
+    if len(bounds) != 1:
+        return None, groups
+    return bounds.pop(), rest
 
 
 def sort_key(value: str | None) -> tuple[int, float, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -145,18 +146,36 @@ class ContactStore:
                 _, record_id, snapshot = self._pending.popleft()
                 self._search[record_id] = snapshot
                 self._version += 1
-            cached = self._cache.get(request.cache_key)
-            if cached is None or cached[0] != self._version:
-                ids = [rid for rid, props in self._search.items() if request.predicate(props)]
+            ids = self._sorted_matches(request)
+            if request.id_bound is not None:
+                value, inclusive = request.id_bound
+                cut = bisect_left if inclusive else bisect_right
                 prop = request.sort_property
-                ids.sort(key=lambda rid: sort_key(self._search[rid].get(prop)))
-                if request.descending:
-                    ids.reverse()
-                if len(self._cache) > 16:
-                    self._cache.clear()
-                cached = self._cache[request.cache_key] = (self._version, ids)
-            ids = cached[1]
+                start = cut(
+                    ids, sort_key(value), key=lambda rid: sort_key(self._search[rid].get(prop))
+                )
+                ids = ids[start:]
             return len(ids), ids[request.after : request.after + request.limit]
+
+    def _sorted_matches(self, request: SearchRequest) -> list[str]:
+        """Matching ids in sort order, cached per query until the searchable data changes.
+
+        A query paged by `hs_object_id GT n` is cached without its bound, so every page of a
+        scan shares one evaluation and the bound is applied by bisection.
+        """
+        key = request.unbounded_key or request.cache_key
+        predicate = request.unbounded or request.predicate
+        cached = self._cache.get(key)
+        if cached is None or cached[0] != self._version:
+            ids = [rid for rid, props in self._search.items() if predicate(props)]
+            prop = request.sort_property
+            ids.sort(key=lambda rid: sort_key(self._search[rid].get(prop)))
+            if request.descending:
+                ids.reverse()
+            if len(self._cache) > 16:
+                self._cache.clear()
+            cached = self._cache[key] = (self._version, ids)
+        return cached[1]
 
     # -- wire shapes -----------------------------------------------------------------------
     def object_json(
