@@ -15,15 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, Any
 
-import psycopg
-import pytest
 import yaml
 
 from connectors.base import Contact
@@ -33,9 +30,6 @@ from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_URL = os.environ.get(
-    "CRM_SYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 ACCEPTED_EMAIL_STATUSES = frozenset({"DELIVERABLE", "HIGH_PROBABILITY"})
 PENDING_STATES = ("planned", "sending", "submitted", "received")
 # The CRM field names of each world source, by logical field.
@@ -64,40 +58,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-# -- PostgreSQL ------------------------------------------------------------------------------
-
-
-def _admin_dsn(url: str = PG_URL) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@pytest.fixture(scope="session")
-def pg_available() -> bool:
-    """Whether the test PostgreSQL answers; in CI an unreachable server is an error."""
-    try:
-        with psycopg.connect(_admin_dsn(), connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        if os.environ.get("CI"):
-            raise
-        return False
-
-
-@pytest.fixture
-def pg_database_url(pg_available: bool) -> Iterator[str]:
-    """The URL of a fresh, empty PostgreSQL database, dropped (WITH FORCE) after the test."""
-    if not pg_available:
-        pytest.skip("PostgreSQL not reachable at CRM_SYNC_TEST_PG_URL (set CI to make this fail)")
-    name = f"crm_sync_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = PG_URL.partition("?")
-    url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
-    yield url
-    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- store queries ---------------------------------------------------------------------------

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from crm_sync.store import Batch, PlannedContact, Store
 
-PG_URL = os.environ.get(
-    "CRM_SYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -32,36 +26,6 @@ class FakeClock:
         """Move the clock forward by `timedelta(**delta)` and return the new time."""
         self.now += timedelta(**delta)
         return self.now
-
-
-def _admin_dsn() -> str:
-    return PG_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@pytest.fixture(scope="session")
-def pg_available() -> bool:
-    """Whether the test PostgreSQL answers; in CI an unreachable server is an error."""
-    try:
-        with psycopg.connect(_admin_dsn(), connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        if os.environ.get("CI"):
-            raise
-        return False
-
-
-@pytest.fixture
-def pg_schema_url(pg_available: bool) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped after the test."""
-    if not pg_available:
-        pytest.skip("PostgreSQL not reachable at CRM_SYNC_TEST_PG_URL (set CI to make this fail)")
-    schema = f"crm_sync_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
