@@ -51,8 +51,13 @@ class SandboxWorld:
             seed=opts.seed,
             **opts.enrichment_kwargs,
         )
+        # A portal with a higher API tier than the default, matching the pace the sandbox
+        # source asks for (50 requests/s): tests and the demo are not about waiting out 429s.
+        hubspot_limits = {"search_per_second": 50, "ten_secondly_limit": 1000}
         self.hubspot = HubSpotEmulator(
-            contacts=opts.hubspot_contacts, seed=opts.seed, **opts.hubspot_kwargs
+            contacts=opts.hubspot_contacts,
+            seed=opts.seed,
+            **{**hubspot_limits, **opts.hubspot_kwargs},
         )
         self.salesforce = SalesforceEmulator(
             contacts=opts.salesforce_contacts, seed=opts.seed + 100, **opts.salesforce_kwargs
