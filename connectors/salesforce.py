@@ -1,37 +1,16 @@
 """The Salesforce connector: SOQL finds gaps, sObject collections write, via simple-salesforce.
 
-Library errors are translated here and nowhere else:
-
-    SalesforceExpiredSession / failed login      -> AuthError(service="salesforce")
-    SalesforceRefusedRequest REQUEST_LIMIT_...   -> QuotaExhausted (stop the source for the day)
-    SalesforceMalformedRequest (MALFORMED_QUERY) -> ValidationError (a FatalError) naming the error
-    connection errors and 5xx                    -> retried `max_retries` times, then ServerError
-
-simple-salesforce always builds https:// URLs; for a plain-http `instance_url` or `login_url`
-(the local emulator) a requests adapter sends those calls to http:// instead.
+The connector decides what to ask and what the answers mean. Its settings and the checks on
+user-given names live in `salesforce_settings.py`; the HTTP session, retries and the translation of
+library errors into ours live in `salesforce_http.py`. Names from both are re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
-
-import requests
-from pydantic import Field, SecretStr, field_validator, model_validator
-from requests.adapters import HTTPAdapter
-from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceAuthenticationFailed,
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
-    SalesforceResourceNotFound,
-)
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from connectors.base import (
     CheckResult,
@@ -44,182 +23,42 @@ from connectors.base import (
     WriteOutcome,
     WriteStatus,
 )
-from crm_sync.config import SourceConfig
-from crm_sync.errors import (
-    AuthError,
-    ConfigError,
-    CrmSyncError,
-    FatalError,
-    NotFoundError,
-    QuotaExhausted,
-    ServerError,
-    ValidationError,
+from connectors.salesforce_http import (
+    QUOTA_MESSAGE,
+    PlainHttpAdapter,
+    SalesforceApi,
+    build_session,
+    rewrite_url,
+    translate,
 )
+from connectors.salesforce_settings import (
+    FIELD_NAME,
+    FIELD_PATH,
+    SalesforceSettings,
+    problems_in_fragment,
+)
+from crm_sync.config import SourceConfig
+from crm_sync.errors import AuthError, ConfigError, CrmSyncError, FatalError
 from crm_sync.logs import get_logger, register_secret
 
+__all__ = [
+    "COMPANY_FIELDS",
+    "FIELD_NAME",
+    "FIELD_PATH",
+    "QUOTA_MESSAGE",
+    "RECORD_ID",
+    "PlainHttpAdapter",
+    "SalesforceApi",
+    "SalesforceConnector",
+    "SalesforceSettings",
+    "build_session",
+    "rewrite_url",
+    "translate",
+]
+
 T = TypeVar("T")
-FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-QUOTA_MESSAGE = "Salesforce daily API request limit reached; source stopped until it refills"
 COMPANY_FIELDS = {"Contact": ("Account.Name", "Account.Website"), "Lead": ("Company", "Website")}
-
-
-class SalesforceSettings(ConnectorSettings):
-    """The `settings:` block of a Salesforce source: a session, or a username/password login."""
-
-    object: Literal["Contact", "Lead"] = "Contact"
-    instance_url: str | None = None
-    session_id: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    security_token: SecretStr | None = None
-    login_url: str | None = None  # overrides https://{domain}.salesforce.com (the emulator)
-    domain: str = "login"
-    api_version: str = Field("59.0", pattern=r"^\d{2,3}\.\d$")
-    linkedin_field: str | None = Field(None, pattern=FIELD_PATH.pattern)
-    verify_tls: bool = True
-    timeout_seconds: float = Field(30.0, gt=0, le=600)
-    max_retries: int = Field(3, ge=0, le=10)
-
-    @field_validator("instance_url", "login_url")
-    @classmethod
-    def _url_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value else value
-
-    @model_validator(mode="after")
-    def _one_way_in(self) -> SalesforceSettings:
-        if self.instance_url and self.session_id:
-            return self
-        if self.username and self.password and self.security_token:
-            return self
-        raise ValueError(
-            "give either instance_url and session_id, or username, password and security_token"
-        )
-
-
-class PlainHttpAdapter(HTTPAdapter):
-    """Sends requests for some https:// origins to other origins (plain-http emulators).
-
-    It also applies a default timeout: simple-salesforce sends its SOAP login without one.
-    """
-
-    def __init__(self, rewrites: dict[str, str], timeout: float | None = None) -> None:
-        super().__init__()
-        self.rewrites = rewrites
-        self.default_timeout = timeout
-
-    def send(  # noqa: PLR0917 - the signature of requests' HTTPAdapter.send
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: bool | str = True,
-        cert: Any = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        request.url = rewrite_url(request.url or "", self.rewrites)
-        timeout = self.default_timeout if timeout is None else timeout
-        return super().send(request, stream, timeout, verify, cert, proxies)
-
-
-def rewrite_url(url: str, rewrites: Mapping[str, str]) -> str:
-    """`url` with its origin replaced when that origin is one of `rewrites`' keys."""
-    for source, target in rewrites.items():
-        if url.lower().startswith(source.lower() + "/"):
-            return target + url[len(source) :]
-    return url
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def build_session(settings: SalesforceSettings) -> requests.Session:
-    """A requests session for simple-salesforce, routed to plain-http hosts where configured."""
-    session = requests.Session()
-    session.verify = settings.verify_tls
-    rewrites: dict[str, str] = {}
-    for url in (settings.instance_url, settings.login_url):
-        if url and url.startswith("http://"):
-            origin = _origin(url)
-            rewrites["https://" + origin.removeprefix("http://")] = origin
-    if settings.login_url:
-        rewrites[f"https://{settings.domain}.salesforce.com"] = _origin(settings.login_url)
-    fallback = PlainHttpAdapter({}, settings.timeout_seconds)
-    session.mount("https://", fallback)
-    session.mount("http://", fallback)
-    if rewrites:
-        adapter = PlainHttpAdapter(rewrites, settings.timeout_seconds)
-        for source in rewrites:
-            session.mount(source + "/", adapter)  # the "/" keeps :80 from matching :8080
-    return session
-
-
-def _errors_of(exc: SalesforceError) -> tuple[str, str]:
-    """(errorCode, message) of a REST error body `[{"message", "errorCode"}]`."""
-    content = exc.content
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
-    return "", ""
-
-
-def translate(kind: str, exc: SalesforceError) -> CrmSyncError:
-    """Our error for a simple-salesforce error; never quotes a header, key or session id."""
-    code, message = _errors_of(exc)
-    if isinstance(exc, SalesforceAuthenticationFailed):
-        code = str(exc.code or "LOGIN_FAILED")
-        return AuthError(
-            f"Salesforce login failed ({code}): check username, password and security token",
-            service="salesforce",
-            code=code,
-        )
-    if isinstance(exc, SalesforceExpiredSession):
-        return AuthError(
-            f"Salesforce refused the session ({code or 'HTTP 401'}): renew the session id "
-            "or log in with username, password and security token",
-            service="salesforce",
-            code=code,
-        )
-    if isinstance(exc, SalesforceRefusedRequest) and code == "REQUEST_LIMIT_EXCEEDED":
-        return QuotaExhausted(QUOTA_MESSAGE, status=403, code=code)
-    if isinstance(exc, SalesforceMalformedRequest):
-        return ValidationError(
-            f"Salesforce rejected the {kind}: {code}: {message}", status=400, code=code
-        )
-    if isinstance(exc, SalesforceResourceNotFound):
-        return NotFoundError(f"Salesforce {kind}: not found ({code})", status=404, code=code)
-    return FatalError(f"Salesforce {kind}: HTTP {exc.status} {code}: {message}", status=exc.status)
-
-
-def _problems_in_fragment(text: str) -> list[str]:
-    """Statement separators, open quotes and unbalanced parentheses outside string literals."""
-    depth, quoted, escaped = 0, False, False
-    for ch in text:
-        if quoted:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == "'":
-                quoted = False
-            continue
-        if ch == "'":
-            quoted = True
-        elif ch == ";":
-            return ["filters: must be one SOQL condition; ';' is not allowed"]
-        elif ch in "()":
-            depth += 1 if ch == "(" else -1
-            if depth < 0:
-                return ["filters: unbalanced parentheses: ')' without '('"]
-    if quoted:
-        return ["filters: unbalanced quotes: a string literal is not closed"]
-    if depth:
-        return ["filters: unbalanced parentheses: '(' without ')'"]
-    return []
 
 
 def _text(value: Any) -> str | None:
@@ -267,11 +106,8 @@ class SalesforceConnector(Connector):
             raise ConfigError("settings: not a Salesforce settings block")
         self.sf_settings = settings
         self.sobject = settings.object
-        self._sleep = sleep
-        self._sf: Salesforce | None = None
-        self._session: requests.Session | None = None
-        self.api_usage: tuple[int, int] | None = None
         self.log = get_logger(source=source.name, connector=self.name)
+        self.api = SalesforceApi(settings, self.calls, self.log, sleep)
         for secret in (settings.session_id, settings.password, settings.security_token):
             register_secret(secret.get_secret_value() if secret else None)
         self._check_names()
@@ -295,89 +131,12 @@ class SalesforceConnector(Connector):
             return []
         if not isinstance(filters, str) or not filters.strip():
             return ["filters: must be a SOQL WHERE condition, for example \"LeadSource = 'Web'\""]
-        return _problems_in_fragment(filters)
+        return problems_in_fragment(filters)
 
-    # --- the client and its calls ------------------------------------------------------------
-    def _client(self) -> Salesforce:
-        if self._sf is None:
-            if self.sf_settings.session_id and self.sf_settings.instance_url:
-                self._sf = self._connect()  # no network call: the session is given
-            else:
-                self._sf = self._call("login", self._connect)
-            register_secret(self._sf.session_id)
-        return self._sf
-
-    def _connect(self) -> Salesforce:
-        s = self.sf_settings
-        if self._session is None:
-            self._session = build_session(s)
-        if s.instance_url and s.session_id:
-            return Salesforce(
-                instance_url=s.instance_url,
-                session_id=s.session_id.get_secret_value(),
-                version=s.api_version,
-                session=self._session,
-            )
-        # the settings validator guarantees all three
-        assert s.username is not None
-        assert s.password is not None
-        assert s.security_token is not None
-        return Salesforce(
-            username=s.username,
-            password=s.password.get_secret_value(),
-            security_token=s.security_token.get_secret_value(),
-            domain=s.domain,
-            version=s.api_version,
-            session=self._session,
-        )
-
-    def _call(self, kind: str, fn: Callable[[], T]) -> T:
-        """Run one API call with bounded retries for connection errors and 5xx."""
-        attempts = self.sf_settings.max_retries + 1
-        for attempt in range(attempts):
-            self.calls.add(kind)
-            try:
-                result = fn()
-            except SalesforceError as exc:
-                if exc.status < 500 or isinstance(exc, SalesforceAuthenticationFailed):
-                    raise translate(kind, exc) from None
-                error = ServerError(f"Salesforce {kind}: HTTP {exc.status}", status=exc.status)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                error = ServerError(f"Salesforce {kind}: {type(exc).__name__}")
-            else:
-                self._note_usage()
-                return result
-            if attempt + 1 < attempts:
-                delay = min(30.0, 0.5 * 2**attempt)
-                self.log.warning("salesforce.retry", kind=kind, attempt=attempt + 1, delay=delay)
-                self._sleep(delay)
-        raise error
-
-    def _note_usage(self) -> None:
-        usage = self._sf.api_usage.get("api-usage") if self._sf else None
-        if usage is not None:
-            self.api_usage = (usage.used, usage.total)
-            self.log.debug("salesforce.api_usage", used=usage.used, total=usage.total)
-
-    def _query(self, soql: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-        sf = self._client()
-        timeout = self.sf_settings.timeout_seconds
-        call = functools.partial(sf.query, soql, headers=headers or {}, timeout=timeout)
-        result: dict[str, Any] = self._call("query", call)
-        return result
-
-    def _query_more(self, next_url: str) -> dict[str, Any]:
-        sf = self._client()
-        timeout = self.sf_settings.timeout_seconds
-        call = functools.partial(sf.query_more, next_url, identifier_is_url=True, timeout=timeout)
-        result: dict[str, Any] = self._call("query_more", call)
-        return result
-
-    def _rest(self, kind: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
-        sf = self._client()
-        timeout = self.sf_settings.timeout_seconds
-        call = functools.partial(sf.restful, path, method=method, timeout=timeout, **kwargs)
-        return self._call(kind, call)
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """(used, total) daily API requests, from the last answer's `Sforce-Limit-Info`."""
+        return self.api.api_usage
 
     # --- reading ------------------------------------------------------------------------------
     def select_fields(self) -> list[str]:
@@ -416,7 +175,7 @@ class SalesforceConnector(Connector):
         if selection.page_size:
             size = max(200, min(self.limits.page_size, selection.page_size))
             headers["Sforce-Query-Options"] = f"batchSize={size}"
-        page = self._query(soql, headers)
+        page = self.api.query(soql, headers)
         while True:
             contacts = [self.to_contact(record) for record in page.get("records", [])]
             self.log.debug("salesforce.page", records=len(contacts), total=page.get("totalSize"))
@@ -425,7 +184,7 @@ class SalesforceConnector(Connector):
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
-            page = self._query_more(str(next_url))
+            page = self.api.query_more(str(next_url))
 
     def to_contact(self, record: dict[str, Any]) -> Contact:
         """A query row as a Contact; Account-less Contacts have no company."""
@@ -456,11 +215,16 @@ class SalesforceConnector(Connector):
         for chunk in _chunks(valid, self.limits.read_batch_size):
             in_list = ", ".join(_quote(i) for i in chunk)
             soql = f"SELECT {fields} FROM {self.sobject} WHERE Id IN ({in_list})"  # noqa: S608 - ids checked and quoted
-            page = self._query(soql)
-            for record in page.get("records", []):
-                contact = self.to_contact(record)
-                for record_id in asked.get(contact.id[:15], [contact.id]):
-                    found[record_id] = contact
+            page = self.api.query(soql)
+            while True:  # Salesforce may page even a 200-id answer (smaller batchSize, big rows)
+                for record in page.get("records", []):
+                    contact = self.to_contact(record)
+                    for record_id in asked.get(contact.id[:15], [contact.id]):
+                        found[record_id] = contact
+                next_url = page.get("nextRecordsUrl")
+                if page.get("done", True) or not next_url:
+                    break
+                page = self.api.query_more(next_url)
         return found
 
     # --- writing ------------------------------------------------------------------------------
@@ -485,7 +249,7 @@ class SalesforceConnector(Connector):
                 records.append(record)
         if records:
             body = {"allOrNone": False, "records": records}
-            results = self._rest("write", "composite/sobjects", method="PATCH", json=body)
+            results = self.api.rest("write", "composite/sobjects", method="PATCH", json=body)
             if not isinstance(results, list) or len(results) != len(records):
                 raise FatalError("Salesforce write: the answer does not have one result a record")
             answers = iter(results)
@@ -519,7 +283,7 @@ class SalesforceConnector(Connector):
     def check(self) -> list[CheckResult]:
         """Session accepted, object and mapped fields present, daily API requests left."""
         try:
-            limits = self._rest("limits", "limits")
+            limits = self.api.rest("limits", "limits")
         except CrmSyncError as exc:
             refused = isinstance(exc, AuthError)
             return [CheckResult("salesforce session", False, str(exc), credentials_refused=refused)]
@@ -538,7 +302,7 @@ class SalesforceConnector(Connector):
 
     def _check_fields(self) -> list[CheckResult]:
         try:
-            describe = self._rest("describe", f"sobjects/{self.sobject}/describe")
+            describe = self.api.rest("describe", f"sobjects/{self.sobject}/describe")
         except CrmSyncError as exc:
             return [CheckResult(f"salesforce object {self.sobject}", False, str(exc))]
         fields = {f["name"]: f for f in (describe or {}).get("fields", [])}
@@ -560,7 +324,4 @@ class SalesforceConnector(Connector):
 
     def close(self) -> None:
         """Release the HTTP session."""
-        if self._session is not None:
-            self._session.close()
-        self._sf = None
-        self._session = None
+        self.api.close()

@@ -23,43 +23,46 @@ raise `OutcomeUnknown` and the caller marks the batch `in_doubt`.
 Backoff is capped exponential with full jitter: `uniform(0, min(cap, base * 2**(attempt-1)))`,
 raised to `Retry-After` when the server sends one (the API does not document it).
 
-Error mapping (crm_sync.errors): 401 -> EnrichmentAuthError; 400 -> ValidationError(code);
-404 -> NotFoundError; 402 -> InsufficientCredits (except a 402 that carries a result body on
-GET, which is returned); 429 after retries -> RateLimited; 5xx / connection after retries ->
-ServerError. Exceptions are raised `from None` and carry only codes and statuses: the API key
-never reaches a message, a repr or a traceback.
+Which exception each answer maps to is in `responses.py`; the counters are in `stats.py`.
+Exceptions carry only codes and statuses: the API key never reaches a message, a repr or a
+traceback.
 """
 
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
-from pydantic import ValidationError as PydanticValidationError
 
 from crm_sync.config import EnrichmentConfig
-from crm_sync.enrichment.models import ApiError, BulkRequest, EnrichmentResult, EnrichmentStatus
+from crm_sync.enrichment.models import BulkRequest, EnrichmentResult, EnrichmentStatus
 from crm_sync.enrichment.ratelimit import RateLimiter, limiter_for
-from crm_sync.errors import (
-    EnrichmentAuthError,
-    FatalError,
-    InsufficientCredits,
-    NotFoundError,
-    OutcomeUnknown,
-    RateLimited,
-    ServerError,
-    ValidationError,
+from crm_sync.enrichment.responses import (
+    api_error,
+    parse_result,
+    raise_for_status,
+    read_json,
+    validated_request,
 )
-from crm_sync.logs import MASK, get_logger, register_secret, scrub
+from crm_sync.enrichment.stats import ClientStats
+from crm_sync.errors import OutcomeUnknown, ServerError
+from crm_sync.logs import MASK, get_logger, register_secret
+
+__all__ = [
+    "CODE_IN_PROGRESS",
+    "ENDPOINT_CREDITS",
+    "ENDPOINT_RESULT",
+    "ENDPOINT_SUBMIT",
+    "ENDPOINT_VERIFY",
+    "ClientStats",
+    "EnrichmentClient",
+]
 
 
 def _log() -> Any:
@@ -80,50 +83,6 @@ _NEVER_SENT: tuple[type[httpx.TransportError], ...] = (
     httpx.PoolTimeout,
 )
 _POST_RETRYABLE_STATUSES = frozenset({429, 503})
-
-
-@dataclass
-class ClientStats:
-    """Per-endpoint counters: HTTP attempts made, retries taken, and 429 answers received."""
-
-    calls: Counter[str] = field(default_factory=Counter)
-    retries: Counter[str] = field(default_factory=Counter)
-    rate_limited: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, counter: str, endpoint: str) -> None:
-        with self._lock:
-            getattr(self, counter)[endpoint] += 1
-
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
-
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        """A plain, JSON-ready copy."""
-        with self._lock:
-            return {
-                "calls": dict(self.calls),
-                "retries": dict(self.retries),
-                "rate_limited": dict(self.rate_limited),
-            }
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _api_error(response: httpx.Response) -> ApiError:
-    body = _json(response)
-    if isinstance(body, dict):
-        try:
-            return ApiError.model_validate(body)
-        except PydanticValidationError:
-            pass
-    return ApiError()
 
 
 class EnrichmentClient:
@@ -203,7 +162,7 @@ class EnrichmentClient:
         """The workspace id the key belongs to; raises EnrichmentAuthError when refused."""
         response = self._call(ENDPOINT_VERIFY, "GET", "account/keys/verify")
         self._raise_for_status(ENDPOINT_VERIFY, response)
-        body = _json(response)
+        body = read_json(response)
         workspace = body.get("workspace_id") if isinstance(body, dict) else None
         if not isinstance(workspace, str) or not workspace:
             raise ServerError(
@@ -216,7 +175,7 @@ class EnrichmentClient:
         """The account's credit balance."""
         response = self._call(ENDPOINT_CREDITS, "GET", "account/credits")
         self._raise_for_status(ENDPOINT_CREDITS, response)
-        body = _json(response)
+        body = read_json(response)
         balance = body.get("balance") if isinstance(body, dict) else None
         if isinstance(balance, bool) or not isinstance(balance, int | float):
             raise ServerError(
@@ -231,10 +190,10 @@ class EnrichmentClient:
         Raises OutcomeUnknown when the POST may have reached the API without us seeing the
         answer: the caller must then never resend this batch automatically.
         """
-        body = self._validated(request).wire()
+        body = validated_request(request).wire()
         response = self._call(ENDPOINT_SUBMIT, "POST", "contact/enrich/bulk", body=body)
         self._raise_for_status(ENDPOINT_SUBMIT, response)
-        answer = _json(response)
+        answer = read_json(response)
         enrichment_id = answer.get("enrichment_id") if isinstance(answer, dict) else None
         if not isinstance(enrichment_id, str) or not enrichment_id:
             # The API accepted the request (2xx) but we cannot tell which enrichment it made.
@@ -251,88 +210,20 @@ class EnrichmentClient:
         path = f"contact/enrich/bulk/{quote(enrichment_id, safe='')}"
         params = {"forceResults": "true" if force_results else "false"}
         response = self._call(ENDPOINT_RESULT, "GET", path, params=params)
-        body = _json(response)
+        body = read_json(response)
         status = response.status_code
-        if status == 400 and _api_error(response).code == CODE_IN_PROGRESS:
+        if status == 400 and api_error(response).code == CODE_IN_PROGRESS:
             return EnrichmentResult(id=enrichment_id, status=EnrichmentStatus.IN_PROGRESS)
         if status == 402 and isinstance(body, dict) and ("status" in body or "datas" in body):
-            return self._parse_result(enrichment_id, body, status)
+            return parse_result(enrichment_id, body, status)
         self._raise_for_status(ENDPOINT_RESULT, response)
-        return self._parse_result(enrichment_id, body, status)
+        return parse_result(enrichment_id, body, status)
 
     # -- helpers ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _validated(request: BulkRequest | Mapping[str, Any]) -> BulkRequest:
-        """Re-validate before any network call (a model_construct'ed request skips validation)."""
-        raw = request.model_dump() if isinstance(request, BulkRequest) else dict(request)
-        try:
-            return BulkRequest.model_validate(raw)
-        except PydanticValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
-                for err in exc.errors()[:5]
-            )
-            raise ValidationError(
-                f"bulk request is invalid, not sent: {problems}", code="client.invalid_request"
-            ) from None
-
-    @staticmethod
-    def _parse_result(enrichment_id: str, body: Any, status: int) -> EnrichmentResult:
-        if not isinstance(body, dict):
-            raise ServerError(
-                f"the enrichment API answered {status} with an unreadable result", status=status
-            )
-        try:
-            result = EnrichmentResult.model_validate(body)
-        except PydanticValidationError:
-            raise ServerError(
-                f"the enrichment API answered {status} with a malformed result", status=status
-            ) from None
-        return result if result.id else result.model_copy(update={"id": enrichment_id})
-
-    def _clean(self, text: str) -> str:
-        """An API-provided text, safe for a message: key masked, length bounded."""
-        return scrub(text.replace(self._key.get_secret_value(), MASK))[:200]
-
     def _raise_for_status(self, endpoint: str, response: httpx.Response) -> None:
-        """Map a non-2xx answer to the exception that tells the caller what to do."""
-        status = response.status_code
-        if status < 300:
-            return
-        error = _api_error(response)
-        code = self._clean(error.code)
-        detail = self._clean(error.message) or response.reason_phrase
-        what = f"{endpoint}: {status} {code}".rstrip()
-        if status == 401:
-            raise EnrichmentAuthError(
-                f"the enrichment API refused the API key ({code or status})",
-                service="enrichment",
-                code=code,
-            )
-        if status == 402:
-            raise InsufficientCredits(f"the enrichment account is out of credits ({what})")
-        if status == 400:
-            raise ValidationError(
-                f"the enrichment API refused the request ({what}): {detail}",
-                status=status,
-                code=code,
-            )
-        if status == 404:
-            raise NotFoundError(
-                f"not found on the enrichment API ({what})", status=status, code=code
-            )
-        if status == 429:
-            raise RateLimited(
-                f"still rate limited after {self.max_retries} retries ({what})",
-                status=status,
-                code=code,
-            )
-        if status >= 500:
-            raise ServerError(f"the enrichment API kept failing ({what})", status=status, code=code)
-        raise FatalError(
-            f"unexpected answer from the enrichment API ({what})", status=status, code=code
-        )
+        """Raise what a non-2xx answer maps to (see `responses.py`)."""
+        raise_for_status(endpoint, response, key=self._key, max_retries=self.max_retries)
 
     def _call(
         self,

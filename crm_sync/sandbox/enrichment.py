@@ -24,7 +24,6 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -33,21 +32,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from crm_sync.enrichment.models import EnrichmentStatus
+from crm_sync.sandbox.enrichment_jobs import Job, json_bytes, submission
 from crm_sync.sandbox.enrichment_records import (
     CallRecord,
     Faults,
     SubmittedContact,
     WebhookAttempt,
-    identity_key,
     max_in_window,
 )
 from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
-from crm_sync.sandbox.enrichment_validation import (
-    ApiFailure,
-    ValidBulk,
-    ValidContact,
-    validate_bulk,
-)
+from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
 from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
 
 __all__ = [
@@ -73,25 +67,6 @@ BODY_INVALID = ApiFailure(400, "error.body.invalid", "The body is not valid JSON
 
 def _error(failure: ApiFailure) -> JSONResponse:
     return JSONResponse(failure.body(), status_code=failure.status)
-
-
-def _json_bytes(body: dict[str, Any]) -> bytes:
-    """Serialised as Starlette's JSONResponse does, so GET and webhook bodies are identical."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
-@dataclass(slots=True)
-class _Job:
-    id: str
-    request: ValidBulk
-    status: EnrichmentStatus = EnrichmentStatus.CREATED
-    body: bytes | None = None  # the terminal result object, serialised once
-    gets: int = 0  # non-terminal GETs, for the "alternate" in-progress style
-    expired: bool = False
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    def pending_body(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.request.name, "status": self.status.value}
 
 
 class EnrichmentEmulator:
@@ -134,7 +109,7 @@ class EnrichmentEmulator:
         self._lock = threading.RLock()
         self._random = random.Random(seed)
         self._window: deque[float] = deque()
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._webhooks_pending = 0
@@ -288,11 +263,11 @@ class EnrichmentEmulator:
             check_domain=flags.get("checkDomain", "true").lower() != "false",
             check_linkedin=flags.get("checkLinkedinUrl", "true").lower() != "false",
         )
-        job = _Job(id=str(uuid.uuid4()), request=bulk)
+        job = Job(id=str(uuid.uuid4()), request=bulk)
         now = self.clock()
         with self._lock:
             self._jobs[job.id] = job
-            self.submitted.extend(_submission(job.id, c, now) for c in bulk.contacts)
+            self.submitted.extend(submission(job.id, c, now) for c in bulk.contacts)
         job.task = self._spawn(self._run(job))
         return JSONResponse({"enrichment_id": job.id})
 
@@ -317,7 +292,7 @@ class EnrichmentEmulator:
 
     # -- job life -------------------------------------------------------------------------------
 
-    async def _run(self, job: _Job) -> None:
+    async def _run(self, job: Job) -> None:
         await asyncio.sleep(self.completion_delay / 4)
         with self._lock:
             if job.status is EnrichmentStatus.CREATED:
@@ -325,7 +300,7 @@ class EnrichmentEmulator:
         await asyncio.sleep(self.completion_delay * 3 / 4)
         self._complete(job, from_runner=True)
 
-    def _complete(self, job: _Job, *, canceled: bool = False, from_runner: bool = False) -> None:
+    def _complete(self, job: Job, *, canceled: bool = False, from_runner: bool = False) -> None:
         """Settle `job` once (charging credits), then send its webhook; later calls do nothing."""
         with self._lock:
             if job.body is not None:
@@ -339,7 +314,7 @@ class EnrichmentEmulator:
                 self.balance -= credits
                 self.credits_charged += credits
             job.status = status
-            job.body = _json_bytes(result_object(job.id, job.request.name, status, credits, datas))
+            job.body = json_bytes(result_object(job.id, job.request.name, status, credits, datas))
             runner = job.task
         if runner is not None and not from_runner:
             self._call_on_loop(runner.cancel)
@@ -402,16 +377,3 @@ class EnrichmentEmulator:
         except RuntimeError:  # the server stopped between the check and the call
             return False
         return True
-
-
-def _submission(enrichment_id: str, contact: ValidContact, at: float) -> SubmittedContact:
-    identity = identity_key(
-        contact.firstname,
-        contact.lastname,
-        contact.domain,
-        contact.company_name,
-        contact.linkedin_url,
-    )
-    return SubmittedContact(
-        enrichment_id, dict(contact.custom), contact.enrich_fields, identity, at
-    )

@@ -217,16 +217,21 @@ def record_outcomes(
         ),
         params,
     )
-    retry = [{"rid": o.record_id} for o in ordered if o.outcome == OUTCOME_RETRY]
+    retry = [o.record_id for o in ordered if o.outcome == OUTCOME_RETRY]
     if retry:  # the API did not process them (canceled, out of credits): no cooldown starts
-        conn.execute(
-            update(ledger)
-            .where(
-                ledger.c.source == source,
-                ledger.c.record_id == bindparam("rid"),
-                ledger.c.outcome == OUTCOME_RETRY,
-                ledger.c.in_flight_batch_id.is_(None),
-            )
-            .values(last_attempt_at=None),
-            retry,
+        _forget_attempts(conn, source, retry)
+
+
+def _forget_attempts(conn: Connection, source: str, record_ids: Sequence[str]) -> None:
+    """Clear the last attempt of settled `retry` contacts, so their cooldown never starts."""
+    conn.execute(
+        update(ledger)
+        .where(
+            ledger.c.source == source,
+            ledger.c.record_id == bindparam("rid"),
+            ledger.c.outcome == OUTCOME_RETRY,
+            ledger.c.in_flight_batch_id.is_(None),
         )
+        .values(last_attempt_at=None),
+        [{"rid": record_id} for record_id in record_ids],
+    )

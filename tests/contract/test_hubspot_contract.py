@@ -1,0 +1,91 @@
+"""The connector contract, run against the HubSpot connector and the HubSpot emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from connectors.base import Connector
+from connectors.registry import build_connector
+from connectors.testing import ConnectorContract
+from crm_sync.config import SourceConfig
+from crm_sync.sandbox.hubspot import HubSpotEmulator
+from crm_sync.sandbox.server import BackgroundServer
+
+FIELDS = {"email": "email", "phone": "mobilephone"}
+OPT_OUT = "crm_sync_opt_out"
+
+
+class HubSpotHarness:
+    """Builds HubSpot connectors through the registry and seeds the emulator as a person would."""
+
+    def __init__(self, emulator: HubSpotEmulator, server: BackgroundServer) -> None:
+        self.emulator = emulator
+        self.server = server
+
+    def make_connector(self, *, opt_out: bool = True) -> Connector:
+        """A connector on the emulator, found by name like any configured source."""
+        settings = {
+            "access_token": self.emulator.token,
+            "base_url": self.server.url,
+            "requests_per_second": 10_000.0,
+            "max_retries": 0,
+        }
+        source = SourceConfig(
+            name="contract-hubspot",
+            connector="hubspot",
+            settings=settings,
+            fields=FIELDS,
+            opt_out_field=OPT_OUT if opt_out else None,
+        )
+        return build_connector(source)
+
+    def add_record(
+        self,
+        values: Mapping[str, str | None],
+        *,
+        first_name: str,
+        last_name: str,
+        opted_out: bool = False,
+    ) -> str:
+        """A contact created in the HubSpot UI."""
+        properties = {FIELDS[name]: value for name, value in values.items()}
+        return self.emulator.add_contact(
+            firstname=first_name,
+            lastname=last_name,
+            **properties,
+            **{OPT_OUT: "true" if opted_out else None},
+        )
+
+    def set_value(self, record_id: str, logical_field: str, value: str | None) -> None:
+        """An edit in the HubSpot UI."""
+        self.emulator.set_property(record_id, FIELDS[logical_field], value)
+
+    def get_value(self, record_id: str, logical_field: str) -> str | None:
+        """The property as the emulator stores it."""
+        props = self.emulator.store.get(record_id) or {}
+        return props.get(FIELDS[logical_field]) or None
+
+    def unknown_id(self) -> str:
+        """A numeric id far past the emulator's counter."""
+        return "987654321"
+
+
+@pytest.fixture(scope="module")
+def contract() -> Iterator[ConnectorContract]:
+    """One emulator (with unrelated seeded contacts) shared by every check, as a sandbox is."""
+    emulator = HubSpotEmulator(
+        contacts=12,
+        phone_property="mobilephone",
+        ten_secondly_limit=100_000,
+        search_per_second=10_000,
+    )
+    with BackgroundServer(emulator.app) as server:
+        yield ConnectorContract(HubSpotHarness(emulator, server), page_size=3)
+
+
+@pytest.mark.parametrize("check", ConnectorContract.check_names())
+def test_hubspot_connector_keeps_the_contract(contract: ConnectorContract, check: str) -> None:
+    """The HubSpot connector passes each contract check against the emulator."""
+    contract.run(check)
