@@ -46,6 +46,9 @@ class Selection:
     filters: Any = None  # the CRM's own terms, validated by the connector class
     opt_out_field: str | None = None
     page_size: int | None = None  # None: the connector's own maximum
+    # Resume after this record id, in the connector's own order (a bounded scan continuing).
+    # A connector that cannot may ignore it: the engine then simply rescans from the start.
+    after_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,7 +172,8 @@ class HubSpotConnector(Connector):
     def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:
         """Yield pages of contacts missing a wanted field, by ascending id, each once."""
         limit = min(selection.page_size or self.limits.page_size, self.limits.page_size)
-        after_id: int | None = None
+        start = selection.after_id
+        after_id: int | None = int(start) if start and start.isdigit() else None
         properties = self._properties()
         while True:
             wanted = sorted(f for f in selection.wanted if f in self.field_map)

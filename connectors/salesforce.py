@@ -163,6 +163,8 @@ class SalesforceConnector(Connector):
             if not FIELD_NAME.match(selection.opt_out_field):
                 raise ConfigError(f"opt_out_field: {selection.opt_out_field!r} is not a field name")
             clauses.append(f"{selection.opt_out_field} != true")  # null counts as not opted out
+        if selection.after_id and RECORD_ID.match(selection.after_id):
+            clauses.append(f"Id > {_quote(selection.after_id)}")  # resume a bounded scan
         fields = ", ".join(self.select_fields())
         where = " AND ".join(clauses)
         # names are checked against FIELD_NAME; the user's own fragment is theirs by design

@@ -111,6 +111,7 @@ class SourceConfig(_Frozen):
     accepted_email_statuses: tuple[str, ...] = ("DELIVERABLE", "HIGH_PROBABILITY")
     cooldown: CooldownConfig = CooldownConfig()
     budget: BudgetConfig = BudgetConfig()
+    max_scan_per_run: int | None = Field(None, ge=1)
     enabled: bool = True
 
     @field_validator("fields")

@@ -12,7 +12,7 @@ holder of the source lease turns it into `in_doubt`, which is never resent autom
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from connectors.base import Contact, Selection
@@ -30,6 +30,16 @@ from crm_sync.store.records import PlannedContact
 
 class SourceStopped(Exception):
     """Stop submitting for this source (the message says why); other sources go on."""
+
+
+@dataclass
+class Scan:
+    """Where a bounded scan (`max_scan_per_run`) starts and how it ended."""
+
+    start: str | None = None
+    last_seen: str | None = None
+    complete: bool = False  # the connector had nothing more: the next scan starts over
+    limited: bool = False  # stopped at max_scan_per_run: the next scan resumes after last_seen
 
 
 @dataclass(frozen=True)
@@ -59,9 +69,16 @@ def submit_source(
 ) -> None:
     """Find this source's candidates and submit them in batches within the budget."""
     log = get_logger(source=source.name, run_id=run_id)
-    connector = ctx.connectors[source.name]
+    bounded = source.max_scan_per_run is not None
+    scan = Scan(start=ctx.store.scan_cursor(source.name) if bounded else None)
+    selection = replace(
+        ctx.connectors[source.name].selection(),
+        after_id=scan.start,
+        page_size=source.max_scan_per_run,  # connectors clamp it to what their API allows
+    )
     batch: list[Candidate] = []
-    for candidate in _eligible(ctx, source, connector.selection(), report, deadline):
+    last_taken = scan.start
+    for candidate in _eligible(ctx, source, selection, report, deadline, scan=scan):
         if not budget.take(candidate.cost):
             report.counts.deferred += 1
             if budget.exhausted:
@@ -74,9 +91,21 @@ def submit_source(
         batch.append(candidate)
         if len(batch) >= ctx.config.run.batch_size:
             _submit_batch(ctx, source, batch, report, run_id=run_id, log=log)
-            batch = []
+            last_taken, batch = batch[-1].contact.id, []
     if batch and not dry_run:
         _submit_batch(ctx, source, batch, report, run_id=run_id, log=log)
+        last_taken = batch[-1].contact.id
+    if bounded and not dry_run:
+        ctx.store.set_scan_cursor(source.name, _next_start(scan, last_taken))
+
+
+def _next_start(scan: Scan, last_taken: str | None) -> str | None:
+    """Where the next bounded scan starts: over, after the limit, or after the last sent."""
+    if scan.complete:
+        return None
+    if scan.limited:
+        return scan.last_seen
+    return last_taken  # stopped by the budget or the deadline: resume at what was not sent
 
 
 def _eligible(
@@ -85,15 +114,22 @@ def _eligible(
     selection: Selection,
     report: SourceReport,
     deadline: datetime | None,
+    *,
+    scan: Scan,
 ) -> Iterator[Candidate]:
     """Candidates that pass identity, cooldown and in-flight checks, page by page."""
     counts = report.counts
-
+    limit = source.max_scan_per_run
     for page in ctx.connectors[source.name].iter_candidates(selection):
         if ctx.stopping.is_set() or (deadline is not None and ctx.clock() >= deadline):
             report.message = report.message or "stopped before the end of the backlog"
             return
+        if limit is not None and counts.scanned >= limit:
+            scan.limited = True
+            report.message = report.message or f"max_scan_per_run ({limit}) reached"
+            return
         counts.scanned += len(page)
+        scan.last_seen = page[-1].id if page else scan.last_seen
         ctx.progress.advance(source.name, "scanned", len(page))
         excluded = ctx.store.excluded_contacts(
             source.name,
@@ -115,6 +151,7 @@ def _eligible(
                 PlannedContact(contact.id, fields, request.wire()),
                 worst_case_cost(fields),
             )
+    scan.complete = True
 
 
 def _dry_run_item(source: str, candidate: Candidate) -> DryRunItem:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, func, or_, select, update
 
 from crm_sync.store.records import IN_FLIGHT_STATES, UNCOUNTED_STATES, RunRow
 from crm_sync.store.rows import run_from_row
-from crm_sync.store.schema import batches, json_dumps, leases, runs, upsert
+from crm_sync.store.schema import batches, json_dumps, leases, runs, scan_cursors, upsert
 
 _COST = func.coalesce(batches.c.credits_spent, batches.c.reserved_credits)
 
@@ -118,3 +118,21 @@ def credits_in_flight(conn: Connection) -> int:
         )
     ).scalar()
     return int(total or 0)
+
+
+def scan_cursor(conn: Connection, source: str) -> str | None:
+    """The record id after which the source's next bounded scan starts (None: the beginning)."""
+    query = select(scan_cursors.c.after_id).where(scan_cursors.c.source == source)
+    after: str | None = conn.execute(query).scalar()
+    return after
+
+
+def set_scan_cursor(conn: Connection, now: datetime, source: str, after_id: str | None) -> None:
+    """Remember where the scan stopped; None starts the next one from the beginning."""
+    insert = upsert(conn, scan_cursors).values(source=source, after_id=after_id, updated_at=now)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[scan_cursors.c.source],
+            set_={"after_id": insert.excluded.after_id, "updated_at": insert.excluded.updated_at},
+        )
+    )

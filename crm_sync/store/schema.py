@@ -166,12 +166,26 @@ webhook_events = Table(
 )
 
 
+scan_cursors = Table(
+    "scan_cursors",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("after_id", String(200), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
 def _step_1_initial(conn: Connection) -> None:
     """Create every table of the first schema."""
     metadata.create_all(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_step_1_initial]
+def _step_2_scan_cursors(conn: Connection) -> None:
+    """Where a source's bounded scan stopped (`max_scan_per_run`); a new table, nothing to move."""
+    scan_cursors.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_step_1_initial, _step_2_scan_cursors]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

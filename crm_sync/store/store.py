@@ -292,6 +292,16 @@ class Store:
         """received -> written by the claim holder."""
         return bool(self._write(lambda c, now: transitions.mark_written(c, now, batch_id, owner)))
 
+    # bounded scans
+    def scan_cursor(self, source: str) -> str | None:
+        """Where this source's next bounded scan starts (None: from the beginning)."""
+        after: str | None = self._read(lambda c, _now: reports.scan_cursor(c, source))
+        return after
+
+    def set_scan_cursor(self, source: str, after_id: str | None) -> None:
+        """Remember where a bounded scan stopped; None wraps around to the beginning."""
+        self._write(lambda c, now: reports.set_scan_cursor(c, now, source, after_id))
+
     # leases
     def acquire_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
         """Take (or renew) the lease `name` for `ttl`; False if another owner holds it."""

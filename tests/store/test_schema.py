@@ -6,11 +6,11 @@ import threading
 from datetime import datetime
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from crm_sync.store import Store
 from crm_sync.store.engine import is_memory_sqlite, normalise_url
-from crm_sync.store.schema import SCHEMA_VERSION
+from crm_sync.store.schema import MIGRATIONS, SCHEMA_VERSION, scan_cursors, schema_version
 from tests.store.conftest import FakeClock, plan
 
 
@@ -117,3 +117,26 @@ def test_unknown_backend_is_refused() -> None:
     """A URL for a database we do not support fails at open with a clear message."""
     with pytest.raises(ValueError, match="unsupported"):
         Store.open("mysql://u@h/db")
+
+
+def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock) -> None:
+    """A store created by schema step 1 gains the scan cursor table and keeps its data."""
+    engine = create_engine(normalise_url(store_url))
+    with engine.begin() as conn:
+        MIGRATIONS[0](conn)
+        scan_cursors.drop(conn)  # step 1 as first shipped had no such table
+        schema_version.create(conn, checkfirst=True)
+        conn.execute(schema_version.insert().values(version=1))
+    store = Store.open(store_url, clock=clock)
+    try:
+        assert store.scan_cursor("hs") is None
+        store.set_scan_cursor("hs", "42")
+        assert store.scan_cursor("hs") == "42"
+        store.set_scan_cursor("hs", None)
+        assert store.scan_cursor("hs") is None
+    finally:
+        store.close()
+    with engine.connect() as conn:
+        version = conn.execute(select(func.max(schema_version.c.version))).scalar()
+    engine.dispose()
+    assert version == SCHEMA_VERSION == 2
