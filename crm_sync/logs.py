@@ -8,6 +8,7 @@ reach a log line even through an exception message or a URL.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -65,7 +66,11 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     """JSON lines when stdout is not a terminal (or when asked), readable lines otherwise.
 
     Logs go to stderr so that `--json` output on stdout stays one parseable object.
+    `CRM_SYNC_LOG_LEVEL` (DEBUG, INFO, WARNING, ERROR) overrides the command's level.
     """
+    level = os.environ.get("CRM_SYNC_LOG_LEVEL", level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        level = "INFO"
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = (

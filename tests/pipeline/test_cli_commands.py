@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,22 @@ def test_help_works(command: str) -> None:
     result = _cli(*command.split())
     assert result.returncode == 0
     assert "usage: crm-sync" in result.stdout
+
+
+def test_debug_logs_carry_no_secret(world: SandboxWorld, tmp_path: Path) -> None:
+    """At DEBUG, every API call is logged as JSON, and no key, token or session id appears."""
+    path, _ = _config(world, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "crm_sync.cli", "--once", "--config", path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "CRM_SYNC_LOG_LEVEL": "debug"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "enrichment.call" and e["level"] == "debug" for e in events)
+    output = result.stdout + result.stderr
+    for secret in (world.enrichment.api_key, world.hubspot.token, world.salesforce.session_id):
+        assert secret not in output
