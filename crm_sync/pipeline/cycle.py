@@ -81,14 +81,13 @@ def _run_source(
     log = get_logger(source=source.name, run_id=report.run_id)
     min_balance = ctx.config.run.min_balance
     if report.balance is not None and report.balance < min_balance:
-        source_report.status = "skipped"
-        source_report.message = f"balance {report.balance} is below min_balance {min_balance}"
+        message = f"balance {report.balance} is below min_balance {min_balance}"
+        source_report.stop("skipped", message, EXIT_CREDITS)
         log.warning("source_skipped_low_balance", balance=report.balance, min_balance=min_balance)
         return
     lease = source_lease_name(source.name)
     if not report.dry_run and not take_source_lease(ctx, lease):
-        source_report.status = "skipped"
-        source_report.message = "another process holds this source's lease"
+        source_report.stop("skipped", "another process holds this source's lease", EXIT_OK)
         return
     try:
         if not report.dry_run:
@@ -109,18 +108,15 @@ def _run_source(
             deadline=deadline,
         )
     except SourceStopped as exc:
-        source_report.status = "failed"
-        source_report.message = str(exc)
+        source_report.stop("failed", str(exc), EXIT_PARTIAL)
         log.error("source_stopped", reason=str(exc))
     except errors.AuthError as exc:
-        source_report.status = "failed"
-        source_report.message = f"authentication refused: {exc}"
+        source_report.stop("failed", f"authentication refused: {exc}", EXIT_AUTH)
         log.error("source_auth_failed", error=str(exc))
         if isinstance(exc, errors.EnrichmentAuthError):
             raise
     except (errors.QuotaExhausted, errors.RetriableError, errors.FatalError) as exc:
-        source_report.status = "failed"
-        source_report.message = str(exc)
+        source_report.stop("failed", str(exc), EXIT_PARTIAL)
         log.error("source_failed", error=str(exc))
     finally:
         if not report.dry_run:
@@ -223,17 +219,10 @@ def _write_all_received(ctx: Context, counts: dict[str, SourceCounts]) -> None:
 
 
 def exit_code_for(report: RunReport) -> int:
-    """0 done; 4 a source skipped for credits; 3 a source's credentials refused; 1 partly failed."""
-    messages = " ".join(s.message for s in report.sources)
-    if any(s.status == "skipped" and "min_balance" in s.message for s in report.sources):
-        return EXIT_CREDITS
-    if any(s.status == "failed" and "authentication refused" in s.message for s in report.sources):
-        return EXIT_AUTH
-    if any(s.status == "failed" for s in report.sources) or "in_doubt" in messages:
-        return EXIT_PARTIAL
-    if any(s.counts.in_doubt for s in report.sources):
-        return EXIT_PARTIAL
-    return EXIT_OK
+    """The most severe source: 4 no credits, 3 credentials refused, 1 partly failed or in_doubt."""
+    codes = [s.exit_code for s in report.sources]
+    codes += [EXIT_PARTIAL for s in report.sources if s.counts.in_doubt]
+    return max(codes, default=EXIT_OK)
 
 
 def _status_name(code: int) -> str:

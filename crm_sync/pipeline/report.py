@@ -53,6 +53,11 @@ class SourceReport:
     counts: SourceCounts = field(default_factory=SourceCounts)
     status: str = "ok"  # ok | skipped | failed
     message: str = ""
+    exit_code: int = 0  # what this source alone would make the run exit with (crm_sync.exit_codes)
+
+    def stop(self, status: str, message: str, exit_code: int) -> None:
+        """Record why this source did not (fully) run."""
+        self.status, self.message, self.exit_code = status, message, exit_code
 
 
 @dataclass
