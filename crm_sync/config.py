@@ -46,6 +46,9 @@ class EnrichmentConfig(_Frozen):
     base_url: str | None = None
     api_key: SecretStr
     rate_limit_per_minute: int = Field(60, ge=1, le=10_000)
+    # The API's rate window; `rate_limit_per_minute` calls are allowed per window. Only a
+    # sandbox or a test with a faster clock sets anything but 60.
+    rate_limit_window_seconds: float = Field(60.0, gt=0, le=3600)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)
     backoff_cap_seconds: float = Field(60.0, gt=0)
@@ -75,6 +78,9 @@ class StateConfig(_Frozen):
 
     url: str = "sqlite:///crm-sync.sqlite3"
     in_doubt_release_hours: float = Field(72.0, gt=0)
+    # A source lease lives this long without renewal; the holder renews it every third of it,
+    # so a replica that dies is replaced (on any host) within about this long.
+    lease_ttl_seconds: float = Field(60.0, ge=1, le=3600)
 
     @field_validator("url")
     @classmethod

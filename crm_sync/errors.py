@@ -12,7 +12,8 @@
      ├── RetriableError         try again later (the client already retried what it could)
      │    ├── RateLimited
      │    └── ServerError
-     └── OutcomeUnknown         a paid request may or may not have reached the API: never resend
+     ├── OutcomeUnknown         a paid request may or may not have reached the API: never resend
+     └── NotSent                the request never left (stop requested while waiting): resend later
 
 Messages never contain secrets: the classes take only what the caller passes, and callers pass
 codes and statuses, never headers or keys.
@@ -93,4 +94,11 @@ class OutcomeUnknown(CrmSyncError):
 
     For the enrichment POST this means credits may have been spent. The batch must become
     `in_doubt` and must never be resent automatically.
+    """
+
+
+class NotSent(CrmSyncError):
+    """The request was abandoned before it left this process (a stop was requested).
+
+    Nothing reached the API, so nothing was made or charged: the caller may send it later.
     """

@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds before an enrichment finishes",
     )
+    parser.add_argument(
+        "--lenient-input",
+        action="store_true",
+        help="accept a LinkedIn URL alone (FullEnrich's docs); by default the enrichment "
+        "emulator is strict and refuses an item without first name, last name and company",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         salesforce_contacts=args.contacts,
         seed=args.seed,
         completion_delay=args.completion_delay,
+        enrichment_kwargs={"strict_input": not args.lenient_input},
     )
     port = args.port
     ports = (port, port + 1, port + 2) if port else (0, 0, 0)

@@ -22,7 +22,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from crm_sync.errors import NotSent
+from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
+
+STOP_CHECK_SECONDS = 0.1
 
 
 def _log() -> Any:
@@ -34,8 +38,10 @@ def _log() -> Any:
 class RateLimiter(Protocol):
     """What the client needs from a limiter: a slot held for the duration of one call."""
 
-    def slot(self) -> AbstractContextManager[float]:
-        """Block until a call is allowed; hold the slot while the call runs."""
+    window: float
+
+    def slot(self, stop: threading.Event | None = None) -> AbstractContextManager[float]:
+        """Block until a call may start (NotSent if `stop` is set first); hold it for the call."""
 
 
 class SlidingWindowLimiter:
@@ -78,10 +84,17 @@ class SlidingWindowLimiter:
             return self._finished[0] + self.window - now
         return None
 
-    def acquire(self) -> float:
-        """Block until a call may start; return the seconds spent waiting."""
+    def acquire(self, stop: threading.Event | None = None) -> float:
+        """Block until a call may start; return the seconds spent waiting.
+
+        Raises NotSent when `stop` is set before a slot is free (checked at least every
+        STOP_CHECK_SECONDS while waiting).
+        """
         start = self._clock()
+        waiting = False
         while True:
+            if stop is not None and stop.is_set():
+                raise NotSent("stop requested while waiting for a rate-limiter slot")
             with self._cond:
                 wait = self._wait_needed(self._clock())
                 if wait == 0.0:
@@ -89,6 +102,11 @@ class SlidingWindowLimiter:
                     waited = self._clock() - start
                     self.waited += waited
                     return waited
+                if not waiting:
+                    waiting = True
+                    failpoint("waiting_for_limiter_slot")
+                if stop is not None:
+                    wait = STOP_CHECK_SECONDS if wait is None else min(wait, STOP_CHECK_SECONDS)
                 if self._sleep is None:
                     self._cond.wait(timeout=wait)
                     continue
@@ -103,9 +121,9 @@ class SlidingWindowLimiter:
             self._cond.notify_all()
 
     @contextmanager
-    def slot(self) -> Iterator[float]:
+    def slot(self, stop: threading.Event | None = None) -> Iterator[float]:
         """`with limiter.slot(): send()`: yields the seconds waited."""
-        waited = self.acquire()
+        waited = self.acquire(stop)
         try:
             yield waited
         finally:

@@ -20,6 +20,7 @@ COUNT_NAMES = (
     "credits_spent",
     "in_doubt",
     "deferred",
+    "invalid_input",
 )
 
 
@@ -38,6 +39,7 @@ class SourceCounts:
     credits_spent: int = 0
     in_doubt: int = 0
     deferred: int = 0  # fit neither the budget nor the balance this run; asked next run
+    invalid_input: int = 0  # the API refuses the item (reason counted under `skipped`)
     skipped: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:

@@ -87,6 +87,7 @@ class EnrichmentEmulator:
         error_rate: float = 0.0,
         latency: float = 0.0,
         drop_webhooks: bool = False,
+        strict_input: bool = True,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -101,6 +102,8 @@ class EnrichmentEmulator:
         self.webhook_policy = DeliveryPolicy(webhook_retry_interval, webhook_max_retries)
         self.in_progress_style = in_progress_style
         self.faults = Faults(error_rate=error_rate, latency=latency, drop_webhooks=drop_webhooks)
+        # Strict: names and company always required, a LinkedIn URL alone is refused (400).
+        self.strict_input = strict_input
         self.clock = clock
         self.submitted: list[SubmittedContact] = []
         self.calls: list[CallRecord] = []
@@ -262,6 +265,7 @@ class EnrichmentEmulator:
             payload,
             check_domain=flags.get("checkDomain", "true").lower() != "false",
             check_linkedin=flags.get("checkLinkedinUrl", "true").lower() != "false",
+            linkedin_alone=not self.strict_input,
         )
         job = Job(id=str(uuid.uuid4()), request=bulk)
         now = self.clock()

@@ -25,6 +25,10 @@ IN_FLIGHT_STATES: Final = (PLANNED, SENDING, SUBMITTED, IN_DOUBT)
 OUTCOME_API_REJECTED: Final = "api_rejected"
 OUTCOME_IN_DOUBT_RELEASED: Final = "in_doubt_released"
 OUTCOME_NOT_SENT: Final = "not_sent"
+#: The API refuses the item (its code in `reason`); the contact has the not-found cooldown.
+OUTCOME_INVALID_INPUT: Final = "invalid_input"
+#: On the contacts of a batch the API refused as a whole: they moved to smaller batches.
+OUTCOME_SPLIT: Final = "split"
 OUTCOME_NO_RESULT: Final = "no_result"
 #: Written by the pipeline for contacts the API did not process; clears the cooldown.
 OUTCOME_RETRY: Final = "retry"
@@ -53,6 +57,7 @@ class BatchContact:
     request: dict[str, Any]
     outcome: str | None
     values_written: dict[str, str]
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class LedgerRow:
     found: bool
     attempts: int
     updated_at: datetime
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

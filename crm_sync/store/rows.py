@@ -63,6 +63,7 @@ def load_contacts(
                 request=json_loads(m["request"], {}),
                 outcome=m["outcome"],
                 values_written=json_loads(m["values_written"], {}),
+                reason=m["reason"],
             )
         )
     return {batch_id: tuple(contacts) for batch_id, contacts in found.items()}
@@ -89,6 +90,7 @@ def ledger_from_row(row: Row[Any]) -> LedgerRow:
         found=bool(m["found"]),
         attempts=m["attempts"],
         updated_at=m["updated_at"],
+        reason=m["reason"],
     )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     func,
+    inspect,
     select,
     text,
 )
@@ -114,6 +115,7 @@ batch_contacts = Table(
     Column("request", Text, nullable=False),
     Column("outcome", String(64), nullable=True),
     Column("values_written", Text, nullable=True),
+    Column("reason", Text, nullable=True),  # why the outcome (the API's code for invalid_input)
 )
 
 ledger = Table(
@@ -131,6 +133,7 @@ ledger = Table(
     Column("found", Boolean, nullable=False, default=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=True),  # why the last outcome (the API's code, ...)
     Index("ix_ledger_in_flight", "in_flight_batch_id"),
 )
 
@@ -185,7 +188,19 @@ def _step_2_scan_cursors(conn: Connection) -> None:
     scan_cursors.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_step_1_initial, _step_2_scan_cursors]
+def _step_3_outcome_reasons(conn: Connection) -> None:
+    """A `reason` beside each contact outcome (the API's code for `invalid_input`)."""
+    for table in ("batch_contacts", "contact_ledger"):
+        columns = {column["name"] for column in inspect(conn).get_columns(table)}
+        if "reason" not in columns:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN reason TEXT"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _step_1_initial,
+    _step_2_scan_cursors,
+    _step_3_outcome_reasons,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -139,4 +139,24 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
     with engine.connect() as conn:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION
+
+
+def test_a_version_2_store_gains_outcome_reasons(store_url: str, clock: FakeClock) -> None:
+    """Schema step 3 adds `reason` to batch contacts and the ledger, keeping their rows."""
+    engine = create_engine(normalise_url(store_url))
+    with engine.begin() as conn:
+        MIGRATIONS[0](conn)
+        for table in ("batch_contacts", "contact_ledger"):  # as steps 1 and 2 first shipped
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN reason"))
+        schema_version.create(conn, checkfirst=True)
+        conn.execute(schema_version.insert().values(version=2))
+    engine.dispose()
+    store = Store.open(store_url, clock=clock)
+    try:
+        batch = plan(store, "c1")
+        assert store.get_batch(batch.id).contacts[0].reason is None  # type: ignore[union-attr]
+        assert store.ledger_row("hubspot", "c1") is not None
+    finally:
+        store.close()
+    assert _version(store_url) == [SCHEMA_VERSION]
