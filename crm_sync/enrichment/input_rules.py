@@ -30,6 +30,13 @@ MISSING_FIRST_NAME = "missing_first_name"
 MISSING_LAST_NAME = "missing_last_name"
 MISSING_COMPANY = "missing_company"
 
+# The API's code for each reason, where it has one.
+API_CODE_FOR = {
+    MISSING_FIRST_NAME: "error.enrichment.firstname.empty",
+    MISSING_LAST_NAME: "error.enrichment.lastname.empty",
+    MISSING_COMPANY: "error.enrichment.company.empty",
+}
+
 # The API's codes that say "this item lacks a name or a company" (the strict rule in force).
 IDENTITY_CODES = frozenset(
     {

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from crm_sync import errors
 from crm_sync.config import SourceConfig
+from crm_sync.enrichment.input_rules import API_CODE_FOR
 from crm_sync.enrichment.models import BulkRequest, ContactRequest
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
@@ -75,6 +76,7 @@ def submit_batch(
             for unsent in queue:
                 store.release_planned(unsent.id)
             report.message = report.message or STOPPED_MESSAGE
+            failpoint("between_batches_after_stop")
             return False
     return True
 
@@ -196,8 +198,8 @@ def _split(
         ctx.rules.learn(code, [c.request for c in contacts])
         for contact in contacts:
             problem = ctx.rules.problem(contact.request)
-            if problem is not None:
-                rejected[contact.record_id] = problem
+            if problem is not None:  # the API's code when it is the one it answered
+                rejected[contact.record_id] = code if API_CODE_FOR.get(problem) == code else problem
         rest = [c.record_id for c in contacts if c.record_id not in rejected]
         if rejected:
             groups = [rest] if rest else []

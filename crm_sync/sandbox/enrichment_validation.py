@@ -8,7 +8,10 @@ Input rules: with `linkedin_alone=True` a valid LinkedIn URL is enough (FullEnri
 docs); with `linkedin_alone=False` (strict, the emulator's default) every item needs a first
 name, a last name and a company name or domain, LinkedIn URL or not, and the first item that
 lacks one refuses the POST with `error.enrichment.firstname.empty`, `...lastname.empty` or
-`...company.empty`, as an independent fake of the API and DeepEnrich's docs do.
+`...company.empty`, as an independent fake of the API and DeepEnrich's docs do. Strict mode
+also leaves the item's index out of error messages (`contact.lastname is empty`, not
+`datas[7].lastname is empty`): the real messages are not documented, so a client must find the
+offending item by itself.
 """
 
 from __future__ import annotations
@@ -160,6 +163,7 @@ def validate_bulk(
     check_domain: bool = True,
     check_linkedin: bool = True,
     linkedin_alone: bool = False,
+    name_items: bool = True,
 ) -> ValidBulk:
     """The accepted request, or ApiFailure(400, code, message) for the first problem found."""
     if not isinstance(payload, dict):
@@ -185,7 +189,7 @@ def validate_bulk(
     contacts = tuple(
         _contact(
             item,
-            f"datas[{i}]",
+            f"datas[{i}]" if name_items else "contact",
             check_domain=check_domain,
             check_linkedin=check_linkedin,
             linkedin_alone=linkedin_alone,

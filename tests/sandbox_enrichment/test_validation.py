@@ -108,6 +108,7 @@ def test_strict_mode_refuses_a_linkedin_url_without_names_and_company(
     response = client.post("/contact/enrich/bulk", json=bulk(contact(), item))
     assert response.status_code == 400
     assert response.json()["code"] == code
+    assert "datas[" not in response.json()["message"]  # which item: the client finds out
     assert emulator.job_ids() == []
 
 
