@@ -10,6 +10,15 @@ from connectors.base import Connector
 from connectors.registry import build_connector
 from crm_sync.config import Config
 from crm_sync.pipeline.context import Context
+from crm_sync.store.engine import Timeouts
+
+
+def store_timeouts(config: Config) -> Timeouts:
+    """The store's connect and statement timeouts from the `state` section."""
+    return Timeouts(
+        connect_seconds=config.state.connect_timeout_seconds,
+        statement_seconds=config.state.statement_timeout_seconds,
+    )
 
 
 @contextmanager
@@ -21,7 +30,7 @@ def open_context(config: Config, *, webhook: bool = False, **overrides: Any) -> 
     from crm_sync.enrichment.client import EnrichmentClient
     from crm_sync.store.store import Store
 
-    store = Store.open(config.state.url)
+    store = Store.open(config.state.url, timeouts=store_timeouts(config))
     client = EnrichmentClient.from_config(config.enrichment)
     connectors: dict[str, Connector] = {}
     try:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from crm_sync.commands.common import add_config_argument, load
+from crm_sync.commands.common import add_config_argument, config_path, load
 from crm_sync.logs import configure_logging
 from crm_sync.pipeline.context import Context
 
@@ -48,7 +48,11 @@ def _progress(ctx: Context, interactive: bool) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
+    from crm_sync.after_run import after_failure, after_run
     from crm_sync.app import open_context
+    from crm_sync.notify import Notifier
     from crm_sync.pipeline.cycle import run_cycle
     from crm_sync.pipeline.report import render_table
 
@@ -57,12 +61,27 @@ def run(args: argparse.Namespace) -> int:
     # In a terminal: readable warnings and a progress bar; elsewhere: JSON log lines on stderr.
     configure_logging(json=not interactive, level="WARNING" if interactive else "INFO")
     config = load(args)
-    with open_context(config) as ctx, _progress(ctx, interactive):
-        report = run_cycle(
-            ctx,
-            dry_run=bool(getattr(args, "dry_run", False)),
-            deadline_seconds=getattr(args, "deadline", None),
-        )
+    started = time.monotonic()
+    try:
+        with open_context(config) as ctx:
+            with _progress(ctx, interactive):
+                report = run_cycle(
+                    ctx,
+                    dry_run=bool(getattr(args, "dry_run", False)),
+                    deadline_seconds=getattr(args, "deadline", None),
+                )
+            notifier = Notifier(config.notify)
+            after_run(
+                ctx,
+                report,
+                time.monotonic() - started,
+                notifier=notifier,
+                push=True,
+                config_path=config_path(args),
+            )
+    except Exception as exc:  # told to whoever listens, then reported by the CLI as before
+        after_failure(config, f"{type(exc).__name__}: {exc}", config_path=config_path(args))
+        raise
     if as_json:
         sys.stdout.write(report.to_json() + "\n")
     else:
