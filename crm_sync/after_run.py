@@ -41,16 +41,18 @@ def after_run(
     metrics: Metrics | None = None,
     push: bool = False,
     config_path: str | None = None,
+    failure: str | None = None,
 ) -> None:
     """Feed the run's outcome to the daemon's metrics or the Pushgateway, then notify."""
-    if not report.dry_run:
-        health: RunHealth | None = _tolerant("run_history", lambda: read_health(ctx.store))
-        if metrics is not None and health is not None:
-            metrics.observe_health(health)
-        if push:
-            batches: Any = _tolerant("batch_states", ctx.store.batches_by_state)
-            push_run(ctx.config, report, seconds, health=health, batches=batches)
-    notifier.send(notices_for(report, config_path))
+    if report.dry_run:  # nothing was sent or written: nothing to tell
+        return
+    health: RunHealth | None = _tolerant("run_history", lambda: read_health(ctx.store))
+    if metrics is not None and health is not None:
+        metrics.observe_health(health)
+    if push:
+        batches: Any = _tolerant("batch_states", ctx.store.batches_by_state)
+        push_run(ctx.config, report, seconds, health=health, batches=batches)
+    notifier.send(notices_for(report, config_path, failure=failure))
 
 
 def after_failure(config: Config, reason: str, *, config_path: str | None = None) -> None:

@@ -10,15 +10,6 @@ from connectors.base import Connector
 from connectors.registry import build_connector
 from crm_sync.config import Config
 from crm_sync.pipeline.context import Context
-from crm_sync.store.engine import Timeouts
-
-
-def store_timeouts(config: Config) -> Timeouts:
-    """The store's connect and statement timeouts from the `state` section."""
-    return Timeouts(
-        connect_seconds=config.state.connect_timeout_seconds,
-        statement_seconds=config.state.statement_timeout_seconds,
-    )
 
 
 @contextmanager
@@ -28,9 +19,9 @@ def open_context(config: Config, *, webhook: bool = False, **overrides: Any) -> 
     `webhook=True` gives the API the configured public URL so results are pushed to us.
     """
     from crm_sync.enrichment.client import EnrichmentClient
-    from crm_sync.store.store import Store
+    from crm_sync.store.opening import open_configured_store
 
-    store = Store.open(config.state.url, timeouts=store_timeouts(config))
+    store = open_configured_store(config.state)
     client = EnrichmentClient.from_config(config.enrichment)
     connectors: dict[str, Connector] = {}
     try:

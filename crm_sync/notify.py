@@ -63,8 +63,13 @@ def _cmd(command: str, config_path: str | None) -> str:
     return f"crm-sync {command}" + (f" --config {config_path}" if config_path else "")
 
 
-def notices_for(report: RunReport, config_path: str | None = None) -> list[Notice]:
-    """What a finished run has to tell, per source, before filtering by the configured events."""
+def notices_for(
+    report: RunReport, config_path: str | None = None, *, failure: str | None = None
+) -> list[Notice]:
+    """What a run has to tell, per source, before filtering by the configured events.
+
+    `failure` is why a run ended early (the store or the API went away): told as `failed`.
+    """
     notices: list[Notice] = []
     status_cmd = _cmd("status", config_path)
     for source in report.sources:
@@ -106,7 +111,9 @@ def notices_for(report: RunReport, config_path: str | None = None) -> list[Notic
                     _cmd("check", config_path),
                 )
             )
-    if report.exit_code not in _NOT_FAILURES and not any(n.event == "failed" for n in notices):
+    if failure is not None:
+        notices.append(failure_notice(failure, config_path))
+    elif report.exit_code not in _NOT_FAILURES and not any(n.event == "failed" for n in notices):
         notices.append(
             Notice("failed", None, f"exit code {report.exit_code}", _cmd("check", config_path))
         )

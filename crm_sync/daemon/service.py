@@ -23,6 +23,7 @@ from crm_sync.daemon.health import CycleCollector, CycleHealth
 from crm_sync.daemon.scheduler import Scheduler
 from crm_sync.daemon.server import HttpServer
 from crm_sync.daemon.webapp import Hooks, build_app
+from crm_sync.errors import RunFailed
 from crm_sync.history import read_health
 from crm_sync.logs import get_logger
 from crm_sync.metrics import METRICS, Metrics
@@ -204,17 +205,19 @@ class Daemon:
 def _default_cycle(metrics: Metrics, notifier: Notifier) -> Callable[[Context], None]:
     def cycle(ctx: Context) -> None:
         started = time.monotonic()
+        failure: str | None = None
         try:
             report = run_cycle(ctx, wait=False)
-        except (
-            Exception
-        ) as exc:  # the next tick tries again; the error is in the log and the metrics
+        except RunFailed as failed:  # recorded with its reason; the next tick tries again
+            report, failure = failed.report, str(failed)  # type: ignore[assignment]
+            _log().error("cycle_failed", reason=failure, exit_code=failed.exit_code)
+        except Exception as exc:  # the next tick tries again; the error is in the log and metrics
             metrics.observe_run_error(time.monotonic() - started)
             _log().exception("cycle_failed")
             notifier.send([failure_notice(f"{type(exc).__name__}: {exc}")])
             return
         seconds = time.monotonic() - started
         metrics.observe_run(report, seconds)
-        after_run(ctx, report, seconds, notifier=notifier, metrics=metrics)
+        after_run(ctx, report, seconds, notifier=notifier, metrics=metrics, failure=failure)
 
     return cycle

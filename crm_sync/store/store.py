@@ -26,6 +26,7 @@ from crm_sync.store.engine import (
     is_memory_sqlite,
     normalise_url,
 )
+from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
     PLANNED,
@@ -45,7 +46,7 @@ from crm_sync.store.schema import batches, migrate
 Clock = Callable[[], datetime]
 
 
-class Store:
+class Store(OperatorQueries):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
     def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
