@@ -83,6 +83,7 @@ class HubSpotEmulator:
     ) -> None:
         self.token = token
         self.oauth = HubSpotOAuth(clock=clock, access_token_ttl=access_token_ttl)
+        self._expire_at: str | None = None
         self.phone_property = phone_property
         self.opt_out_property = opt_out_property
         self.limits = RateLimits(
@@ -169,8 +170,16 @@ class HubSpotEmulator:
         status, payload = self.oauth.info(request.path_params["token"])
         return Response(json.dumps(payload), status_code=status, media_type="application/json")
 
+    def expire_tokens_at(self, path_part: str) -> None:
+        """Expire every OAuth access token when the next request whose path has `path_part`
+        arrives (a token that runs out right before, say, a batch update)."""
+        self._expire_at = path_part
+
     def _unauthenticated(self, request: Request) -> dict[str, Any] | None:
         """HubSpot's 401 body for a missing, unknown or expired bearer token; None if valid."""
+        if self._expire_at is not None and self._expire_at in request.url.path:
+            self._expire_at = None
+            self.oauth.expire_all()
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token == self.token:
             return None

@@ -44,6 +44,8 @@ from crm_sync.sandbox.soql import SoqlError, parse
 API = "/services/data/v{version:str}"
 MAX_COLLECTION = 200
 LAST_SOAP_LOGIN_VERSION = 64.0
+SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the emulator's well-known login
+SANDBOX_SECURITY_TOKEN = "sandbox-token"  # noqa: S105 - the emulator's well-known login
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +74,8 @@ class SalesforceEmulator:
         people: list[Person] | None = None,
         session_id: str = "sandbox-sf-session",
         username: str = "sandbox@example.com",
-        password: str = "sandbox-password",  # noqa: S107 - the emulator's well-known login
-        security_token: str = "sandbox-token",  # noqa: S107 - the emulator's well-known login
+        password: str = SANDBOX_PASSWORD,
+        security_token: str = SANDBOX_SECURITY_TOKEN,
         daily_limit: int = 100_000,
         page_size: int = 2000,
         clock: Callable[[], float] = time.time,
@@ -97,6 +99,7 @@ class SalesforceEmulator:
         self._cursor_ids = itertools.count(1)
         self._runner = QueryRunner(self.records)
         self.sessions = SessionBook(clock, session_ttl)
+        self._expire_at: str | None = None
         self.oauth_app = oauth_app or OAuthApp(pre_authorized=frozenset({username}))
         self.users: dict[str, str] = {}
         self.token_endpoint = TokenEndpoint(self.oauth_app, self.sessions, self.users)
@@ -119,6 +122,11 @@ class SalesforceEmulator:
     def expire_sessions(self) -> None:
         """Expire every session issued by a login (the configured `session_id` stays)."""
         self.sessions.expire_all()
+
+    def expire_sessions_at(self, path_part: str) -> None:
+        """Expire every session, the configured one too, when the next request whose path has
+        `path_part` arrives (a session that runs out right before, say, a write)."""
+        self._expire_at = path_part
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` REST calls with `status` (503 SERVER_UNAVAILABLE by default)."""
@@ -161,6 +169,9 @@ class SalesforceEmulator:
 
     async def _guard(self, request: Request, handler: Callable[[Request], Any]) -> Response:
         """Auth, faults and the daily allocation around every REST call."""
+        if self._expire_at is not None and self._expire_at in request.url.path:
+            self._expire_at = None
+            self.rotate_session(self.session_id + "-renewed")
         if not re.fullmatch(r"\d+\.\d+", request.path_params.get("version", "")):
             response: Response = _errors(404, "NOT_FOUND", "The requested resource does not exist")
         elif self._user_of(request) is None:
