@@ -16,6 +16,7 @@ import structlog
 import yaml
 
 from crm_sync.cli import main
+from crm_sync.errors import RunFailed
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.salesforce_keys import generate_key_pair
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
@@ -101,15 +102,18 @@ def test_sessions_with_a_short_life_are_renewed_all_run_long(
         assert world.salesforce.calls["token"] >= 3
 
 
-def test_session_mode_stops_the_source_when_the_session_expires(tmp_path: Path) -> None:
-    """A given session that dies mid-run: the source stops (exit 3) saying why, nothing doubled."""
+def test_session_mode_stops_when_the_session_expires(tmp_path: Path) -> None:
+    """A given session that dies before the write: exit 3 saying why; the paid results stay
+    `received` for the next run, nothing is written twice."""
     with small_world() as world:
         world.salesforce.expire_sessions_at("/composite/sobjects")
-        report = run_once(world, tmp_path, world.salesforce_source())
-        sf_report = report.source("salesforce")
-        assert sf_report.exit_code == 3
-        assert report.exit_code == 3
-        assert "cannot renew it" in sf_report.message
+        config = make_config(world, tmp_path, sources=[world.salesforce_source()])
+        with context(config) as ctx:
+            with pytest.raises(RunFailed) as info:
+                run_cycle(ctx)
+            assert ctx.store.batches_by_state().get("received", 0) >= 1
+        assert info.value.exit_code == 3
+        assert "cannot renew it" in str(info.value)
         assert world.salesforce.writes == []
         assert world.salesforce.calls["composite"] == 0
 
