@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from crm_sync.enrichment.models import EnrichmentStatus
+from crm_sync.enrichment.wire import dialect_for
 from crm_sync.sandbox.enrichment_jobs import Job, json_bytes, submission
 from crm_sync.sandbox.enrichment_records import (
     CallRecord,
@@ -179,6 +180,12 @@ class EnrichmentEmulator:
                 parsed: dict[str, Any] = json.loads(job.body)
                 return parsed
             return job.pending_body()
+
+    def internal_result(self, enrichment_id: str) -> dict[str, Any]:
+        """The result in the internal (v1) shape, whatever dialect the job speaks."""
+        with self._lock:
+            dialect = self._jobs[enrichment_id].dialect
+        return dialect_for(dialect).to_internal(self.result_body(enrichment_id))
 
     def webhooks_pending(self) -> int:
         """Deliveries scheduled and not yet over (delivered, given up, or dropped)."""
