@@ -193,6 +193,22 @@ class ScheduleConfig(_Frozen):
     poll_interval_seconds: float = Field(30.0, gt=0)
     shutdown_grace_seconds: float = Field(25.0, ge=0)
 
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str | None) -> str | None:
+        """Parsed by APScheduler itself, so what loads here is what `crm-sync run` schedules."""
+        if value is None:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{value!r} is not a 5-field crontab expression ({exc}); for example '*/15 * * * *'"
+            ) from None
+        return value
+
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleConfig:
         if self.cron is not None and self.interval_minutes is not None:
@@ -245,6 +261,16 @@ class Config(_Frozen):
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+
+def require_sources(config: Config) -> None:
+    """`--once` and `run` need at least one enabled source (`check` does not)."""
+    if not any(source.enabled for source in config.sources):
+        what = "every source is disabled" if config.sources else "the list is empty"
+        raise ConfigError(
+            f"sources: no enabled source ({what}); add one or set enabled: true "
+            "(`crm-sync check` works without sources)"
+        )
 
 
 def interpolate_env(

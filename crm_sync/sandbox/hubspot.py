@@ -1,7 +1,8 @@
 """A HubSpot CRM v3 contacts emulator (Starlette), answering as HubSpot's OpenAPI spec says.
 
 Search with filter groups, one sort, `after` paging and the 10,000 cap (`hubspot_search`);
-batch read and update with 207 partial errors and whole-batch 409 email conflicts; single
+create one or a batch (`hubspot_create`); batch read and update with 207 partial errors and
+whole-batch 409 email conflicts; single
 GET/PATCH; `GET /crm/v3/properties/contacts/{name}`; bearer auth; the ten-secondly, search
 per-second and daily limits with HubSpot's 429 bodies and `X-HubSpot-RateLimit-*` headers
 (`hubspot_limits`). Every request/response pair is kept in `exchanges` for contract tests.
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_sync.sandbox.hubspot_create import create_batch, create_one
 from crm_sync.sandbox.hubspot_limits import RateLimits
 from crm_sync.sandbox.hubspot_search import SearchError, parse_search
 from crm_sync.sandbox.hubspot_store import READ_ONLY, ContactStore, WriteRecord, iso, seed_created
@@ -147,6 +149,8 @@ class HubSpotEmulator:
             route(f"{BASE}/search", "POST", "search", self._search),
             route(f"{BASE}/batch/read", "POST", "batch_read", self._batch_read),
             route(f"{BASE}/batch/update", "POST", "batch_update", self._batch_update),
+            route(f"{BASE}/batch/create", "POST", "batch_create", self._batch_create),
+            route(BASE, "POST", "create", self._create),
             route(BASE + "/{record_id}", "GET", "get", self._get),
             route(BASE + "/{record_id}", "PATCH", "update", self._patch),
             route("/crm/v3/properties/contacts/{name}", "GET", "properties", self._property),
@@ -252,6 +256,12 @@ class HubSpotEmulator:
             self.store.apply(record_id, changes, by_api=True)
             results.append(self.store.object_json(record_id, list(changes)))
         return _batch_answer(results, outcome.errors)
+
+    def _create(self, request: Request, body: bytes) -> Reply:
+        return create_one(self.store, json.loads(body))
+
+    def _batch_create(self, request: Request, body: bytes) -> Reply:
+        return create_batch(self.store, json.loads(body), iso(datetime.now(UTC)))
 
     def _get(self, request: Request, body: bytes) -> Reply:
         record_id = request.path_params["record_id"]

@@ -1,6 +1,7 @@
 """A Salesforce org emulator: the REST calls the connector makes, plus the SOAP login.
 
-Answers `query` (a real SOQL-subset parser) with `nextRecordsUrl` cursors, sObject collection
+Answers `query` (a real SOQL-subset parser) with `nextRecordsUrl` cursors, record creation
+(`salesforce_create`: Contact and Lead, with `SystemModstamp`), sObject collection
 updates with per-record results, single-record GET/PATCH, `describe`, `limits`, the
 `Sforce-Limit-Info` header on every answer, 401 for a bad bearer and 403 REQUEST_LIMIT_EXCEEDED
 once `daily_limit` calls are spent. Records live in memory; every call is counted in `calls`.
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crm_sync.sandbox.people import Person, generate_people
+from crm_sync.sandbox.salesforce_create import create_record
 from crm_sync.sandbox.salesforce_data import (
     READ_ONLY,
     RELATIONSHIPS,
@@ -94,7 +96,14 @@ class SalesforceEmulator:
     # --- helpers a test calls --------------------------------------------------------------
     def set_field(self, record_id: str, name: str, value: Any) -> None:
         """A person's edit in the Salesforce UI: not an API call, not in `writes`."""
-        self.records[record_id][name] = value
+        stamp = self.stamp()
+        self.records[record_id].update(
+            {name: value, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+        )
+
+    def stamp(self) -> str:
+        """Now, as Salesforce writes a datetime field."""
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(self.clock()))
 
     def delete(self, record_id: str) -> None:
         """A record deleted by someone else."""
@@ -128,6 +137,8 @@ class SalesforceEmulator:
             Route(f"{API}/composite/sobjects", rest(self._composite), methods=["PATCH"]),
             Route(f"{API}/limits", rest(self._limits), methods=["GET"]),
             Route(f"{API}/limits/", rest(self._limits), methods=["GET"]),
+            Route(f"{API}/sobjects/{{sobject:str}}", rest(self._create), methods=["POST"]),
+            Route(f"{API}/sobjects/{{sobject:str}}/", rest(self._create), methods=["POST"]),
             Route(f"{API}/sobjects/{{sobject:str}}/describe", rest(self._describe)),
             Route(f"{API}/sobjects/{{sobject:str}}/describe/", rest(self._describe)),
             Route(
@@ -239,9 +250,19 @@ class SalesforceEmulator:
 
     def _apply(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         now = self.clock()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(now))
-        self.records[record_id].update(fields, LastModifiedDate=stamp)
+        stamp = self.stamp()
+        self.records[record_id].update(fields, LastModifiedDate=stamp, SystemModstamp=stamp)
         self.writes.append(WriteRecord(now, sobject, record_id, dict(fields)))
+
+    async def _create(self, request: Request) -> Response:
+        self.calls["create"] += 1
+        try:
+            fields = await request.json()
+        except ValueError:
+            return _errors(400, "JSON_PARSER_ERROR", "the request body is not JSON")
+        stamp = self.stamp()
+        status, body = create_record(self.records, request.path_params["sobject"], fields, stamp)
+        return JSONResponse(body, status_code=status)
 
     async def _record(self, request: Request) -> Response:
         self.calls["sobject"] += 1

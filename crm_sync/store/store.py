@@ -21,6 +21,7 @@ from crm_sync.logs import register_secret
 from crm_sync.store import collecting, planning, reports, transitions
 from crm_sync.store.contact_results import ContactResults
 from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
+from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
     PLANNED,
@@ -40,7 +41,7 @@ from crm_sync.store.schema import batches, migrate
 Clock = Callable[[], datetime]
 
 
-class Store:
+class Store(OperatorQueries):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
     def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
