@@ -14,7 +14,12 @@ from typing import Any
 
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.salesforce import SalesforceEmulator
+from crm_sync.sandbox.salesforce import (
+    SANDBOX_PASSWORD,
+    SANDBOX_SECURITY_TOKEN,
+    SalesforceEmulator,
+)
+from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
 from crm_sync.sandbox.server import BackgroundServer
 
 
@@ -101,12 +106,54 @@ class SandboxWorld:
             "rate_limit_per_minute": self.options.rate_limit_calls,
         }
 
-    def hubspot_source(self, name: str = "hubspot", **extra: Any) -> dict[str, Any]:
+    def hubspot_auth(self, auth: str = "private_app") -> dict[str, Any]:
+        """The settings keys of one HubSpot auth flow on this world."""
+        if auth == "oauth":
+            app = self.hubspot.oauth
+            return {
+                "auth": "oauth",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "refresh_token": app.refresh_token,
+            }
+        return {"access_token": self.hubspot.token}
+
+    def salesforce_auth(self, auth: str = "session") -> dict[str, Any]:
+        """The settings keys of one Salesforce auth flow on this world."""
+        sf, url = self.salesforce, self.servers["salesforce"].url
+        if auth == "jwt":
+            return {
+                "auth": "jwt",
+                "consumer_key": sf.oauth_app.consumer_key,
+                "username": sf.username,
+                "private_key": sandbox_key_pair().private_key,
+                "login_url": url,
+            }
+        if auth == "client_credentials":
+            return {
+                "auth": "client_credentials",
+                "consumer_key": sf.oauth_app.consumer_key,
+                "consumer_secret": sf.oauth_app.consumer_secret,
+                "login_url": url,
+            }
+        if auth == "password":
+            return {
+                "auth": "password",
+                "username": sf.username,
+                "password": SANDBOX_PASSWORD,
+                "security_token": SANDBOX_SECURITY_TOKEN,
+                "login_url": url,
+            }
+        return {"instance_url": url, "session_id": sf.session_id}
+
+    def hubspot_source(
+        self, name: str = "hubspot", auth: str = "private_app", **extra: Any
+    ) -> dict[str, Any]:
         source: dict[str, Any] = {
             "name": name,
             "connector": "hubspot",
             "settings": {
-                "access_token": self.hubspot.token,
+                **self.hubspot_auth(auth),
                 "base_url": self.servers["hubspot"].url,
                 "requests_per_second": 50,
             },
@@ -116,15 +163,13 @@ class SandboxWorld:
         source.update(extra)
         return source
 
-    def salesforce_source(self, name: str = "salesforce", **extra: Any) -> dict[str, Any]:
+    def salesforce_source(
+        self, name: str = "salesforce", auth: str = "session", **extra: Any
+    ) -> dict[str, Any]:
         source: dict[str, Any] = {
             "name": name,
             "connector": "salesforce",
-            "settings": {
-                "object": "Contact",
-                "instance_url": self.servers["salesforce"].url,
-                "session_id": self.salesforce.session_id,
-            },
+            "settings": {"object": "Contact", **self.salesforce_auth(auth)},
             "fields": {"email": "Email", "phone": "MobilePhone"},
             "opt_out_field": "Enrichment_Opt_Out__c",
         }
