@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,14 @@ PROVIDER_BASE_URLS: dict[str, str] = {
     "fullenrich": "https://app.fullenrich.com/api/v1",
     "deepenrich": "https://app.deepenrich.com/api/v1",
 }
+#: The default base URL per (provider, api_version); DeepEnrich speaks v1 only.
+VERSIONED_BASE_URLS: dict[tuple[str, str], str] = {
+    ("fullenrich", "v1"): PROVIDER_BASE_URLS["fullenrich"],
+    ("fullenrich", "v2"): "https://app.fullenrich.com/api/v2",
+    ("deepenrich", "v1"): PROVIDER_BASE_URLS["deepenrich"],
+}
+API_VERSIONS = ("v1", "v2")
+WEBHOOK_EVENTS = ("contact_finished",)
 EMAIL_STATUSES = ("DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL", "INVALID", "INVALID_DOMAIN")
 LOGICAL_FIELDS = ("email", "phone")
 
@@ -43,8 +52,10 @@ class EnrichmentConfig(_Frozen):
     """How to reach the enrichment API and how fast we may call it."""
 
     provider: Literal["fullenrich", "deepenrich"] = "fullenrich"
+    api_version: Literal["v1", "v2"] = "v1"
     base_url: str | None = None
     api_key: SecretStr
+    webhook_events: tuple[Literal["contact_finished"], ...] = ()
     rate_limit_per_minute: int = Field(60, ge=1, le=10_000)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)
@@ -64,10 +75,25 @@ class EnrichmentConfig(_Frozen):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
+    @field_validator("api_version")
+    @classmethod
+    def _version_fits(cls, value: str, info: ValidationInfo) -> str:
+        provider = info.data.get("provider", "fullenrich")
+        if (provider, value) not in VERSIONED_BASE_URLS:
+            raise ValueError(f"{provider} speaks v1 only (v2 is FullEnrich's); use v1")
+        return value
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _events_need_v2(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and info.data.get("api_version", "v1") != "v2":
+            raise ValueError("per-contact webhook events need api_version: v2")
+        return value
+
     @property
     def resolved_base_url(self) -> str:
-        """The base URL in force: the override, or the provider's default."""
-        return self.base_url or PROVIDER_BASE_URLS[self.provider]
+        """The base URL in force: the override, or the provider's default for the version."""
+        return self.base_url or VERSIONED_BASE_URLS[(self.provider, self.api_version)]
 
 
 class StateConfig(_Frozen):

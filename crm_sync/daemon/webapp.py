@@ -3,6 +3,11 @@
 A webhook is answered only after its raw result is stored durably (so a 2xx never loses a paid
 result) and before it is written back (so the answer is fast). Everything that is refused
 (401, 400, 413) is refused before the store is touched.
+
+The wire dialect comes from the configuration (`enrichment.api_version`), never from the
+payload: a v2 body is mapped to the internal shape before it is stored. With v2 and
+`enrichment.webhook_events: [contact_finished]`, a second route (`<path>/contact`) takes the
+per-contact events, signed the same way.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from starlette.routing import Route
 from crm_sync import errors
 from crm_sync.enrichment.models import EnrichmentStatus
 from crm_sync.enrichment.signature import SIGNATURE_HEADER, verify
+from crm_sync.enrichment.wire import WireDialect, dialect_for
+from crm_sync.enrichment.wire_v2 import CONTACT_EVENT, CONTACT_EVENT_PATH
 from crm_sync.logs import get_logger
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.collect import accept_result
+from crm_sync.pipeline.contact_events import accept_contact_event
 from crm_sync.pipeline.context import Context
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -55,6 +63,7 @@ class Hooks:
 def build_app(ctx: Context, metrics: Metrics, hooks: Hooks) -> Starlette:
     """The Starlette app; the webhook route exists only when `webhook.enabled`."""
     settings = ctx.config.webhook
+    dialect = dialect_for(ctx.config.enrichment.api_version)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -70,7 +79,13 @@ def build_app(ctx: Context, metrics: Metrics, hooks: Hooks) -> Starlette:
         return Response(text, media_type=PROMETHEUS_CONTENT_TYPE)
 
     async def webhook(request: Request) -> Response:
-        outcome, status = await _receive(request, ctx)
+        return await _answer(request, contact=False)
+
+    async def contact_webhook(request: Request) -> Response:
+        return await _answer(request, contact=True)
+
+    async def _answer(request: Request, *, contact: bool) -> Response:
+        outcome, status = await _receive(request, ctx, dialect, contact=contact)
         metrics.observe_webhook(outcome)
         if outcome == "stored":
             hooks.on_stored()
@@ -85,10 +100,15 @@ def build_app(ctx: Context, metrics: Metrics, hooks: Hooks) -> Starlette:
     ]
     if settings.enabled:
         routes.append(Route(settings.path, webhook, methods=["POST"]))
+        if CONTACT_EVENT in ctx.config.enrichment.webhook_events:
+            contact_path = settings.path.rstrip("/") + CONTACT_EVENT_PATH
+            routes.append(Route(contact_path, contact_webhook, methods=["POST"]))
     return Starlette(routes=routes)
 
 
-async def _receive(request: Request, ctx: Context) -> tuple[str, int]:
+async def _receive(
+    request: Request, ctx: Context, dialect: WireDialect, *, contact: bool = False
+) -> tuple[str, int]:
     """Classify and store one delivery: (metrics outcome, HTTP status)."""
     settings = ctx.config.webhook
     try:
@@ -101,13 +121,31 @@ async def _receive(request: Request, ctx: Context) -> tuple[str, int]:
         if not verify(body, request.headers.get(SIGNATURE_HEADER), key):
             _log().warning("webhook_bad_signature", present=SIGNATURE_HEADER in request.headers)
             return "bad_signature", 401
-    return await _store(ctx, body)
+    if contact:
+        return await _store_contact(ctx, body, dialect)
+    return await _store(ctx, body, dialect)
 
 
-async def _store(ctx: Context, body: bytes) -> tuple[str, int]:
+async def _store_contact(ctx: Context, body: bytes, dialect: WireDialect) -> tuple[str, int]:
+    """Store a per-contact event's item(s); 400 when unreadable, 503 when the store fails."""
+    try:
+        enrichment_id, items = dialect.contact_event_items(json.loads(body.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError) as exc:
+        _log().warning("contact_event_malformed", reason=str(exc)[:200])
+        return "malformed", 400
+    try:
+        outcome = await run_in_threadpool(accept_contact_event, ctx, enrichment_id, items)
+    except Exception as exc:  # store unreachable: 503 makes the API deliver again later
+        _log().error("webhook_store_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        return "error", 503
+    _log().info(f"contact_event_{outcome}", enrichment_id=enrichment_id, items=len(items))
+    return outcome, 200
+
+
+async def _store(ctx: Context, body: bytes, dialect: WireDialect) -> tuple[str, int]:
     """Parse and store an authenticated body; 503 when the store fails so the API retries."""
     try:
-        text = check_body(body)
+        text = check_body(body, dialect)
         outcome = await run_in_threadpool(accept_result, ctx, text, source_kind="webhook")
     except (Malformed, PydanticValidationError, errors.ValidationError) as exc:
         _log().warning("webhook_malformed", reason=str(exc)[:200])
@@ -138,8 +176,8 @@ async def read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def check_body(body: bytes) -> str:
-    """The body as text when it is a JSON object with an id and a terminal status."""
+def check_body(body: bytes, dialect: WireDialect | None = None) -> str:
+    """The body as internal JSON text when it is an object with an id and a terminal status."""
     try:
         text = body.decode("utf-8")
         data = json.loads(text)
@@ -147,6 +185,9 @@ def check_body(body: bytes) -> str:
         raise Malformed("not JSON") from None
     if not isinstance(data, dict):
         raise Malformed("not a JSON object")
+    if dialect is not None and dialect.version != "v1":
+        data = dialect.to_internal(data)
+        text = json.dumps(data)
     if not isinstance(data.get("id"), str) or not data["id"]:
         raise Malformed("no id")
     status = data.get("status")

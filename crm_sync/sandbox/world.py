@@ -30,6 +30,7 @@ class WorldOptions:
     rate_limit_window: float = 60.0
     balance: int = 1_000_000
     webhook_retry_interval: float = 60.0
+    api_version: str = "v1"  # the dialect the config speaks; the emulator serves both
     enrichment_kwargs: dict[str, Any] = field(default_factory=dict)
     hubspot_kwargs: dict[str, Any] = field(default_factory=dict)
     salesforce_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -89,11 +90,12 @@ class SandboxWorld:
 
     @property
     def enrichment_url(self) -> str:
-        return f"{self.servers['enrichment'].url}/api/v1"
+        return f"{self.servers['enrichment'].url}/api/{self.options.api_version}"
 
     def enrichment_section(self) -> dict[str, Any]:
         return {
             "provider": "fullenrich",
+            "api_version": self.options.api_version,
             "base_url": self.enrichment_url,
             "api_key": self.enrichment.api_key,
             "rate_limit_per_minute": self.options.rate_limit_calls,

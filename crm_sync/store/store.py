@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crm_sync.logs import register_secret
 from crm_sync.store import collecting, planning, reports, transitions
+from crm_sync.store.contact_results import ContactResults
 from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
 from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
@@ -64,6 +65,11 @@ class Store(OperatorQueries):
     def close(self) -> None:
         """Close every pooled connection."""
         self._tx.engine.dispose()
+
+    @property
+    def contact_results(self) -> ContactResults:
+        """Per-contact results of v2 `contact_finished` webhooks."""
+        return ContactResults(self._write, self._read)
 
     @property
     def backend(self) -> str:
