@@ -131,7 +131,7 @@ class SourceConfig(_Frozen):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     connector: str
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, repr=False)  # holds secrets
     fields: dict[str, str]
     filters: Any = None
     opt_out_field: str | None = None

@@ -38,6 +38,7 @@ from crm_sync.sandbox.salesforce_data import (
     object_of,
     seed_records,
 )
+from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
 from crm_sync.sandbox.salesforce_oauth import OAuthApp, SessionBook, TokenEndpoint
 from crm_sync.sandbox.salesforce_soap import login_fault, login_response, parse_login
 from crm_sync.sandbox.salesforce_writes import check_update
@@ -136,6 +137,29 @@ class SalesforceEmulator:
         """Expire every session, the configured one too, when the next request whose path has
         `path_part` arrives (a session that runs out right before, say, a write)."""
         self._expire_at = path_part
+
+    def auth_settings(self, url: str, auth: str = "session") -> dict[str, Any]:
+        """A Salesforce source's settings keys for one auth flow on this org served at `url`."""
+        app = self.oauth_app
+        flows: dict[str, dict[str, Any]] = {
+            "jwt": {
+                "consumer_key": app.consumer_key,
+                "username": self.username,
+                "private_key": sandbox_key_pair().private_key,
+            },
+            "client_credentials": {
+                "consumer_key": app.consumer_key,
+                "consumer_secret": app.consumer_secret,
+            },
+            "password": {
+                "username": self.username,
+                "password": SANDBOX_PASSWORD,
+                "security_token": SANDBOX_SECURITY_TOKEN,
+            },
+        }
+        if auth == "session":
+            return {"instance_url": url, "session_id": self.session_id}
+        return {"auth": auth, **flows[auth], "login_url": url}
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` REST calls with `status` (503 SERVER_UNAVAILABLE by default)."""

@@ -55,6 +55,7 @@ class SessionBook:
         self.clock = clock
         self.ttl = ttl
         self._issued: dict[str, tuple[float, str]] = {}
+        self.history: list[str] = []  # every session ever issued (canary tests look for them)
         self._lock = threading.Lock()
 
     def issue(self, username: str) -> str:
@@ -62,6 +63,7 @@ class SessionBook:
         token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(40)}"
         with self._lock:
             self._issued[token] = (self.clock(), username)
+            self.history.append(token)
         return token
 
     def user_of(self, token: str) -> str | None:
