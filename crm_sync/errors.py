@@ -11,9 +11,11 @@
      │    └── QuotaExhausted    a CRM's daily API allocation is spent
      ├── RetriableError         try again later (the client already retried what it could)
      │    ├── RateLimited
-     │    └── ServerError
+     │    ├── ServerError
+     │    └── StoreUnavailable  the state store cannot be reached (exit 5)
      ├── OutcomeUnknown         a paid request may or may not have reached the API: never resend
-     └── NotSent                the request never left (stop requested while waiting): resend later
+     ├── NotSent                the request never left (stop requested while waiting): resend later
+     └── RunFailed              a run ended by an error, recorded with its report and exit code
 
 Messages never contain secrets: the classes take only what the caller passes, and callers pass
 codes and statuses, never headers or keys.
@@ -102,3 +104,20 @@ class NotSent(CrmSyncError):
 
     Nothing reached the API, so nothing was made or charged: the caller may send it later.
     """
+
+
+class StoreUnavailable(RetriableError):
+    """The state store did not answer (refused, timed out, went away): retry later."""
+
+
+class RunFailed(CrmSyncError):
+    """A run that an error ended early; it was recorded, and `report` says how far it got.
+
+    `exit_code` is the most severe of the error's code and the run's own (an in_doubt batch
+    keeps the alarm code even when the API is down).
+    """
+
+    def __init__(self, message: str, *, exit_code: int, report: object) -> None:
+        self.exit_code = exit_code
+        self.report = report
+        super().__init__(message)

@@ -20,6 +20,7 @@ from crm_sync import errors
 from crm_sync.config import SourceConfig
 from crm_sync.enrichment.input_rules import API_CODE_FOR
 from crm_sync.enrichment.models import BulkRequest, ContactRequest
+from crm_sync.exit_codes import EXIT_FAILED, EXIT_IN_DOUBT, EXIT_TRANSIENT
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
@@ -31,7 +32,14 @@ from crm_sync.store.records import Batch, PlannedContact
 
 
 class SourceStopped(Exception):
-    """Stop submitting for this source (the message says why); other sources go on."""
+    """Stop submitting for this source (the message says why); other sources go on.
+
+    `exit_code` is what this source alone makes the run exit with (`crm_sync.exit_codes`).
+    """
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILED) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
 
 
 def submit_batch(
@@ -100,7 +108,10 @@ def _may_start_batch(ctx: Context, source: SourceConfig, report: SourceReport) -
         return False
     # Renew before every batch: a replica that lost the lease (paused too long) must stop here.
     if not ctx.store.acquire_lease(source_lease_name(source.name), ctx.owner, lease_ttl(ctx)):
-        raise SourceStopped("lost this source's lease to another process; stopping submission")
+        raise SourceStopped(
+            "lost this source's lease to another process; stopping submission",
+            exit_code=EXIT_TRANSIENT,
+        )
     return True
 
 
@@ -148,13 +159,17 @@ def _send(
         store.mark_in_doubt(batch.id, str(exc))
         report.counts.in_doubt += n
         raise SourceStopped(
-            f"submission outcome unknown, batch {batch.id} is in_doubt: {exc}"
+            f"submission outcome unknown, batch {batch.id} is in_doubt: {exc}",
+            exit_code=EXIT_IN_DOUBT,
         ) from None
     except errors.ValidationError as exc:
         return _split(ctx, source, batch, exc, report=report, budget=budget)
     except (errors.RetriableError, errors.FatalError) as exc:
         store.release_unsent(batch.id, str(exc))
-        raise SourceStopped(f"enrichment API unavailable, nothing sent: {exc}") from None
+        code = EXIT_TRANSIENT if isinstance(exc, errors.RetriableError) else EXIT_FAILED
+        raise SourceStopped(
+            f"enrichment API unavailable, nothing sent: {exc}", exit_code=code
+        ) from None
     except (errors.AuthError, errors.InsufficientCredits) as exc:
         store.release_unsent(batch.id, type(exc).__name__)
         raise
