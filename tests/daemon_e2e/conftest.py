@@ -165,9 +165,16 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 class DaemonProcess:
     """A `crm-sync run` subprocess whose JSON log lines (stderr) are read by a thread."""
 
-    def __init__(self, config_path: Path, cwd: Path, name: str = "daemon") -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        cwd: Path,
+        name: str = "daemon",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("CRM_SYNC_FAILPOINT", None)
+        env.update(extra_env or {})
         self.name = name
         self.process = subprocess.Popen(
             [sys.executable, "-m", "crm_sync.cli", "run", "--config", str(config_path)],
