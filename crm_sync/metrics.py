@@ -188,10 +188,17 @@ class BatchStateCollector(Collector):
             get_logger(component="metrics").warning(
                 "metrics_store_unavailable", error=type(exc).__name__
             )
-            by_state = {}
+            yield family
+            return
         for state, n in sorted(by_state.items()):
             family.add_metric([state], n)
         yield family
+        # The standing alarm: > 0 while a person must settle a batch (`crm-sync resolve`).
+        yield GaugeMetricFamily(
+            f"{PREFIX}_batches_in_doubt",
+            "Batches in_doubt: maybe paid, answer unknown; a person must act",
+            value=by_state.get("in_doubt", 0),
+        )
 
 
 METRICS = Metrics()

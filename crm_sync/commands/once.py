@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
                 )
         except RunFailed as failed:
             stop.finished.set()
-            _print_report(failed.report, as_json, file=sys.stdout)
+            if as_json or getattr(failed.report, "sources", None):
+                _print_report(failed.report, as_json, file=sys.stdout)
             raise
         stop.finished.set()
     _print_report(report, as_json, file=sys.stdout)
