@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import urllib3
@@ -41,6 +42,8 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 from pydantic import Field, SecretStr
 
 from connectors.base import (
+    INCREMENTAL_SCAN,
+    Change,
     CheckResult,
     Connector,
     ConnectorLimits,
@@ -52,6 +55,7 @@ from connectors.base import (
     WriteStatus,
 )
 from connectors.hubspot_filters import build_groups, validate_filters
+from connectors.hubspot_incremental import iter_changed
 from connectors.hubspot_policy import Throttle, backoff, error_fields, retry_wait
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError, CrmSyncError, ServerError
@@ -88,6 +92,7 @@ class HubSpotConnector(Connector):
     limits: ClassVar[ConnectorLimits] = ConnectorLimits(
         page_size=200, read_batch_size=100, write_batch_size=100, requests_per_second=4.0
     )
+    capabilities = frozenset({INCREMENTAL_SCAN})
 
     def __init__(
         self,
@@ -200,6 +205,23 @@ class HubSpotConnector(Connector):
                 yield contacts
             if not contacts or page.paging is None:
                 return
+
+    def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
+        """Candidates created or modified since `since` (`hubspot_incremental`)."""
+        return iter_changed(self, selection, since)
+
+    # Hooks for `hubspot_incremental`: the same properties, retries and record mapping.
+    def search_properties(self) -> list[str]:
+        return self._properties()
+
+    def search_page(self, fn: Callable[[], T]) -> T:
+        return self._call("search", fn)
+
+    def run_search(self, request: PublicObjectSearchRequest) -> Any:
+        return self._search(request)
+
+    def to_contact(self, record_id: str, props: dict[str, Any]) -> Contact:
+        return self._contact(record_id, props)
 
     def _search(self, request: PublicObjectSearchRequest) -> Any:
         return self._search_api.do_search(

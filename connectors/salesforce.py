@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from connectors.base import (
+    INCREMENTAL_SCAN,
+    Change,
     CheckResult,
     Connector,
     ConnectorLimits,
@@ -31,6 +34,7 @@ from connectors.salesforce_http import (
     rewrite_url,
     translate,
 )
+from connectors.salesforce_incremental import iter_changed
 from connectors.salesforce_settings import (
     FIELD_NAME,
     FIELD_PATH,
@@ -93,6 +97,7 @@ class SalesforceConnector(Connector):
     name = "salesforce"
     settings_model = SalesforceSettings
     limits = ConnectorLimits(page_size=2000, read_batch_size=200, write_batch_size=200)
+    capabilities = frozenset({INCREMENTAL_SCAN})
 
     def __init__(
         self,
@@ -149,6 +154,16 @@ class SalesforceConnector(Connector):
 
     def candidate_query(self, selection: Selection) -> str:
         """The SOQL for records missing any wanted field, within filters, not opted out."""
+        clauses = self.candidate_clauses(selection)
+        if selection.after_id and RECORD_ID.match(selection.after_id):
+            clauses.append(f"Id > {_quote(selection.after_id)}")  # resume a bounded scan
+        fields = ", ".join(self.select_fields())
+        where = " AND ".join(clauses)
+        # names are checked against FIELD_NAME; the user's own fragment is theirs by design
+        return f"SELECT {fields} FROM {self.sobject} WHERE {where} ORDER BY Id"  # noqa: S608
+
+    def candidate_clauses(self, selection: Selection) -> list[str]:
+        """The WHERE conditions (ANDed) of a candidate query: gaps, filters, opt-out."""
         wanted = sorted(selection.wanted & set(self.field_map))
         if not wanted:
             raise ConfigError("selection: no wanted field is in the source's field map")
@@ -163,12 +178,11 @@ class SalesforceConnector(Connector):
             if not FIELD_NAME.match(selection.opt_out_field):
                 raise ConfigError(f"opt_out_field: {selection.opt_out_field!r} is not a field name")
             clauses.append(f"{selection.opt_out_field} != true")  # null counts as not opted out
-        if selection.after_id and RECORD_ID.match(selection.after_id):
-            clauses.append(f"Id > {_quote(selection.after_id)}")  # resume a bounded scan
-        fields = ", ".join(self.select_fields())
-        where = " AND ".join(clauses)
-        # names are checked against FIELD_NAME; the user's own fragment is theirs by design
-        return f"SELECT {fields} FROM {self.sobject} WHERE {where} ORDER BY Id"  # noqa: S608
+        return clauses
+
+    def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
+        """Candidates with `SystemModstamp > since`, oldest first (`salesforce_incremental`)."""
+        return iter_changed(self, selection, since)
 
     def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:
         """Pages of candidates via `nextRecordsUrl`, a server-side cursor: each record once."""

@@ -96,7 +96,14 @@ class SalesforceEmulator:
     # --- helpers a test calls --------------------------------------------------------------
     def set_field(self, record_id: str, name: str, value: Any) -> None:
         """A person's edit in the Salesforce UI: not an API call, not in `writes`."""
-        self.records[record_id][name] = value
+        stamp = self.stamp()
+        self.records[record_id].update(
+            {name: value, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+        )
+
+    def stamp(self) -> str:
+        """Now, as Salesforce writes a datetime field."""
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(self.clock()))
 
     def delete(self, record_id: str) -> None:
         """A record deleted by someone else."""
@@ -243,7 +250,7 @@ class SalesforceEmulator:
 
     def _apply(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         now = self.clock()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(now))
+        stamp = self.stamp()
         self.records[record_id].update(fields, LastModifiedDate=stamp, SystemModstamp=stamp)
         self.writes.append(WriteRecord(now, sobject, record_id, dict(fields)))
 
@@ -253,7 +260,7 @@ class SalesforceEmulator:
             fields = await request.json()
         except ValueError:
             return _errors(400, "JSON_PARSER_ERROR", "the request body is not JSON")
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(self.clock()))
+        stamp = self.stamp()
         status, body = create_record(self.records, request.path_params["sobject"], fields, stamp)
         return JSONResponse(body, status_code=status)
 

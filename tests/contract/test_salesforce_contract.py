@@ -12,7 +12,7 @@ from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
 from crm_sync.config import SourceConfig
 from crm_sync.sandbox.salesforce import SalesforceEmulator
-from crm_sync.sandbox.salesforce_data import SEED_TIME, make_id
+from crm_sync.sandbox.salesforce_data import make_id
 from crm_sync.sandbox.server import BackgroundServer
 
 FIELDS = {"email": "Email", "phone": "MobilePhone"}
@@ -54,6 +54,7 @@ class SalesforceHarness:
     ) -> str:
         """A Contact without an Account, created in the Salesforce UI."""
         record_id = make_id("Contact", next(self._index))
+        now = self.emulator.stamp()
         record = {
             "Id": record_id,
             "FirstName": first_name,
@@ -64,8 +65,9 @@ class SalesforceHarness:
             "LinkedIn_URL__c": None,
             OPT_OUT: opted_out,
             "AccountId": None,
-            "CreatedDate": SEED_TIME,
-            "LastModifiedDate": SEED_TIME,
+            "CreatedDate": now,
+            "LastModifiedDate": now,
+            "SystemModstamp": now,
         }
         record.update({FIELDS[name]: value or None for name, value in values.items()})
         self.emulator.records[record_id] = record
