@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from crm_sync.config import StateConfig
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, StoreUnavailable
-from crm_sync.store.engine import build_engine, normalise_url
+from crm_sync.store.engine import Timeouts, build_engine, normalise_url
 from crm_sync.store.records import utc_now
 from crm_sync.store.schema import SCHEMA_VERSION, current_version
 from crm_sync.store.store import Clock, Store
@@ -52,6 +52,7 @@ def open_store(
     key: str = "state.url",
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     clock: Clock = utc_now,
+    timeouts: Timeouts | None = None,
 ) -> Store:
     """`Store.open`, with every failure turned into a CrmSyncError naming `key` and the URL."""
     try:
@@ -59,7 +60,7 @@ def open_store(
     except ArgumentError:
         raise ConfigError(f"{key}: {url!r} is not a database URL") from None
     try:
-        return Store.open(target, clock=clock)
+        return Store.open(target, clock=clock, timeouts=timeouts)
     except (SQLAlchemyError, sqlite3.Error, OSError, RuntimeError, ValueError) as exc:
         raise store_error(exc, url, key=key) from None
 
@@ -133,10 +134,20 @@ def _driver_message(exc: BaseException) -> str:
     return first[0][:300] if first else type(origin).__name__
 
 
+def store_timeouts(state: StateConfig) -> Timeouts:
+    """The store's connect and statement timeouts from the `state` section."""
+    return Timeouts(
+        connect_seconds=state.connect_timeout_seconds,
+        statement_seconds=state.statement_timeout_seconds,
+    )
+
+
 def open_configured_store(state: StateConfig, *, key: str = "state.url") -> Store:
-    """The store named by a config's `state` section, with its connect timeout."""
-    timeout = getattr(state, "connect_timeout_seconds", DEFAULT_CONNECT_TIMEOUT_SECONDS)
-    return open_store(state.url, key=key, connect_timeout=float(timeout))
+    """The store named by a config's `state` section, with its connect and statement timeouts."""
+    timeouts = store_timeouts(state)
+    return open_store(
+        state.url, key=key, connect_timeout=timeouts.connect_seconds, timeouts=timeouts
+    )
 
 
 def probe_store(state: StateConfig, *, key: str = "state.url") -> tuple[str, int]:
@@ -145,9 +156,9 @@ def probe_store(state: StateConfig, *, key: str = "state.url") -> tuple[str, int
     Raises the same errors as `open_store`, and a ConfigError for a schema newer than this
     crm-sync knows.
     """
-    timeout = float(getattr(state, "connect_timeout_seconds", DEFAULT_CONNECT_TIMEOUT_SECONDS))
+    timeouts = store_timeouts(state)
     try:
-        engine = build_engine(with_connect_timeout(state.url, timeout))
+        engine = build_engine(with_connect_timeout(state.url, timeouts.connect_seconds), timeouts)
     except (ArgumentError, ValueError) as exc:
         raise store_error(exc, state.url, key=key) from None
     try:
