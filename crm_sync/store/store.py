@@ -20,7 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from crm_sync.logs import register_secret
 from crm_sync.store import collecting, planning, reports, transitions
 from crm_sync.store.contact_results import ContactResults
-from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
+from crm_sync.store.engine import (
+    Timeouts,
+    Transactor,
+    build_engine,
+    is_memory_sqlite,
+    normalise_url,
+)
 from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
@@ -49,11 +55,11 @@ class Store(OperatorQueries):
         self._clock = clock
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock = utc_now) -> Store:
+    def open(cls, url: str, *, clock: Clock = utc_now, timeouts: Timeouts | None = None) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...); create or migrate the schema."""
         url = normalise_url(url)
         register_secret(make_url(url).password)
-        engine = build_engine(url)
+        engine = build_engine(url, timeouts)
         store = cls(Transactor(engine, serialise=is_memory_sqlite(url)), clock)
         try:
             store._tx.run(migrate)
