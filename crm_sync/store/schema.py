@@ -175,6 +175,18 @@ scan_cursors = Table(
 )
 
 
+fresh_contacts = Table(
+    "fresh_contacts",
+    metadata,
+    Column("batch_id", String(36), primary_key=True),
+    Column("record_id", String(200), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("joined_at", UtcDateTime, nullable=False),  # when it joined the open batch
+    Column("created_at", UtcDateTime, nullable=False),  # CRM creation, else first seen
+    Index("ix_fresh_contacts_source", "source"),
+)
+
+
 def _step_1_initial(conn: Connection) -> None:
     """Create every table of the first schema."""
     metadata.create_all(conn, checkfirst=True)
@@ -185,7 +197,16 @@ def _step_2_scan_cursors(conn: Connection) -> None:
     scan_cursors.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_step_1_initial, _step_2_scan_cursors]
+def _step_3_fresh_contacts(conn: Connection) -> None:
+    """The fresh lane's contacts (open batches, latency); a new table, nothing to move."""
+    fresh_contacts.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _step_1_initial,
+    _step_2_scan_cursors,
+    _step_3_fresh_contacts,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

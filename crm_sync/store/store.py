@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crm_sync.logs import register_secret
 from crm_sync.store import collecting, planning, reports, transitions
 from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
+from crm_sync.store.open_batches import OpenBatchStore
 from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
@@ -60,6 +61,11 @@ class Store(OperatorQueries):
             engine.dispose()
             raise
         return store
+
+    @property
+    def open_batches(self) -> OpenBatchStore:
+        """The fresh lane's open batches (`open_batches.py`)."""
+        return OpenBatchStore(self._write, self._read)
 
     def close(self) -> None:
         """Close every pooled connection."""
