@@ -98,8 +98,8 @@ class OpenBatchCollector(Collector):
         ages: dict[str, float] = dict.fromkeys(per_source, 0.0)
         for info in infos:
             per_source[info.source] = per_source.get(info.source, 0) + 1
-            if info.oldest_joined_at is not None:
-                age = (now - info.oldest_joined_at).total_seconds()
+            if info.oldest_since is not None:
+                age = (now - info.oldest_since).total_seconds()
                 ages[info.source] = max(ages.get(info.source, 0.0), age)
         for source, n in sorted(per_source.items()):
             count.add_metric([source], n)

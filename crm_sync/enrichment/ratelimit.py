@@ -11,9 +11,11 @@ putting `calls + 1` arrivals into one server-side window. Here a slot is reusabl
 seconds after the previous call in it *finished*; two calls in one slot therefore reach the
 server more than `window` apart, and no window can hold more than `calls` arrivals.
 
-Polls keep a share: `reserved` slots of every window are for calls of kind `poll` (result
-collection) only, so a large backlog of submissions cannot starve the collection of results that
-are already paid for. Other calls may use `calls - reserved`; polls may use them all.
+Polls keep a share: while results are being polled (a poll waits now, or one was made within
+the last window), `reserved` slots of the window are for calls of kind `poll` only, so a large
+backlog of submissions cannot starve the collection of results already paid for: other calls
+may then use `calls - reserved`, polls all of them. When nobody polls (results come by webhook),
+the share is not kept idle: submissions may use every slot.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class SlidingWindowLimiter:
         self._cond = threading.Condition()
         self._finished: deque[float] = deque()  # end times of calls still inside the window
         self._in_flight = 0
+        self._polls_waiting = 0
+        self._last_poll: float | None = None  # when a poll last asked for a slot
         self.waited = 0.0  # total seconds callers spent blocked, for stats and benchmarks
 
     def __repr__(self) -> str:
@@ -91,7 +95,9 @@ class SlidingWindowLimiter:
     def _wait_needed(self, now: float, kind: str = CALL) -> float | None:
         """Seconds until a slot frees up (None: only a release can free one); 0: free now."""
         self._prune(now)
-        limit = self.calls if kind == POLL else self.calls - self.reserved
+        limit = self.calls
+        if kind != POLL and self._polling(now):
+            limit -= self.reserved
         used = self._in_flight + len(self._finished)
         if used < limit:
             return 0.0
@@ -100,9 +106,26 @@ class SlidingWindowLimiter:
             return self._finished[must_expire] + self.window - now
         return None
 
+    def _polling(self, now: float) -> bool:
+        """Polls are going on: one waits for a slot, or one asked within the last window."""
+        recent = self._last_poll is not None and now - self._last_poll < self.window
+        return self._polls_waiting > 0 or recent
+
     def acquire(self, kind: str = CALL) -> float:
         """Block until a call of `kind` may start; return the seconds spent waiting."""
         start = self._clock()
+        if kind == POLL:
+            with self._cond:
+                self._polls_waiting += 1
+                self._last_poll = start
+        try:
+            return self._acquire(kind, start)
+        finally:
+            if kind == POLL:
+                with self._cond:
+                    self._polls_waiting -= 1
+
+    def _acquire(self, kind: str, start: float) -> float:
         while True:
             with self._cond:
                 wait = self._wait_needed(self._clock(), kind)

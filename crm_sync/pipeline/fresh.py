@@ -4,11 +4,13 @@ Every `schedule.fresh_scan_seconds` the lane asks each source's connector for ca
 since its cursor (less `fresh_overlap_seconds` for clock skew and index lag). Those that pass the
 same checks as the full scan (in flight, cooldown, identity, something missing) join the source's
 open batch in the store. The batch is sealed and sent when it holds `run.batch_size` contacts or
-its oldest has waited `run.max_batch_wait_seconds`, but never sooner than that many seconds after
-the lane's previous POST for the source: a steady trickle of new contacts costs at most one call
-a period, and the backlog keeps the rest of the API's calls.
+its oldest has waited `run.max_batch_wait_seconds` (counted from its CRM creation date, or from
+when a scan first saw it if it was created before the scan's window), but never sooner than that
+many seconds after the end of the lane's previous POST for the source: a steady trickle of new
+contacts costs at most one call a period, and the backlog keeps the rest of the API's calls.
 
-Sealing applies the full scan's money rules at that moment: the balance is read, `min_balance`
+Sealing applies the full scan's money rules at that moment: the balance (read at most once every
+five periods, as the full scan reads it once per run) less what is in flight, `min_balance`
 is honoured, and the contacts are taken in join order while they fit the budget (balance less
 reserve less credits in flight, `per_day`, and `per_run` and `max_contacts_per_run` per fresh
 batch); those that do not fit are given back with no cooldown. Sending is the full scan's own
@@ -43,6 +45,7 @@ from crm_sync.store.open_batches import CURSOR_PREFIX
 from crm_sync.store.records import PlannedContact
 
 WRITE_BACK_PER_TICK = 5
+BALANCE_PERIODS = 5  # the balance is re-read after this many lane periods
 
 
 def can_scan_incrementally(connector: Connector) -> bool:
@@ -66,6 +69,7 @@ class FreshLane:
     ctx: Context
     states: dict[str, LaneState] = field(default_factory=dict)
     posts: list[tuple[str, datetime]] = field(default_factory=list)  # (source, when): for tests
+    balance: tuple[datetime, int] | None = None  # (read at, credits)
 
     def sources(self) -> list[SourceConfig]:
         return [
@@ -115,6 +119,17 @@ class FreshLane:
             if held:
                 self.ctx.store.release_lease(name, self.ctx.owner)
 
+    def _balance(self) -> int:
+        """The credit balance, re-read when older than BALANCE_PERIODS periods of the lane."""
+        now = self.ctx.clock()
+        schedule, run = self.ctx.config.schedule, self.ctx.config.run
+        period = max(schedule.fresh_scan_seconds, run.max_batch_wait_seconds)
+        if self.balance is None or now - self.balance[0] > timedelta(
+            seconds=period * BALANCE_PERIODS
+        ):
+            self.balance = (now, self.ctx.client.credits())
+        return self.balance[1]
+
     def _maybe_send(self, source: SourceConfig, state: LaneState, report: SourceReport) -> None:
         store = self.ctx.store.open_batches
         batch = store.get(source.name)
@@ -127,15 +142,19 @@ class FreshLane:
             state.last_post, state.post_loaded = store.last_post(source.name), True
         if state.last_post is not None and now < state.last_post + wait:
             return
-        oldest = store.oldest_joined(batch.id) or batch.created_at
+        oldest = store.oldest_waiting(batch.id) or batch.created_at
         if len(batch.contacts) < run.batch_size and now < oldest + wait:
             return
         with self._lease(source) as held:
             if not held:
                 return
-            state.last_post = now
-            self.posts.append((source.name, now))
-            send_open_batch(self.ctx, source, batch.id, report)
+            try:
+                send_open_batch(self.ctx, source, batch.id, report, balance=self._balance())
+            finally:
+                # Counted from the end of the POST: the next one reaches the API at least a
+                # whole period after this one did, whatever the network did in between.
+                state.last_post = self.ctx.clock()
+                self.posts.append((source.name, state.last_post))
 
 
 def scan_source(ctx: Context, source: SourceConfig, report: SourceReport) -> int:
@@ -221,7 +240,7 @@ def _eligible(
 
 
 def send_open_batch(
-    ctx: Context, source: SourceConfig, batch_id: str, report: SourceReport
+    ctx: Context, source: SourceConfig, batch_id: str, report: SourceReport, *, balance: int
 ) -> bool:
     """Seal the open batch under the full scan's money rules and send it; True if it was sent."""
     log = get_logger(source=source.name, lane="fresh", batch=batch_id)
@@ -229,7 +248,6 @@ def send_open_batch(
     batch = store.get(source.name)
     if batch is None or batch.id != batch_id:
         return False
-    balance = ctx.client.credits()
     run = ctx.config.run
     if balance < run.min_balance:
         store.drop(batch_id, f"not sent: balance {balance} below min_balance {run.min_balance}")

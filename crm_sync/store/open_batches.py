@@ -43,12 +43,12 @@ CURSOR_PREFIX = "fresh:"
 
 @dataclass(frozen=True)
 class OpenBatchInfo:
-    """One open batch for the gauge: its source, size and oldest joiner."""
+    """One open batch for the gauge: its source, size and when its oldest began to wait."""
 
     source: str
     batch_id: str
     contacts: int
-    oldest_joined_at: datetime | None
+    oldest_since: datetime | None
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,9 @@ def join(
     return [c.record_id for c in claimed]
 
 
-def oldest_joined(conn: Connection, batch_id: str) -> datetime | None:
-    """When the longest-waiting contact of a batch joined it."""
-    query = select(func.min(fresh_contacts.c.joined_at)).where(
+def oldest_waiting(conn: Connection, batch_id: str) -> datetime | None:
+    """When the longest-waiting contact of a batch started waiting (created, or first seen)."""
+    query = select(func.min(fresh_contacts.c.created_at)).where(
         fresh_contacts.c.batch_id == batch_id
     )
     found: datetime | None = conn.execute(query).scalar()
@@ -205,7 +205,7 @@ def open_batches(conn: Connection) -> list[OpenBatchInfo]:
             batches.c.source,
             batches.c.id,
             func.count(fresh_contacts.c.record_id),
-            func.min(fresh_contacts.c.joined_at),
+            func.min(fresh_contacts.c.created_at),
         )
         .select_from(batches.outerjoin(fresh_contacts, fresh_contacts.c.batch_id == batches.c.id))
         .where(batches.c.state == OPEN)
@@ -297,8 +297,8 @@ class OpenBatchStore:
         )
         return joined
 
-    def oldest_joined(self, batch_id: str) -> datetime | None:
-        found: datetime | None = self._read(lambda c, _now: oldest_joined(c, batch_id))
+    def oldest_waiting(self, batch_id: str) -> datetime | None:
+        found: datetime | None = self._read(lambda c, _now: oldest_waiting(c, batch_id))
         return found
 
     def seal(

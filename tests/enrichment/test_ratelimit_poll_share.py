@@ -14,15 +14,27 @@ from crm_sync.enrichment.ratelimit import (
 from tests.enrichment.test_ratelimit import FakeClock
 
 
-def test_submissions_leave_the_reserved_slots_to_polls() -> None:
-    """With 2 of 5 reserved, a 4th submission waits a window while two polls go at once."""
+def test_while_polls_go_on_submissions_leave_the_reserved_slots_to_them() -> None:
+    """2 of 5 reserved and a poll made: a 4th submission waits a window; polls still go."""
     clock = FakeClock()
     limiter = SlidingWindowLimiter(5, 10.0, clock=clock, sleep=clock.sleep, reserved=2)
-    for _ in range(3):
+    with limiter.slot(POLL) as waited:
+        assert waited == 0
+    for _ in range(2):
         with limiter.slot() as waited:
             assert waited == 0
-    for _ in range(2):
-        with limiter.slot(POLL) as waited:
+    with limiter.slot(POLL) as waited:
+        assert waited == 0
+    with limiter.slot() as waited:
+        assert waited == pytest.approx(10.0)
+
+
+def test_with_nobody_polling_submissions_use_every_slot() -> None:
+    """Results by webhook: no poll in the window, so the share is not kept idle."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, sleep=clock.sleep, reserved=2)
+    for _ in range(5):
+        with limiter.slot() as waited:
             assert waited == 0
     with limiter.slot() as waited:
         assert waited == pytest.approx(10.0)

@@ -33,13 +33,13 @@ def test_joined_contacts_are_in_flight_and_the_batch_holds_at_most_its_capacity(
     batch = store.open_batches.get("hs")
     assert batch is not None
     assert [c.record_id for c in batch.contacts] == ["a", "b", "c"]
-    assert store.open_batches.oldest_joined(batch.id) == START
+    assert store.open_batches.oldest_waiting(batch.id) == START
     excluded = store.excluded_contacts(
         "hs", ["a", "d"], found_cooldown=timedelta(0), not_found_cooldown=timedelta(0)
     )
     assert excluded == {"a": "in_flight"}
     [info] = store.open_batches.all_open()
-    assert (info.source, info.contacts, info.oldest_joined_at) == ("hs", 3, START)
+    assert (info.source, info.contacts, info.oldest_since) == ("hs", 3, START)
 
 
 def test_seal_keeps_what_fits_and_gives_the_rest_back_without_cooldown(
