@@ -115,7 +115,8 @@ class CheckResult:
 class ConnectorSettings(BaseModel):
     """Base for a connector's `settings:` block; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error must not quote a token or key it was given
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 @dataclass

@@ -43,7 +43,7 @@ from connectors.salesforce_settings import (
 )
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, FatalError
-from crm_sync.logs import get_logger, register_secret
+from crm_sync.logs import get_logger
 
 __all__ = [
     "COMPANY_FIELDS",
@@ -113,9 +113,10 @@ class SalesforceConnector(Connector):
         self.sobject = settings.object
         self.log = get_logger(source=source.name, connector=self.name)
         self.api = SalesforceApi(settings, self.calls, self.log, sleep)
-        for secret in (settings.session_id, settings.password, settings.security_token):
-            register_secret(secret.get_secret_value() if secret else None)
         self._check_names()
+
+    def __repr__(self) -> str:
+        return f"SalesforceConnector(source={self.source.name!r}, auth={self.api.auth.flow!r})"
 
     def _check_names(self) -> None:
         problems = [
@@ -298,12 +299,16 @@ class SalesforceConnector(Connector):
     # --- check --------------------------------------------------------------------------------
     def check(self) -> list[CheckResult]:
         """Session accepted, object and mapped fields present, daily API requests left."""
+        flow = self.api.auth.flow
         try:
             limits = self.api.rest("limits", "limits")
+            identity = self.api.identity()
         except CrmSyncError as exc:
             refused = isinstance(exc, AuthError)
             return [CheckResult("salesforce session", False, str(exc), credentials_refused=refused)]
-        results = [CheckResult("salesforce session", True, "accepted")]
+        results = [CheckResult("salesforce session", True, f"accepted; auth {flow} as {identity}")]
+        for warning in self.api.auth.warnings():
+            results.append(CheckResult("salesforce auth", True, f"warning: {warning}"))
         results.extend(self._check_fields())
         daily = (limits or {}).get("DailyApiRequests", {})
         remaining, total = daily.get("Remaining"), daily.get("Max")

@@ -31,6 +31,7 @@ from crm_sync.failures import classify, code_for
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import poll_due
+from crm_sync.pipeline.contact_events import write_back_contact_results
 from crm_sync.pipeline.context import Context, owner_is_dead
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.pipeline.run_record import RunRecord
@@ -347,8 +348,12 @@ def _write_all_received(ctx: Context, counts: dict[str, SourceCounts]) -> None:
     """Write received batches a page at a time until a page comes back short.
 
     One page alone (the claim limit) left the rest `received` when a poll stored more results
-    than that: `--once` then finished with paid results not written back.
+    than that: `--once` then finished with paid results not written back. Per-contact results
+    (v2 `contact_finished` events) are written first, a page at a time as well.
     """
+    while write_back_contact_results(ctx, counts, limit=WRITE_PAGE) == WRITE_PAGE:
+        if ctx.stopping.is_set():
+            return
     while write_back_received(ctx, counts, limit=WRITE_PAGE) == WRITE_PAGE:
         if ctx.stopping.is_set():
             return

@@ -108,6 +108,7 @@ class RunReport:
                     "connector": s.connector,
                     "status": s.status,
                     "message": s.message,
+                    "exit_code": s.exit_code,
                     "counts": s.counts.as_dict(),
                 }
                 for s in self.sources

@@ -175,6 +175,23 @@ scan_cursors = Table(
 )
 
 
+#: v2 per-contact webhook events (`contact_finished`): one result item per contact, stored as
+#: it arrives (internal shape) and written back on its own before the batch completes.
+contact_results = Table(
+    "contact_results",
+    metadata,
+    Column("batch_id", String(36), ForeignKey("batches.id"), primary_key=True),
+    Column("record_id", String(200), primary_key=True),
+    Column("raw_item", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("written_at", UtcDateTime, nullable=True),
+    Column("claim_owner", String(200), nullable=True),
+    Column("claim_until", UtcDateTime, nullable=True),
+    Index("ix_contact_results_pending", "written_at"),
+)
+
+
+#: The fresh lane's contacts: when each joined an open batch and when it began to wait.
 fresh_contacts = Table(
     "fresh_contacts",
     metadata,
@@ -197,7 +214,12 @@ def _step_2_scan_cursors(conn: Connection) -> None:
     scan_cursors.create(conn, checkfirst=True)
 
 
-def _step_3_fresh_contacts(conn: Connection) -> None:
+def _step_3_contact_results(conn: Connection) -> None:
+    """Per-contact results of v2 `contact_finished` events; a new table, nothing to move."""
+    contact_results.create(conn, checkfirst=True)
+
+
+def _step_4_fresh_contacts(conn: Connection) -> None:
     """The fresh lane's contacts (open batches, latency); a new table, nothing to move."""
     fresh_contacts.create(conn, checkfirst=True)
 
@@ -205,7 +227,8 @@ def _step_3_fresh_contacts(conn: Connection) -> None:
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _step_1_initial,
     _step_2_scan_cursors,
-    _step_3_fresh_contacts,
+    _step_3_contact_results,
+    _step_4_fresh_contacts,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

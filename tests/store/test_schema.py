@@ -10,7 +10,13 @@ from sqlalchemy import create_engine, func, select, text
 
 from crm_sync.store import Store
 from crm_sync.store.engine import is_memory_sqlite, normalise_url
-from crm_sync.store.schema import MIGRATIONS, SCHEMA_VERSION, scan_cursors, schema_version
+from crm_sync.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    contact_results,
+    scan_cursors,
+    schema_version,
+)
 from tests.store.conftest import FakeClock, plan
 
 
@@ -124,7 +130,8 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
     engine = create_engine(normalise_url(store_url))
     with engine.begin() as conn:
         MIGRATIONS[0](conn)
-        scan_cursors.drop(conn)  # step 1 as first shipped had no such table
+        contact_results.drop(conn)  # step 1 as first shipped had neither table
+        scan_cursors.drop(conn)
         schema_version.create(conn, checkfirst=True)
         conn.execute(schema_version.insert().values(version=1))
     store = Store.open(store_url, clock=clock)
