@@ -147,4 +147,3 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
     assert version == SCHEMA_VERSION
-    assert version >= 3  # scan cursors (2), then per-contact results (3)
