@@ -55,7 +55,7 @@ from pydantic import SecretStr
 
 from crm_sync.config import EnrichmentConfig
 from crm_sync.enrichment.models import BulkRequest, EnrichmentResult, EnrichmentStatus
-from crm_sync.enrichment.ratelimit import RateLimiter, limiter_for
+from crm_sync.enrichment.ratelimit import CALL, POLL, RateLimiter, limiter_for
 from crm_sync.enrichment.responses import (
     api_error,
     parse_result,
@@ -109,6 +109,7 @@ class EnrichmentClient:
         *,
         rate_limit_per_minute: int = 60,
         rate_limit_window: float = 60.0,
+        poll_share: float = 0.0,
         timeout: float = 30.0,
         max_retries: int = 5,
         backoff_cap: float = 60.0,
@@ -129,7 +130,11 @@ class EnrichmentClient:
         self.backoff_cap = backoff_cap
         self.backoff_base = backoff_base
         self.limiter: RateLimiter = limiter or limiter_for(
-            self.base_url, secret, rate_limit_per_minute, window=rate_limit_window
+            self.base_url,
+            secret,
+            rate_limit_per_minute,
+            window=rate_limit_window,
+            poll_share=poll_share,
         )
         self.stats = ClientStats()
         self.dialect: WireDialect = dialect_for(api_version)
@@ -150,6 +155,7 @@ class EnrichmentClient:
         kwargs: dict[str, Any] = {
             "rate_limit_per_minute": config.rate_limit_per_minute,
             "rate_limit_window": config.rate_limit_window_seconds,
+            "poll_share": config.poll_share,
             "timeout": config.timeout_seconds,
             "max_retries": config.max_retries,
             "backoff_cap": config.backoff_cap_seconds,
@@ -336,7 +342,7 @@ class EnrichmentClient:
         """One HTTP request inside a limiter slot, counted and logged whatever happens."""
         status: int | None = None
         error: str | None = None
-        with self.limiter.slot(stop):
+        with self.limiter.slot(POLL if endpoint == ENDPOINT_RESULT else CALL, stop):
             if on_send is not None:
                 on_send()
             self.stats.add("calls", endpoint)

@@ -58,7 +58,7 @@ def submit_batch(
     store = ctx.store
     if not _may_start_batch(ctx, source, report):
         return False
-    name = batch_name(source.name, ctx.clock(), len(contacts))
+    name = batch_name(source.name, ctx.clock())
     batch = store.plan_batch(
         source=source.name,
         run_id=run_id,
@@ -71,6 +71,38 @@ def submit_batch(
         report.counts.skipped["in_flight"] += len(contacts)
         return True
     failpoint("after_plan")
+    return _send_with_splits(ctx, source, batch, report, budget, run_id=run_id)
+
+
+def send_planned_batch(
+    ctx: Context,
+    source: SourceConfig,
+    batch: Batch,
+    report: SourceReport,
+    *,
+    run_id: str,
+    name: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Send a batch already planned (the fresh lane's sealed batch), with the same rules.
+
+    `name` and `now` are accepted for the fresh lane's call; the batch carries its name.
+    """
+    del name, now
+    _send_with_splits(ctx, source, batch, report, Budget(), run_id=run_id)
+
+
+def _send_with_splits(
+    ctx: Context,
+    source: SourceConfig,
+    batch: Batch,
+    report: SourceReport,
+    budget: Budget,
+    *,
+    run_id: str,
+) -> bool:
+    """Send `batch`, then the parts it is split into if the API refuses an item; False on stop."""
+    store = ctx.store
     queue = [batch]
     while queue:
         current = queue.pop(0)
@@ -115,8 +147,10 @@ def _may_start_batch(ctx: Context, source: SourceConfig, report: SourceReport) -
     return True
 
 
-def batch_name(source: str, now: datetime, contacts: int) -> str:
-    return f"crm-sync {source} {now:%Y-%m-%d %H:%M} ({contacts} contacts)"
+def batch_name(source: str, now: datetime) -> str:
+    """The enrichment's name on the provider's dashboard; the store fills in `{batch_id}` and
+    `{contacts}`, so the batch id finds the batch when it is in doubt."""
+    return f"crm-sync {source} {now:%Y-%m-%d %H:%M} batch {{batch_id}} ({{contacts}} contacts)"
 
 
 def _send(
@@ -224,7 +258,7 @@ def _split(
     parts = ctx.store.split_batch(
         batch.id,
         groups=groups,
-        names=[batch_name(source.name, now, len(g)) for g in groups],
+        names=[batch_name(source.name, now) for _ in groups],
         rejected=rejected,
         error=f"refused by the API ({code}): split into {len(groups)}, {len(rejected)} invalid",
         cost=lambda asked: worst_case_cost(list(asked)),

@@ -28,8 +28,9 @@ from connectors.base import Contact, Selection
 from crm_sync.config import SourceConfig
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.lease import DEFAULT_LEASE_TTL, source_lease_name
 from crm_sync.pipeline.report import DryRunItem, SourceReport
-from crm_sync.pipeline.send import SourceStopped, submit_batch
+from crm_sync.pipeline.send import SourceStopped, send_planned_batch, submit_batch
 from crm_sync.policies import build_request, fields_to_ask, worst_case_cost
 from crm_sync.store.records import PlannedContact
 
@@ -165,4 +166,15 @@ def _dry_run_item(source: str, candidate: Candidate) -> DryRunItem:
     return DryRunItem(source, contact.id, name, candidate.planned.fields_asked, candidate.cost)
 
 
-__all__ = ["Candidate", "Scan", "SourceStopped", "submit_source"]
+#: The default source lease TTL (`state.lease_ttl_seconds` sets the one in force).
+SOURCE_LEASE_TTL = DEFAULT_LEASE_TTL
+
+__all__ = [
+    "SOURCE_LEASE_TTL",
+    "Candidate",
+    "Scan",
+    "SourceStopped",
+    "send_planned_batch",
+    "source_lease_name",
+    "submit_source",
+]

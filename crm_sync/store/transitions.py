@@ -136,7 +136,9 @@ def split_batch(
                 id=new_id,
                 source=old["source"],
                 state=PLANNED,
-                name=name[:200],
+                name=name.replace("{batch_id}", new_id).replace("{contacts}", str(len(members)))[
+                    :200
+                ],
                 run_id=old["run_id"],
                 reserved_credits=int(cost(asked)),
                 created_at=now,

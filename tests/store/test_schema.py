@@ -147,18 +147,18 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
     assert version == SCHEMA_VERSION
-    assert version >= 4  # scan cursors (2), per-contact results (3), outcome reasons (4)
+    assert version >= 5  # cursors (2), contact results (3), fresh contacts (4), reasons (5)
 
 
-def test_a_version_3_store_gains_outcome_reasons(store_url: str, clock: FakeClock) -> None:
-    """Schema step 4 adds `reason` to batch contacts and the ledger, keeping their rows."""
+def test_a_version_4_store_gains_outcome_reasons(store_url: str, clock: FakeClock) -> None:
+    """Schema step 5 adds `reason` to batch contacts and the ledger, keeping their rows."""
     engine = create_engine(normalise_url(store_url))
     with engine.begin() as conn:
         MIGRATIONS[0](conn)
-        for table in ("batch_contacts", "contact_ledger"):  # as steps 1 to 3 first shipped
+        for table in ("batch_contacts", "contact_ledger"):  # as steps 1 to 4 first shipped
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN reason"))
         schema_version.create(conn, checkfirst=True)
-        conn.execute(schema_version.insert().values(version=3))
+        conn.execute(schema_version.insert().values(version=4))
     engine.dispose()
     store = Store.open(store_url, clock=clock)
     try:
