@@ -18,6 +18,7 @@ and never pays a second refused POST to find out it is stricter.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,20 @@ IDENTITY_CODES = frozenset(
         "error.enrichment.domain.empty",
     }
 )
+
+
+# Codes that name one item's field: splitting the batch finds the item. Any other code (the
+# name, the webhook URL, the body, the number of items, a code we do not know) concerns the
+# whole request: splitting would only cost POSTs and wrongly blame every contact.
+_ITEM_CODE = re.compile(
+    r"^error\.enrichment\."
+    r"(?:firstname|lastname|domain|company|company_name|linkedin_url|custom|enrich_fields)\."
+)
+
+
+def is_item_code(code: str) -> bool:
+    """True when the API's 400 code is about one item of `datas` (not the whole request)."""
+    return bool(_ITEM_CODE.match(code))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from crm_sync import errors
 from crm_sync.config import SourceConfig
-from crm_sync.enrichment.input_rules import API_CODE_FOR
+from crm_sync.enrichment.input_rules import API_CODE_FOR, is_item_code
 from crm_sync.enrichment.models import BulkRequest, ContactRequest
 from crm_sync.exit_codes import EXIT_FAILED, EXIT_IN_DOUBT, EXIT_TRANSIENT
 from crm_sync.failpoints import failpoint
@@ -232,12 +232,19 @@ def _split(
 ) -> list[Batch]:
     """The API refused the batch as invalid (nothing made, nothing charged): isolate the culprit.
 
+    A code about the whole request (not one item) releases the batch and stops the source.
     A batch of one is the culprit: `invalid_input` with the API's code. Otherwise, if the code
     shows the provider stricter than its docs, the rules learn it and every item they now refuse
     leaves at once; else the batch is halved (or, when the message names an item, that item is
     tried alone) and the parts are sent in this same run. Only culprits are cooled down.
     """
     code = exc.code or "error.unknown"
+    if not is_item_code(code):  # the request as a whole: no item to blame, nobody cooled down
+        ctx.store.release_unsent(batch.id, f"refused by the API as a whole ({code})")
+        raise SourceStopped(
+            f"the enrichment API refused the request as a whole ({code}), nothing sent: {exc}",
+            exit_code=EXIT_FAILED,
+        )
     contacts = list(batch.contacts)
     rejected: dict[str, str] = {}
     groups: list[list[str]] = []

@@ -143,7 +143,7 @@ def test_a_wait_for_a_slot_ends_on_a_stop_request() -> None:
     stop = threading.Event()
     threading.Timer(0.2, stop.set).start()
     started = time.monotonic()
-    with pytest.raises(NotSent), limiter.slot(stop):
+    with pytest.raises(NotSent), limiter.slot(stop=stop):
         pytest.fail("no slot may be granted within the window")
     assert time.monotonic() - started < 2.0
     assert limiter._in_flight == 0
@@ -154,6 +154,6 @@ def test_a_stop_already_requested_takes_no_slot() -> None:
     limiter = SlidingWindowLimiter(5, 1.0)
     stop = threading.Event()
     stop.set()
-    with pytest.raises(NotSent), limiter.slot(stop):
+    with pytest.raises(NotSent), limiter.slot(stop=stop):
         pytest.fail("unreachable")
     assert limiter._in_flight == 0

@@ -157,6 +157,24 @@ def test_deepenrich_linkedin_only_contact_never_reaches_the_api(
     assert counts.submitted > 50
 
 
+def test_a_refusal_of_the_whole_request_blames_no_contact(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """A 400 about the request itself (its webhook URL) is not split: one POST, no culprit."""
+    config = _config(world, tmp_path, provider="deepenrich")
+    with context(config) as ctx:
+        ctx.webhook_url = "ftp://not-a-webhook"  # the API refuses it for the whole POST
+        report = run_cycle(ctx, wait=False)
+        source = report.source("hubspot")
+        assert source.status == "failed", report.as_dict()
+        assert "as a whole (error.enrichment.webhook_url.invalid)" in source.message
+        batch = ctx.store.get_batch(_only_batch_id(ctx.store))
+        assert batch is not None
+        _free_without_cooldown(ctx.store, [c.record_id for c in batch.contacts])
+    assert _posts(world) == _posts(world, 400) == 1
+    assert not [reason for reason in source.counts.skipped if reason.startswith("error.")]
+
+
 # -- 2. refused before any work: released, no cooldown ---------------------------------------
 
 
