@@ -75,6 +75,8 @@ class StateConfig(_Frozen):
 
     url: str = "sqlite:///crm-sync.sqlite3"
     in_doubt_release_hours: float = Field(72.0, gt=0)
+    # Days a verified result that no batch claimed is kept (then pruned, with a warning).
+    unmatched_result_days: float = Field(90.0, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -156,6 +158,8 @@ class RunConfig(_Frozen):
     poll_max_seconds: float = Field(60.0, gt=0)
     collect_deadline_seconds: float = Field(1800.0, gt=0)
     max_contacts_per_run: int | None = Field(None, ge=1)
+    # Polls of a result that cannot be read at all before its batch is failed.
+    max_unreadable_results: int = Field(5, ge=1)
 
 
 class ScheduleConfig(_Frozen):

@@ -68,9 +68,23 @@ def collect_status(store: Any, *, days: int = 14) -> dict[str, Any]:
     return {
         "batches_by_state": store.batches_by_state(),
         "in_doubt": in_doubt,
+        "kept_results": kept_results(store, now),
         "recent_runs": runs,
         "credits_by_source_and_day": spend,
     }
+
+
+def kept_results(store: Any, now: datetime) -> list[dict[str, Any]]:
+    """Signed results no batch has claimed yet (kept, attached when a batch carries the id)."""
+    return [
+        {
+            "enrichment_id": k.enrichment_id,
+            "status": k.result_status,
+            "received_at": k.received_at.isoformat(),
+            "age_hours": round((now - k.received_at).total_seconds() / 3600, 1),
+        }
+        for k in store.early_results()
+    ]
 
 
 def render(status: dict[str, Any]) -> str:
@@ -86,6 +100,11 @@ def render(status: dict[str, Any]) -> str:
             f"contacts={len(item['contacts'])}: {', '.join(item['contacts'][:20])}"
             + (" ..." if len(item["contacts"]) > 20 else "")
         )
+    kept = status.get("kept_results", [])
+    lines.append(f"Kept results no batch has claimed yet: {len(kept)}")
+    lines += [f"  {k['enrichment_id']} {k['status']} age={k['age_hours']}h" for k in kept[:20]] + (
+        ["  ..."] if len(kept) > 20 else []
+    )
     lines.append("Recent runs:")
     lines += [
         f"  {r['run']} {r['status'] or 'running':<12} started {r['started_at']}"

@@ -2,7 +2,10 @@
 
 A webhook is answered only after its raw result is stored durably (so a 2xx never loses a paid
 result) and before it is written back (so the answer is fast). Everything that is refused
-(401, 400, 413) is refused before the store is touched.
+(401, 400, 413) is refused before the store is touched. A signed body whose envelope is
+readable (a JSON object with an id, a terminal status, `datas` a list) is acknowledged even
+when some items are not: those are recorded `malformed` at write-back, the others written. A
+result for an id no batch carries yet is kept ("kept") and attached later, never dropped.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from crm_sync.pipeline.collect import accept_result
 from crm_sync.pipeline.context import Context
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ACKNOWLEDGED = frozenset({"stored", "duplicate", "unknown"})
+# "kept": no batch carries the id yet (the POST's answer is not recorded, or the batch is
+# in_doubt); the result is stored durably and attached when a batch does. Never "unknown".
+ACKNOWLEDGED = frozenset({"stored", "duplicate", "kept"})
 
 
 def _log() -> Any:
@@ -118,7 +123,7 @@ async def _store(ctx: Context, body: bytes) -> tuple[str, int]:
     if outcome not in ACKNOWLEDGED:
         _log().warning("webhook_malformed", reason=f"outcome {outcome}")
         return "malformed", 400
-    level = _log().warning if outcome == "unknown" else _log().info
+    level = _log().warning if outcome == "kept" else _log().info
     level(f"webhook_{outcome}", enrichment_id=_id_of(text))
     return outcome, 200
 

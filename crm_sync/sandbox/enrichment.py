@@ -41,10 +41,12 @@ from crm_sync.sandbox.enrichment_records import (
     max_in_window,
 )
 from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
+from crm_sync.sandbox.enrichment_styles import SLOW_POST_WAIT_SECONDS, AnswerStyles
 from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
 from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
 
 __all__ = [
+    "AnswerStyles",
     "CallRecord",
     "EnrichmentEmulator",
     "Faults",
@@ -87,6 +89,7 @@ class EnrichmentEmulator:
         error_rate: float = 0.0,
         latency: float = 0.0,
         drop_webhooks: bool = False,
+        styles: AnswerStyles | None = None,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -101,6 +104,7 @@ class EnrichmentEmulator:
         self.webhook_policy = DeliveryPolicy(webhook_retry_interval, webhook_max_retries)
         self.in_progress_style = in_progress_style
         self.faults = Faults(error_rate=error_rate, latency=latency, drop_webhooks=drop_webhooks)
+        self.styles = styles or AnswerStyles()
         self.clock = clock
         self.submitted: list[SubmittedContact] = []
         self.calls: list[CallRecord] = []
@@ -268,8 +272,23 @@ class EnrichmentEmulator:
         with self._lock:
             self._jobs[job.id] = job
             self.submitted.extend(submission(job.id, c, now) for c in bulk.contacts)
-        job.task = self._spawn(self._run(job))
+        if self.styles.slow_post_answer:  # the webhook beats the POST's answer
+            self._complete(job)
+            await self._first_webhook_attempt(job.id)
+        else:
+            job.task = self._spawn(self._run(job))
         return JSONResponse({"enrichment_id": job.id})
+
+    async def _first_webhook_attempt(self, enrichment_id: str) -> None:
+        """Wait until the job's webhook was tried once (bounded: a dead receiver must not hang)."""
+        deadline = self.clock() + SLOW_POST_WAIT_SECONDS
+        while self.clock() < deadline:
+            with self._lock:
+                if any(a.enrichment_id == enrichment_id for a in self.webhook_attempts):
+                    return
+                if self._webhooks_pending == 0:
+                    return  # no webhook (no URL, or dropped): nothing to wait for
+            await asyncio.sleep(0.01)
 
     async def _get_result(self, request: Request) -> Response:
         force = request.query_params.get("forceResults", "false").lower() == "true"
@@ -314,7 +333,8 @@ class EnrichmentEmulator:
                 self.balance -= credits
                 self.credits_charged += credits
             job.status = status
-            job.body = json_bytes(result_object(job.id, job.request.name, status, credits, datas))
+            shaped = self.styles.shape_datas(datas)
+            job.body = json_bytes(result_object(job.id, job.request.name, status, credits, shaped))
             runner = job.task
         if runner is not None and not from_runner:
             self._call_on_loop(runner.cancel)

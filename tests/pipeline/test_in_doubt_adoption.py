@@ -36,7 +36,8 @@ def _body(enrichment_id: str, source: str, record_ids: list[str]) -> str:
 def test_in_doubt_batch_is_adopted_and_written(world: SandboxWorld, tmp_path: Path) -> None:
     """The matching in_doubt batch takes the enrichment id; its found emails reach the CRM."""
     config = make_config(world, tmp_path, sources=[world.hubspot_source()])
-    ids = [rid for rid, p in world.hubspot.records.items() if not p.get("email")][:3]
+    without_email = [rid for rid, p in world.hubspot.records.items() if not p.get("email")]
+    ids, stranger = without_email[:3], without_email[3]
     with context(config) as ctx:
         store = ctx.store
         planned = [PlannedContact(rid, ("contact.emails",), {"firstname": "x"}) for rid in ids]
@@ -51,10 +52,8 @@ def test_in_doubt_batch_is_adopted_and_written(world: SandboxWorld, tmp_path: Pa
         assert batch is not None
         assert store.mark_sending(batch.id, ctx.owner)
         assert store.mark_in_doubt(batch.id, "crashed")
-        assert (
-            accept_result(ctx, _body("other-job", "hubspot", ids[:2]), source_kind="webhook")
-            == "unknown"
-        )
+        foreign = _body("other-job", "hubspot", [*ids[:2], stranger])
+        assert accept_result(ctx, foreign, source_kind="webhook") == "kept"
         assert (
             accept_result(ctx, _body("lost-job", "hubspot", ids), source_kind="webhook") == "stored"
         )

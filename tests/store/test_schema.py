@@ -10,7 +10,13 @@ from sqlalchemy import create_engine, func, select, text
 
 from crm_sync.store import Store
 from crm_sync.store.engine import is_memory_sqlite, normalise_url
-from crm_sync.store.schema import MIGRATIONS, SCHEMA_VERSION, scan_cursors, schema_version
+from crm_sync.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    early_results,
+    scan_cursors,
+    schema_version,
+)
 from tests.store.conftest import FakeClock, plan
 
 
@@ -139,4 +145,44 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
     with engine.connect() as conn:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION >= 2
+
+
+def test_a_version_2_store_gains_the_step_3_columns_and_table(
+    store_url: str, clock: FakeClock
+) -> None:
+    """A store at step 2 (no early results, no outcome details) is migrated and keeps its data."""
+    engine = create_engine(normalise_url(store_url))
+    with engine.begin() as conn:
+        MIGRATIONS[0](conn)
+        early_results.drop(conn)  # step 2's shape: drop what step 3 adds
+        for table, column in (
+            ("batch_contacts", "outcome_detail"),
+            ("contact_ledger", "outcome_detail"),
+            ("batches", "read_failures"),
+        ):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        schema_version.create(conn, checkfirst=True)
+        conn.execute(schema_version.insert().values(version=2))
+    engine.dispose()
+    seeded = Store.open(store_url, clock=clock)
+    try:
+        batch = plan(seeded, "c1")
+        assert seeded.get_batch(batch.id) is not None
+        assert batch.read_failures == 0
+        assert seeded.early_results() == []
+        assert (
+            seeded.store_result(
+                "e-early",
+                "{}",
+                "FINISHED",
+                source_kind="webhook",
+                credits_spent=1,
+                keep_unknown=True,
+            )
+            == "kept"
+        )
+        assert [e.enrichment_id for e in seeded.early_results()] == ["e-early"]
+    finally:
+        seeded.close()
+    assert _version(store_url) == [SCHEMA_VERSION]
