@@ -64,12 +64,27 @@ def write_back_received(
 def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> None:
     """Decide, write and record one batch."""
     log = get_logger(source=batch.source, batch=batch.id)
+    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
+    updates = write_contacts(ctx, batch, result, counts)
+    ctx.store.mark_written(batch.id, owner=ctx.owner)
+    counts.credits_spent += batch.credits_spent or 0
+    ctx.progress.advance(batch.source, "written back", len(batch.contacts))
+    log.info("batch_written", contacts=len(batch.contacts), updates=updates)
+
+
+def write_contacts(
+    ctx: Context, batch: Batch, result: EnrichmentResult, counts: SourceCounts
+) -> int:
+    """Decide, write and record the batch's contacts not settled yet; the number of updates.
+
+    Contacts already settled (by a v2 per-contact webhook) keep their outcome.
+    """
     source = ctx.source_config(batch.source)
     connector = ctx.connectors[batch.source]
-    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
-    items = _items_by_record(result, batch, log)
-    current = _read_all(connector, [c.record_id for c in batch.contacts])
-    plan = _plan(batch.contacts, items, current, result.status, source)
+    contacts = [c for c in batch.contacts if c.outcome is None]
+    items = _items_by_record(result, batch, get_logger(source=batch.source, batch=batch.id))
+    current = _read_all(connector, [c.record_id for c in contacts])
+    plan = _plan(contacts, items, current, result.status, source)
     written_ids = _write(connector, plan, counts)
     failpoint("after_crm_write")
     for record_id in written_ids:
@@ -77,10 +92,7 @@ def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> None:
             record_id, "written", dict(plan.outcomes[record_id].values_written), True
         )
     ctx.store.record_outcomes(batch.id, list(plan.outcomes.values()))
-    ctx.store.mark_written(batch.id, owner=ctx.owner)
-    counts.credits_spent += batch.credits_spent or 0
-    ctx.progress.advance(batch.source, "written back", len(batch.contacts))
-    log.info("batch_written", contacts=len(batch.contacts), updates=len(plan.updates))
+    return len(plan.updates)
 
 
 def _items_by_record(

@@ -198,6 +198,22 @@ scan_cursors = Table(
 )
 
 
+#: v2 per-contact webhook events (`contact_finished`): one result item per contact, stored as
+#: it arrives (internal shape) and written back on its own before the batch completes.
+contact_results = Table(
+    "contact_results",
+    metadata,
+    Column("batch_id", String(36), ForeignKey("batches.id"), primary_key=True),
+    Column("record_id", String(200), primary_key=True),
+    Column("raw_item", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("written_at", UtcDateTime, nullable=True),
+    Column("claim_owner", String(200), nullable=True),
+    Column("claim_until", UtcDateTime, nullable=True),
+    Index("ix_contact_results_pending", "written_at"),
+)
+
+
 def _step_1_initial(conn: Connection) -> None:
     """Create every table of the first schema."""
     metadata.create_all(conn, checkfirst=True)
@@ -215,7 +231,12 @@ def _add_column(conn: Connection, table: str, ddl: str) -> None:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
 
 
-def _step_3_results_at_the_edges(conn: Connection) -> None:
+def _step_3_contact_results(conn: Connection) -> None:
+    """Per-contact results of v2 `contact_finished` events; a new table, nothing to move."""
+    contact_results.create(conn, checkfirst=True)
+
+
+def _step_4_results_at_the_edges(conn: Connection) -> None:
     """Early results kept, per-contact outcome details, and a count of unreadable results."""
     early_results.create(conn, checkfirst=True)
     _add_column(conn, "batch_contacts", "outcome_detail TEXT")
@@ -226,7 +247,8 @@ def _step_3_results_at_the_edges(conn: Connection) -> None:
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _step_1_initial,
     _step_2_scan_cursors,
-    _step_3_results_at_the_edges,
+    _step_3_contact_results,
+    _step_4_results_at_the_edges,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -19,7 +19,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crm_sync.logs import register_secret
 from crm_sync.store import collecting, planning, reports, transitions
-from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
+from crm_sync.store.contact_results import ContactResults
+from crm_sync.store.engine import (
+    Timeouts,
+    Transactor,
+    build_engine,
+    is_memory_sqlite,
+    normalise_url,
+)
+from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
     PLANNED,
@@ -40,7 +48,7 @@ from crm_sync.store.schema import batches, migrate
 Clock = Callable[[], datetime]
 
 
-class Store(ResultMethods):
+class Store(OperatorQueries, ResultMethods):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
     def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
@@ -48,11 +56,11 @@ class Store(ResultMethods):
         self._clock = clock
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock = utc_now) -> Store:
+    def open(cls, url: str, *, clock: Clock = utc_now, timeouts: Timeouts | None = None) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...); create or migrate the schema."""
         url = normalise_url(url)
         register_secret(make_url(url).password)
-        engine = build_engine(url)
+        engine = build_engine(url, timeouts)
         store = cls(Transactor(engine, serialise=is_memory_sqlite(url)), clock)
         try:
             store._tx.run(migrate)
@@ -64,6 +72,11 @@ class Store(ResultMethods):
     def close(self) -> None:
         """Close every pooled connection."""
         self._tx.engine.dispose()
+
+    @property
+    def contact_results(self) -> ContactResults:
+        """Per-contact results of v2 `contact_finished` webhooks."""
+        return ContactResults(self._write, self._read)
 
     @property
     def backend(self) -> str:

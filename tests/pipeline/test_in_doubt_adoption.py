@@ -5,35 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from crm_sync.daemon.webapp import check_body
+from crm_sync.enrichment.wire import dialect_for
 from crm_sync.pipeline.collect import accept_result
 from crm_sync.pipeline.cycle import collect_and_write
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.records import PlannedContact
+from tests.dialects import both_api_versions, wire_item, wire_result  # noqa: F401
 from tests.pipeline.conftest import context, make_config
 
 
-def _body(enrichment_id: str, source: str, record_ids: list[str]) -> str:
-    return json.dumps(
-        {
-            "id": enrichment_id,
-            "name": "crm-sync test",
-            "status": "FINISHED",
-            "datas": [
-                {
-                    "custom": {"crm_id": rid, "source": source},
-                    "contact": {
-                        "most_probable_email": f"found.{rid}@example.com",
-                        "most_probable_email_status": "DELIVERABLE",
-                    },
-                }
-                for rid in record_ids
-            ],
-        }
-    )
+def _body(api_version: str, enrichment_id: str, source: str, record_ids: list[str]) -> str:
+    """The webhook body in the dialect's shape, read as the receiver reads it."""
+    items = [
+        wire_item(api_version, {"crm_id": rid, "source": source}, f"found.{rid}@example.com")
+        for rid in record_ids
+    ]
+    wire = json.dumps(wire_result(api_version, enrichment_id, items)).encode()
+    return check_body(wire, dialect_for(api_version))
 
 
-def test_in_doubt_batch_is_adopted_and_written(world: SandboxWorld, tmp_path: Path) -> None:
+def test_in_doubt_batch_is_adopted_and_written(
+    world: SandboxWorld, tmp_path: Path, api_version: str
+) -> None:
     """The matching in_doubt batch takes the enrichment id; its found emails reach the CRM."""
     config = make_config(world, tmp_path, sources=[world.hubspot_source()])
     without_email = [rid for rid, p in world.hubspot.records.items() if not p.get("email")]
@@ -52,10 +47,13 @@ def test_in_doubt_batch_is_adopted_and_written(world: SandboxWorld, tmp_path: Pa
         assert batch is not None
         assert store.mark_sending(batch.id, ctx.owner)
         assert store.mark_in_doubt(batch.id, "crashed")
-        foreign = _body("other-job", "hubspot", [*ids[:2], stranger])
+        foreign = _body(api_version, "other-job", "hubspot", [*ids[:2], stranger])
         assert accept_result(ctx, foreign, source_kind="webhook") == "kept"
         assert (
-            accept_result(ctx, _body("lost-job", "hubspot", ids), source_kind="webhook") == "stored"
+            accept_result(
+                ctx, _body(api_version, "lost-job", "hubspot", ids), source_kind="webhook"
+            )
+            == "stored"
         )
         collect_and_write(ctx, {"hubspot": SourceCounts()})
         assert store.get_batch(batch.id).state == "written"  # type: ignore[union-attr]

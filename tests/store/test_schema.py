@@ -13,6 +13,7 @@ from crm_sync.store.engine import is_memory_sqlite, normalise_url
 from crm_sync.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    contact_results,
     early_results,
     scan_cursors,
     schema_version,
@@ -130,7 +131,8 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
     engine = create_engine(normalise_url(store_url))
     with engine.begin() as conn:
         MIGRATIONS[0](conn)
-        scan_cursors.drop(conn)  # step 1 as first shipped had no such table
+        contact_results.drop(conn)  # step 1 as first shipped had neither table
+        scan_cursors.drop(conn)
         schema_version.create(conn, checkfirst=True)
         conn.execute(schema_version.insert().values(version=1))
     store = Store.open(store_url, clock=clock)
@@ -145,17 +147,18 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
     with engine.connect() as conn:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
-    assert version == SCHEMA_VERSION >= 2
+    assert version == SCHEMA_VERSION
+    assert version >= 4  # scan cursors (2), per-contact results (3), results at the edges (4)
 
 
-def test_a_version_2_store_gains_the_step_3_columns_and_table(
+def test_a_version_3_store_gains_the_step_4_columns_and_table(
     store_url: str, clock: FakeClock
 ) -> None:
-    """A store at step 2 (no early results, no outcome details) is migrated and keeps its data."""
+    """A store at step 3 (no early results, no outcome details) is migrated and keeps its data."""
     engine = create_engine(normalise_url(store_url))
     with engine.begin() as conn:
         MIGRATIONS[0](conn)
-        early_results.drop(conn)  # step 2's shape: drop what step 3 adds
+        early_results.drop(conn)  # step 3's shape: drop what step 4 adds
         for table, column in (
             ("batch_contacts", "outcome_detail"),
             ("contact_ledger", "outcome_detail"),
@@ -163,7 +166,7 @@ def test_a_version_2_store_gains_the_step_3_columns_and_table(
         ):
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         schema_version.create(conn, checkfirst=True)
-        conn.execute(schema_version.insert().values(version=2))
+        conn.execute(schema_version.insert().values(version=3))
     engine.dispose()
     seeded = Store.open(store_url, clock=clock)
     try:
