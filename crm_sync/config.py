@@ -405,9 +405,33 @@ def _dedupe(problems: list[str]) -> list[str]:
     return seen
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read, interpolate and validate a config file."""
-    file = Path(path)
+def load_state_config(path: str | Path, env: Mapping[str, str] | None = None) -> StateConfig:
+    """Only the `state` section of a config file: commands that read the store need no secret.
+
+    Variables are interpolated in that section alone, so `status` works in a shell where the
+    API keys and CRM tokens are not set.
+    """
+    raw = _read_yaml(Path(path))
+    section = raw.get("state", {}) if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError("state: must be a mapping (url, in_doubt_release_hours, ...)")
+    missing: list[str] = []
+    data = interpolate_env(section, os.environ if env is None else env, "state", missing)
+    problems = list(missing)
+    try:
+        state = StateConfig.model_validate(data)
+    except PydanticValidationError as exc:
+        for err in exc.errors():
+            where = _loc_to_path(("state", *err["loc"]))
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where}: {msg.removeprefix('Value error, ')}")
+    if problems:
+        problems = _dedupe(problems)
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems), problems)
+    return state
+
+
+def _read_yaml(file: Path) -> Any:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -415,9 +439,13 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     except OSError as exc:
         raise ConfigError(f"config: cannot read {file}: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"config: {file} is not valid YAML{where}") from None
-    return parse_config(raw, env)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file."""
+    return parse_config(_read_yaml(Path(path)), env)

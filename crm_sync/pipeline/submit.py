@@ -174,7 +174,8 @@ def _submit_batch(
     if not store.acquire_lease(source_lease_name(source.name), ctx.owner, SOURCE_LEASE_TTL):
         raise SourceStopped("lost this source's lease to another process; stopping submission")
     now = ctx.clock()
-    name = f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} ({len(candidates)} contacts)"
+    # The provider's dashboard shows this name: the batch id finds the batch when in doubt.
+    name = f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} batch {{batch_id}} ({{contacts}} contacts)"
     batch = store.plan_batch(
         source=source.name,
         run_id=run_id,
@@ -191,7 +192,7 @@ def _submit_batch(
         return
     failpoint("after_mark_sending")
     request = BulkRequest(
-        name=name,
+        name=batch.name,
         webhook_url=ctx.webhook_url,
         datas=[ContactRequest.model_validate(c.request) for c in batch.contacts],
     )
