@@ -148,17 +148,17 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
     assert version == SCHEMA_VERSION
-    assert version >= 4  # scan cursors (2), per-contact results (3), results at the edges (4)
+    assert version >= 5  # cursors (2), contact results (3), fresh lane (4), results at edges (5)
 
 
-def test_a_version_3_store_gains_the_step_4_columns_and_table(
+def test_a_version_4_store_gains_the_step_5_columns_and_table(
     store_url: str, clock: FakeClock
 ) -> None:
-    """A store at step 3 (no early results, no outcome details) is migrated and keeps its data."""
+    """A store at step 4 (no early results, no outcome details) is migrated and keeps its data."""
     engine = create_engine(normalise_url(store_url))
     with engine.begin() as conn:
         MIGRATIONS[0](conn)
-        early_results.drop(conn)  # step 3's shape: drop what step 4 adds
+        early_results.drop(conn)  # step 4's shape: drop what step 5 adds
         for table, column in (
             ("batch_contacts", "outcome_detail"),
             ("contact_ledger", "outcome_detail"),
@@ -166,7 +166,7 @@ def test_a_version_3_store_gains_the_step_4_columns_and_table(
         ):
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         schema_version.create(conn, checkfirst=True)
-        conn.execute(schema_version.insert().values(version=3))
+        conn.execute(schema_version.insert().values(version=4))
     engine.dispose()
     seeded = Store.open(store_url, clock=clock)
     try:
