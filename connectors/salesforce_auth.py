@@ -73,9 +73,17 @@ def soap_version(api_version: str) -> str:
 
 
 def read_private_key(settings: SalesforceSettings) -> str:
-    """The PEM text of the signing key, from `private_key` or `private_key_file`."""
+    """The PEM text of the signing key, from `private_key` or `private_key_file`.
+
+    A PEM squeezed onto one line with literal `\\n` (as .env files and some secret stores hold
+    it) is unfolded.
+    """
     if settings.private_key is not None:
-        return settings.private_key.get_secret_value()
+        text = settings.private_key.get_secret_value()
+        if "\n" not in text and "\\n" in text:
+            text = text.replace("\\n", "\n")
+            register_secret(text.strip())
+        return text
     path = Path(settings.private_key_file or "")
     try:
         text = path.read_text(encoding="utf-8")

@@ -80,6 +80,13 @@ def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
     assert len(connector.read(_ids(org, 1))) == 1
 
 
+def test_private_key_on_one_line_with_escaped_newlines(org: Org) -> None:
+    """A PEM stored as one line with literal \\n (an .env file) is unfolded and works."""
+    folded = sandbox_key_pair().private_key.strip().replace("\n", "\\n")
+    connector = org.connector(**org.jwt_settings(private_key=folded))
+    assert len(connector.read(_ids(org, 1))) == 1
+
+
 def test_assertion_has_the_documented_claims() -> None:
     """RS256; iss consumer key, sub username, aud the login URL, numeric exp <= 3 minutes."""
     settings = SalesforceSettings.model_validate(
