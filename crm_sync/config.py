@@ -57,6 +57,8 @@ class EnrichmentConfig(_Frozen):
     api_key: SecretStr
     webhook_events: tuple[Literal["contact_finished"], ...] = ()
     rate_limit_per_minute: int = Field(60, ge=1, le=10_000)
+    # Share of each minute's calls kept for result polling (a backlog cannot starve collection).
+    poll_share: float = Field(0.1, ge=0, lt=1)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)
     backoff_cap_seconds: float = Field(60.0, gt=0)
@@ -101,6 +103,8 @@ class StateConfig(_Frozen):
 
     url: str = "sqlite:///crm-sync.sqlite3"
     in_doubt_release_hours: float = Field(72.0, gt=0)
+    # Days a verified result that no batch claimed is kept (then pruned, with a warning).
+    unmatched_result_days: float = Field(90.0, gt=0)
     connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
     statement_timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
@@ -184,6 +188,11 @@ class RunConfig(_Frozen):
     poll_max_seconds: float = Field(60.0, gt=0)
     collect_deadline_seconds: float = Field(1800.0, gt=0)
     max_contacts_per_run: int | None = Field(None, ge=1)
+    # Polls of a result that cannot be read at all before its batch is failed.
+    max_unreadable_results: int = Field(5, ge=1)
+    # The fresh lane's open batch is sent at `batch_size` contacts or when its oldest has waited
+    # this long; the lane also sends at most one POST per this many seconds per source.
+    max_batch_wait_seconds: float = Field(60.0, gt=0)
 
 
 class ScheduleConfig(_Frozen):
@@ -193,6 +202,10 @@ class ScheduleConfig(_Frozen):
     interval_minutes: float | None = Field(None, gt=0)
     misfire_grace_seconds: int = Field(300, ge=1)
     poll_interval_seconds: float = Field(30.0, gt=0)
+    # The daemon's incremental scan of each source (0: off, the scheduled full scan only).
+    fresh_scan_seconds: float = Field(60.0, ge=0)
+    # How far before its cursor an incremental scan starts again (clock skew, index lag).
+    fresh_overlap_seconds: float = Field(30.0, ge=0)
     shutdown_grace_seconds: float = Field(25.0, ge=0)
     health_missed_cycles: int = Field(3, ge=1, le=1000)
 
