@@ -19,6 +19,7 @@ from connectors.salesforce_settings import (
 )
 from crm_sync.errors import AuthError, NotFoundError
 from crm_sync.sandbox.salesforce_keys import generate_key_pair, public_key_pem, sandbox_key_pair
+from crm_sync.sandbox.salesforce_oauth import OAuthApp
 from tests.salesforce.conftest import Org
 
 PASSWORD = {
@@ -51,12 +52,21 @@ def test_jwt_bearer_flow_logs_in_and_check_names_the_user(org: Org) -> None:
     assert "salesforce auth" not in lines  # no retirement warning outside password mode
 
 
-def test_client_credentials_flow_runs_as_the_apps_user(org: Org) -> None:
-    """Consumer key and secret give a session of the app's "run as" user."""
+def test_client_credentials_flow_runs_as_the_apps_user(make_org: Any) -> None:
+    """Consumer key and secret give a session of the app's "run as" user, named by userinfo
+    when the app has the openid scope, else by its ids from the token answer."""
+    app = OAuthApp(scopes=frozenset({"api", "openid"}))
+    org = make_org(contacts=3, oauth_app=app)
     connector = org.connector(**org.client_credentials_settings())
     assert len(connector.read(_ids(org))) == 3
     detail = {r.name: r for r in connector.check()}["salesforce session"].detail
-    assert "auth client_credentials as integration@example.com" in detail
+    assert "auth client_credentials as integration@example.com (user 0055g" in detail
+    plain = make_org(contacts=1)
+    detail = {r.name: r for r in plain.connector(**plain.client_credentials_settings()).check()}[
+        "salesforce session"
+    ].detail
+    assert "auth client_credentials as user 0055g" in detail
+    assert "org 00D5g" in detail
 
 
 def test_password_check_warns_that_soap_login_is_retired(org: Org) -> None:
