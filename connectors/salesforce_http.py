@@ -32,6 +32,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from connectors import call_log
 from connectors.base import CallCounter
 from connectors.salesforce_auth import SalesforceAuth, SalesforceSession
 from connectors.salesforce_settings import SalesforceSettings
@@ -92,6 +93,7 @@ def build_session(settings: SalesforceSettings) -> requests.Session:
     """A requests session for simple-salesforce, routed to plain-http hosts where configured."""
     session = requests.Session()
     session.verify = settings.verify_tls
+    call_log.attach(session, "salesforce")  # DEBUG: method, path, status, duration per call
     fallback = PlainHttpAdapter({}, settings.timeout_seconds)
     session.mount("https://", fallback)
     session.mount("http://", fallback)
@@ -148,6 +150,14 @@ def translate(kind: str, exc: SalesforceError) -> CrmSyncError:
     if isinstance(exc, SalesforceResourceNotFound):
         return NotFoundError(f"Salesforce {kind}: not found ({code})", status=404, code=code)
     return FatalError(f"Salesforce {kind}: HTTP {exc.status} {code}: {message}", status=exc.status)
+
+
+def _ids_of(identity_url: str | None) -> tuple[str | None, str | None]:
+    """(org id, user id) from a token answer's `id` URL (`.../id/00D.../005...`)."""
+    parts = (identity_url or "").rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-3] == "id":
+        return parts[-2], parts[-1]
+    return None, None
 
 
 class _SessionRefused(Exception):
@@ -309,10 +319,25 @@ class SalesforceApi:
         )
 
     def identity(self) -> str:
-        """Who the session acts as: `username (user id, org id)`, from OAuth userinfo."""
-        info = self.request("identity", lambda sf: sf.oauth2("userinfo")) or {}
-        name = info.get("preferred_username") or info.get("email") or "unknown user"
-        return f"{name} (user {info.get('user_id', '?')}, org {info.get('organization_id', '?')})"
+        """Who the session acts as: `username (user id, org id)`.
+
+        From OAuth userinfo when the session may read it (the `openid` scope, or a SOAP or
+        given session); otherwise from the token answer's `id` URL and the configured username.
+        """
+        self.client()
+        org, user = _ids_of(self.current.identity_url if self.current else None)
+        try:
+            info = self.request("identity", lambda sf: sf.oauth2("userinfo")) or {}
+        except AuthError:
+            raise
+        except CrmSyncError:
+            info = {}
+        name = info.get("preferred_username") or self.settings.username
+        user = info.get("user_id") or user or "?"
+        org = info.get("organization_id") or org or "?"
+        if not name:
+            return f"user {user} (org {org}; the app's openid scope would show the username)"
+        return f"{name} (user {user}, org {org})"
 
     def close(self) -> None:
         """Release the HTTP session; the next call connects again."""

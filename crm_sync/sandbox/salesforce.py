@@ -267,6 +267,10 @@ class SalesforceEmulator:
         username = self._user_of(request)
         if username is None:
             return Response("Bad_OAuth_Token", status_code=403, media_type="text/plain")
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        needed = {"openid", "full"} if request.url.path.endswith("userinfo") else {"id", "full"}
+        if not needed & self.sessions.scopes_of(token):
+            return Response("Insufficient scope", status_code=403, media_type="text/plain")
         base_url = str(request.base_url).rstrip("/")
         return JSONResponse(self.token_endpoint.userinfo(username, base_url))
 
