@@ -32,6 +32,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from connectors import call_log
 from connectors.base import CallCounter
 from connectors.salesforce_auth import SalesforceAuth, SalesforceSession
 from connectors.salesforce_settings import SalesforceSettings
@@ -92,6 +93,7 @@ def build_session(settings: SalesforceSettings) -> requests.Session:
     """A requests session for simple-salesforce, routed to plain-http hosts where configured."""
     session = requests.Session()
     session.verify = settings.verify_tls
+    call_log.attach(session, "salesforce")  # DEBUG: method, path, status, duration per call
     fallback = PlainHttpAdapter({}, settings.timeout_seconds)
     session.mount("https://", fallback)
     session.mount("http://", fallback)
