@@ -20,6 +20,7 @@ from crm_sync.store.records import (
     OUTCOME_API_REJECTED,
     OUTCOME_IN_DOUBT_RELEASED,
     OUTCOME_INVALID_INPUT,
+    OUTCOME_MALFORMED,
     OUTCOME_NO_RESULT,
     OUTCOME_NOT_SENT,
     OUTCOME_RETRY,
@@ -57,7 +58,9 @@ def transition(
     return conn.execute(statement).rowcount == 1
 
 
-def free_contacts(conn: Connection, now: datetime, batch_id: str, outcome: str) -> None:
+def free_contacts(
+    conn: Connection, now: datetime, batch_id: str, outcome: str, detail: str | None = None
+) -> None:
     """Clear the claim of the contacts still in flight for `batch_id`, recording `outcome`.
 
     A batch that was never sent (`not_sent`) gives each contact back its previous attempt time,
@@ -67,12 +70,12 @@ def free_contacts(conn: Connection, now: datetime, batch_id: str, outcome: str) 
     if outcome == OUTCOME_NOT_SENT:
         values |= {"last_attempt_at": ledger.c.prev_attempt_at, "attempts": ledger.c.attempts - 1}
     else:
-        values["outcome"] = outcome
+        values |= {"outcome": outcome, "outcome_detail": detail}
     conn.execute(update(ledger).where(ledger.c.in_flight_batch_id == batch_id).values(**values))
     conn.execute(
         update(batch_contacts)
         .where(batch_contacts.c.batch_id == batch_id, batch_contacts.c.outcome.is_(None))
-        .values(outcome=outcome)
+        .values(outcome=outcome, outcome_detail=detail)
     )
 
 
@@ -176,7 +179,7 @@ def split_batch(
         conn.execute(
             update(batch_contacts)
             .where(batch_contacts.c.batch_id == batch_id, batch_contacts.c.record_id == record_id)
-            .values(outcome=OUTCOME_INVALID_INPUT, reason=reason)
+            .values(outcome=OUTCOME_INVALID_INPUT, outcome_detail=reason)
         )
         conn.execute(
             update(ledger)
@@ -187,7 +190,7 @@ def split_batch(
             )
             .values(
                 outcome=OUTCOME_INVALID_INPUT,
-                reason=reason,
+                outcome_detail=reason,
                 found=False,
                 in_flight_batch_id=None,
                 updated_at=now,
@@ -201,6 +204,21 @@ def split_batch(
         .values(outcome=OUTCOME_SPLIT)
     )
     return load_batches(conn, batches.c.id.in_(new_ids)) if new_ids else []
+
+
+def mark_unreadable(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
+    """submitted -> failed: its result could not be read, retries are spent.
+
+    The reserved credits stop counting (failed is uncounted) and every contact is freed with
+    outcome `malformed` and the reason, under the not-found cooldown: the API may have charged
+    for it, so it is not asked again at once.
+    """
+    if not transition(
+        conn, now, batch_id, (SUBMITTED,), FAILED, error=error, claim_owner=None, claim_until=None
+    ):
+        return False
+    free_contacts(conn, now, batch_id, OUTCOME_MALFORMED, error)
+    return True
 
 
 def release_planned(conn: Connection, now: datetime, batch_id: str) -> bool:
@@ -314,6 +332,7 @@ def record_outcomes(
             "out": o.outcome,
             "vals": json_dumps(dict(o.values_written)),
             "fnd": bool(o.found),
+            "why": o.detail[:1000] if o.detail else None,
         }
         for o in ordered
     ]
@@ -322,8 +341,12 @@ def record_outcomes(
         .where(
             batch_contacts.c.batch_id == batch_id, batch_contacts.c.record_id == bindparam("rid")
         )
-        .values(outcome=bindparam("out"), values_written=bindparam("vals")),
-        [{k: p[k] for k in ("rid", "out", "vals")} for p in params],
+        .values(
+            outcome=bindparam("out"),
+            values_written=bindparam("vals"),
+            outcome_detail=bindparam("why"),
+        ),
+        [{k: p[k] for k in ("rid", "out", "vals", "why")} for p in params],
     )
     conn.execute(
         update(ledger)
@@ -336,6 +359,7 @@ def record_outcomes(
             outcome=bindparam("out"),
             values_written=bindparam("vals"),
             found=bindparam("fnd"),
+            outcome_detail=bindparam("why"),
             in_flight_batch_id=None,
             updated_at=now,
         ),

@@ -117,13 +117,13 @@ def test_refused_items_are_isolated_and_the_rest_sent_in_the_same_run(
         for rid in bad_domain:
             row = ctx.store.ledger_row("hubspot", rid)
             assert row is not None
-            assert (row.outcome, row.reason) == ("invalid_input", "error.enrichment.domain.invalid")
+            assert (row.outcome, row.detail) == ("invalid_input", "error.enrichment.domain.invalid")
             assert row.in_flight_batch_id is None
         # Refused in a batch (the API's code), or, once the rules learned, before planning.
         row = ctx.store.ledger_row("hubspot", linkedin_only)
         if row is not None:
             assert row.outcome == "invalid_input"
-            assert row.reason in {"error.enrichment.lastname.empty", "missing_last_name"}
+            assert row.detail in {"error.enrichment.lastname.empty", "missing_last_name"}
         written = ctx.store.batches_by_state()
     submitted = world.enrichment.submissions_per_contact()
     assert not set(bad_domain) & set(submitted)
