@@ -4,7 +4,8 @@ The daemon (`Daemon`, in this process, webhooks on) starts on a HubSpot portal w
 about 10,000 contacts (a 12,700-contact portal: about 79% of generated people are candidates).
 Its first cycle submits the backlog; meanwhile 200 new contacts, missing a phone, are created
 through the HubSpot API at a steady rate, and the fresh lane picks them up. The emulators run in
-a child process (as in `bench/pipeline.py`), so their work is not measured as ours.
+a child process (as in `bench/pipeline.py`), and so does the creation of the new contacts: their
+work is not measured as ours.
 
 Time scaling, as in `bench/pipeline.py`: the enrichment API allows `--calls` calls per `--window`
 seconds (default 6 per 1.0 s, a clock 6x faster than the real 60 a minute), and every other
@@ -25,6 +26,8 @@ Figures (the last line printed is one JSON object):
                                    balance reads take slots), divided by the ceiling 100 x calls,
                                    measured exactly as `bench/pipeline.py` measures it
     fresh_posts, fresh_post_min_gap_s = the fresh lane's POSTs and their smallest spacing (real s)
+    baseline_fraction            = the same measure in a second run with the fresh lane off and
+                                   nothing created (what the machine allows the backlog alone)
 
 Targets (issue 14): p95_s <= 120 and contacts_per_minute_fraction >= 0.95.
 
@@ -42,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -111,11 +114,23 @@ def serve_world(conn: Connection, settings: Settings) -> None:
                 "enrichment_url": world.enrichment_url,
                 "api_key": world.enrichment.api_key,
                 "hubspot": world.hubspot_source(),
-                "hubspot_url": world.servers["hubspot"].url,
-                "hubspot_token": world.hubspot.token,
             }
         )
+        created: dict[str, datetime] = {}
+        creator = threading.Thread(
+            target=create_contacts,
+            args=(world.servers["hubspot"].url, world.hubspot.token, settings, created),
+            daemon=True,
+        )
         while (message := conn.recv()) != "stop":
+            if message == "create":  # a sales team's tool, creating contacts over the API
+                creator.start()
+                conn.send("started")
+                continue
+            if message == "created":
+                creator.join()
+                conn.send({i: t.isoformat() for i, t in created.items()})
+                continue
             subs = world.enrichment.submissions_per_contact()
             conn.send(
                 {
@@ -182,7 +197,7 @@ def make_config(world: dict[str, Any], settings: Settings, state_dir: Path, port
             "schedule": {
                 "interval_minutes": 60,
                 "poll_interval_seconds": settings.scaled(30),
-                "fresh_scan_seconds": settings.scaled(60),
+                "fresh_scan_seconds": settings.scaled(60) if settings.fresh else 0,
                 "fresh_overlap_seconds": settings.scaled(30),
                 "shutdown_grace_seconds": 5,
             },
@@ -197,10 +212,10 @@ def make_config(world: dict[str, Any], settings: Settings, state_dir: Path, port
     )
 
 
-def create_contacts(world: dict[str, Any], settings: Settings, out: dict[str, datetime]) -> None:
+def create_contacts(url: str, token: str, settings: Settings, out: dict[str, datetime]) -> None:
     """`settings.fresh` contacts missing a phone, created at a steady rate over 120 real s."""
-    client = HubSpot(access_token=world["hubspot_token"], host=world["hubspot_url"])
-    pause = settings.scaled(120) / settings.fresh
+    client = HubSpot(access_token=token, host=url)
+    pause = settings.scaled(120) / max(settings.fresh, 1)
     for i in range(settings.fresh):
         properties = {
             "firstname": f"Fresh{i}",
@@ -216,7 +231,9 @@ def create_contacts(world: dict[str, Any], settings: Settings, out: dict[str, da
         time.sleep(pause)
 
 
-def run_daemon(world: dict[str, Any], settings: Settings, state_dir: Path) -> dict[str, Any]:
+def run_daemon(
+    world: dict[str, Any], settings: Settings, state_dir: Path, emulators: Connection
+) -> dict[str, Any]:
     """The daemon on the backlog while contacts are created; returns the raw measurements."""
     config = make_config(world, settings, state_dir, free_port())
     limiter = SlidingWindowLimiter(
@@ -239,12 +256,16 @@ def run_daemon(world: dict[str, Any], settings: Settings, state_dir: Path) -> di
         connectors={"hubspot": connector},
         webhook_url=config.webhook.public_url,
     )
-    created: dict[str, datetime] = {}
     daemon = Daemon(ctx, metrics=Metrics())
     try:
         daemon.start()
         time.sleep(settings.scaled(5))  # the backlog's submission is under way
-        create_contacts(world, settings, created)
+        emulators.send("create")
+        emulators.recv()
+        emulators.send("created")  # answered once the last contact is created
+        created = {i: datetime.fromisoformat(t) for i, t in emulators.recv().items()}
+        if not created:  # the baseline: the backlog alone, for as long as the fresh run creates
+            time.sleep(settings.scaled(120))
         deadline = time.monotonic() + settings.scaled(900)
         settled: dict[str, datetime] = {}
         while time.monotonic() < deadline and len(settled) < len(created):
@@ -253,6 +274,8 @@ def run_daemon(world: dict[str, Any], settings: Settings, state_dir: Path) -> di
                 if row and row.outcome and not row.in_flight_batch_id:
                     settled[record_id] = row.updated_at
             time.sleep(0.2)
+        while time.monotonic() < deadline and not all(r.finished_at for r in store.recent_runs()):
+            time.sleep(0.2)  # the backlog's cycle submitted everything
     finally:
         daemon.request_stop("bench")
         daemon.wait()
@@ -310,7 +333,7 @@ def figures(raw: dict[str, Any], settings: Settings, api: dict[str, Any]) -> dic
     created, settled = raw["created"], raw["settled"]
     latencies = sorted((settled[i] - created[i]).total_seconds() for i in created if i in settled)
     if not latencies:
-        raise RuntimeError("no fresh contact was settled")
+        latencies = [0.0]
     p50 = statistics.median(latencies)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * len(latencies)) - 1)]
     fresh_posts = [e[1] for e in raw["ends"] if e[3] == "fresh"]
@@ -337,7 +360,16 @@ def figures(raw: dict[str, Any], settings: Settings, api: dict[str, Any]) -> dic
     }
 
 
-def run(settings: Settings) -> dict[str, Any]:
+def run(settings: Settings, *, baseline: bool = True) -> dict[str, Any]:
+    """The fresh run; with `baseline`, also the backlog alone (fresh lane off, nothing created)."""
+    out = run_once(settings)
+    if baseline:
+        alone = run_once(replace(settings, fresh=0))
+        out["baseline_fraction"] = alone["contacts_per_minute_fraction"]
+    return out
+
+
+def run_once(settings: Settings) -> dict[str, Any]:
     spawn = multiprocessing.get_context("spawn")
     ours, theirs = spawn.Pipe()
     child = spawn.Process(target=serve_world, args=(theirs, settings), daemon=True)
@@ -347,7 +379,7 @@ def run(settings: Settings) -> dict[str, Any]:
             raise RuntimeError("the emulators did not start within 300 s")
         world = ours.recv()
         with tempfile.TemporaryDirectory(prefix="crm-sync-bench-fresh-") as state_dir:
-            raw = run_daemon(world, settings, Path(state_dir))
+            raw = run_daemon(world, settings, Path(state_dir), ours)
         ours.send("stats")
         api = ours.recv()
         ours.send("stop")
@@ -365,10 +397,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=6, help="enrichment calls per window")
     parser.add_argument("--window", type=float, default=1.0, help="window, in seconds")
     parser.add_argument("--enrichment-seconds", type=float, default=5.0, help="real seconds")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the run of the backlog alone"
+    )
     args = parser.parse_args(argv)
     configure_logging(level="WARNING")
     settings = Settings(args.contacts, args.fresh, args.calls, args.window, args.enrichment_seconds)
-    out = run(settings)
+    out = run(settings, baseline=not args.no_baseline)
     print(f"settings: {json.dumps(asdict(settings))}")
     print(
         f"{out['fresh_settled']} of {out['fresh_created']} new contacts settled: p50 "
@@ -377,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"backlog: {out['backlog_submitted']} contacts submitted at "
         f"{out['contacts_per_minute_fraction']} of the ceiling (target >= 0.95); "
-        f"{out['fresh_posts']} fresh POSTs, closest {out['fresh_post_min_gap_s']} s apart"
+        f"{out['fresh_posts']} fresh POSTs, closest {out['fresh_post_min_gap_s']} s apart; "
+        f"the backlog alone: {out.get('baseline_fraction')}"
     )
     print(json.dumps(out))
     return 0
