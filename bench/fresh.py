@@ -27,7 +27,9 @@ Figures (the last line printed is one JSON object):
                                    measured exactly as `bench/pipeline.py` measures it
     fresh_posts, fresh_post_min_gap_s = the fresh lane's POSTs and their smallest spacing (real s)
     baseline_fraction            = the same measure in a second run with the fresh lane off and
-                                   nothing created (what the machine allows the backlog alone)
+                                   nothing created (what the machine allows the backlog alone);
+                                   fraction_of_baseline = contacts_per_minute_fraction / that:
+                                   the share of the backlog's pace the fresh lane leaves it
 
 Targets (issue 14): p95_s <= 120 and contacts_per_minute_fraction >= 0.95.
 
@@ -366,6 +368,9 @@ def run(settings: Settings, *, baseline: bool = True) -> dict[str, Any]:
     if baseline:
         alone = run_once(replace(settings, fresh=0))
         out["baseline_fraction"] = alone["contacts_per_minute_fraction"]
+        if alone["contacts_per_minute_fraction"]:
+            ratio = out["contacts_per_minute_fraction"] / alone["contacts_per_minute_fraction"]
+            out["fraction_of_baseline"] = round(ratio, 3)
     return out
 
 
