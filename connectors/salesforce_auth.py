@@ -8,10 +8,13 @@ session expires; `SalesforceApi` decides when.
 The two OAuth flows post to `{login_url}/services/oauth2/token` themselves rather than through
 simple-salesforce 1.12's `SalesforceLogin(consumer_key=..., privatekey=...)`: that helper keeps
 only the access token and instance (not the answer's `id`), sends `exp` as a string, aims the
-assertion's audience at `https://{domain}.salesforce.com` only, needs the consumer secret in a
+assertion's audience at `https://{domain}.salesforce.com` (a My Domain URL for a My Domain), needs
+the consumer secret in a
 Basic header, and turns "user hasn't approved this consumer" into a Python warning. The
 assertion is built with PyJWT (RS256 through cryptography) with the claims Salesforce documents:
-iss = consumer key, sub = username, aud = the login URL, exp = now + 3 minutes.
+iss = consumer key, sub = username, exp = now + 3 minutes, and aud = https://login.salesforce.com
+(https://test.salesforce.com for a sandbox org), the audiences Salesforce's JWT documentation
+names, wherever the token is asked for (My Domain included), as the Salesforce CLI does.
 
 The SOAP login (`password`) stays on simple-salesforce. SOAP `login()` is absent from API 65.0
 and later, so it is always asked for at `SOAP_LOGIN_VERSION` whatever `api_version` the REST
@@ -25,9 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from simple_salesforce.login import SalesforceLogin
 
 from connectors.salesforce_settings import SalesforceSettings
@@ -73,9 +80,17 @@ def soap_version(api_version: str) -> str:
 
 
 def read_private_key(settings: SalesforceSettings) -> str:
-    """The PEM text of the signing key, from `private_key` or `private_key_file`."""
+    """The PEM text of the signing key, from `private_key` or `private_key_file`.
+
+    A PEM squeezed onto one line with literal `\\n` (as .env files and some secret stores hold
+    it) is unfolded.
+    """
     if settings.private_key is not None:
-        return settings.private_key.get_secret_value()
+        text = settings.private_key.get_secret_value()
+        if "\n" not in text and "\\n" in text:
+            text = text.replace("\\n", "\n")
+            register_secret(text.strip())
+        return text
     path = Path(settings.private_key_file or "")
     try:
         text = path.read_text(encoding="utf-8")
@@ -85,20 +100,38 @@ def read_private_key(settings: SalesforceSettings) -> str:
     return text
 
 
-def jwt_assertion(settings: SalesforceSettings, now: float) -> str:
+def audience(settings: SalesforceSettings) -> str:
+    """https://test.salesforce.com for a sandbox org, https://login.salesforce.com otherwise."""
+    host = (urlsplit(settings.login_url).hostname or "") if settings.login_url else ""
+    sandbox = settings.domain == "test" or host == "test.salesforce.com"
+    sandbox = sandbox or host.endswith(".sandbox.my.salesforce.com")
+    return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
+
+
+def load_signing_key(settings: SalesforceSettings) -> RSAPrivateKey:
+    """The RSA key to sign with, parsed once (parsing checks the key: tens of milliseconds)."""
+    try:
+        key = load_pem_private_key(read_private_key(settings).encode("utf-8"), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(
+            f"private_key: not an unencrypted PEM private key ({type(exc).__name__})"
+        ) from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError("private_key: the JWT bearer flow needs an RSA key (RS256)")
+    return key
+
+
+def jwt_assertion(
+    settings: SalesforceSettings, now: float, key: RSAPrivateKey | None = None
+) -> str:
     """The RS256-signed assertion of the JWT bearer flow, valid for 3 minutes from `now`."""
     claims = {
         "iss": settings.consumer_key,
         "sub": settings.username,
-        "aud": settings.login_base,
+        "aud": audience(settings),
         "exp": int(now) + ASSERTION_LIFETIME,
     }
-    try:
-        assertion = jwt.encode(claims, read_private_key(settings), algorithm="RS256")
-    except (ValueError, TypeError, jwt.PyJWTError) as exc:
-        raise ConfigError(
-            f"private_key: not a PEM RSA private key ({type(exc).__name__})"
-        ) from None
+    assertion = jwt.encode(claims, key or load_signing_key(settings), algorithm="RS256")
     register_secret(assertion)
     return assertion
 
@@ -117,6 +150,7 @@ class SalesforceAuth:
         self._clock = clock
         self.flow = settings.mode
         self.renewable = self.flow != "session"
+        self._key: RSAPrivateKey | None = None
         for secret in (settings.session_id, settings.password, settings.security_token):
             register_secret(secret.get_secret_value() if secret else None)
         for secret in (settings.consumer_secret, settings.private_key):
@@ -139,7 +173,12 @@ class SalesforceAuth:
         if self.flow == "password":
             return self._soap_login()
         if self.flow == "jwt":
-            data = {"grant_type": JWT_GRANT, "assertion": jwt_assertion(s, self._clock())}
+            if self._key is None:
+                self._key = load_signing_key(s)
+            data = {
+                "grant_type": JWT_GRANT,
+                "assertion": jwt_assertion(s, self._clock(), self._key),
+            }
         else:
             assert s.consumer_secret is not None
             data = {

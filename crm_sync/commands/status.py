@@ -89,10 +89,24 @@ def collect_status(store: Any, *, days: int = 14, runs: int = 10) -> dict[str, A
     return {
         "batches_by_state": store.batches_by_state(),
         "in_doubt": in_doubt,
+        "kept_results": kept_results(store, now),
         "credits_in_flight": store.credits_in_flight(),
         "recent_runs": history,
         "credits_by_source_and_day": spend,
     }
+
+
+def kept_results(store: Any, now: datetime) -> list[dict[str, Any]]:
+    """Signed results no batch has claimed yet (kept, attached when a batch carries the id)."""
+    return [
+        {
+            "enrichment_id": k.enrichment_id,
+            "status": k.result_status,
+            "received_at": k.received_at.isoformat(),
+            "age_hours": round((now - k.received_at).total_seconds() / 3600, 1),
+        }
+        for k in store.early_results()
+    ]
 
 
 def _run_entry(run: Any) -> dict[str, Any]:
@@ -121,6 +135,10 @@ def render(status: dict[str, Any]) -> str:
     states = status["batches_by_state"]
     lines += [f"  {state:<10} {count}" for state, count in sorted(states.items())] or ["  (none)"]
     lines += _render_in_doubt(status["in_doubt"])
+    kept = status.get("kept_results", [])
+    lines.append(f"Kept results no batch has claimed yet: {len(kept)}")
+    lines += [f"  {k['enrichment_id']} {k['status']} age={k['age_hours']}h" for k in kept[:20]]
+    lines += ["  ..."] if len(kept) > 20 else []
     lines.append(f"Credits reserved by batches in flight: {status['credits_in_flight']}")
     lines.append("Recent runs (credits charged by the API; reserved = worst case still held):")
     lines += [_render_run(r) for r in status["recent_runs"]] or ["  (none)"]

@@ -4,8 +4,9 @@
 documents them:
 - JWT bearer (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=...`): the
   assertion must be RS256-signed by the key of the app's certificate, `iss` the consumer key,
-  `sub` a pre-authorized user, `aud` the login URL, and a numeric `exp` in the future and at most
-  3 minutes ahead;
+  `sub` a pre-authorized user, `aud` https://login.salesforce.com or https://test.salesforce.com
+  (the org's own URL too only with `OAuthApp.my_domain_audience`: the documentation names the two
+  generic ones), and a numeric `exp` in the future and at most 3 minutes ahead;
 - client credentials (`client_id` and `client_secret` in the body, or in a Basic header): run as
   the app's "run as" user.
 Answers carry `access_token`, `instance_url`, `id`, `token_type` and `issued_at`; refusals are
@@ -33,6 +34,7 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 180  # seconds
 CLOCK_SKEW = 5  # seconds of leeway on exp in the future
 ORG_ID = "00D5g0000000001EAA"
+FULL_ACCESS = frozenset({"full", "api", "openid", "id"})
 GENERIC_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 Reply = tuple[int, dict[str, Any]]
 
@@ -46,6 +48,9 @@ class OAuthApp:
     certificate: str = field(default_factory=lambda: sandbox_key_pair().certificate)
     pre_authorized: frozenset[str] = frozenset({"sandbox@example.com"})
     run_as: str | None = "integration@example.com"  # the client credentials flow's user
+    # The app's OAuth scopes; userinfo needs openid, which an integration app often lacks.
+    scopes: frozenset[str] = frozenset({"api", "refresh_token", "offline_access"})
+    my_domain_audience: bool = False  # also accept the org's own URL as a JWT audience
 
 
 class SessionBook:
@@ -54,15 +59,15 @@ class SessionBook:
     def __init__(self, clock: Callable[[], float], ttl: float | None = None) -> None:
         self.clock = clock
         self.ttl = ttl
-        self._issued: dict[str, tuple[float, str]] = {}
+        self._issued: dict[str, tuple[float, str, frozenset[str]]] = {}
         self.history: list[str] = []  # every session ever issued (canary tests look for them)
         self._lock = threading.Lock()
 
-    def issue(self, username: str) -> str:
-        """A new session id for `username`."""
+    def issue(self, username: str, scopes: frozenset[str] = FULL_ACCESS) -> str:
+        """A new session id for `username` with these OAuth scopes (SOAP logins: full)."""
         token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(40)}"
         with self._lock:
-            self._issued[token] = (self.clock(), username)
+            self._issued[token] = (self.clock(), username, scopes)
             self.history.append(token)
         return token
 
@@ -72,10 +77,16 @@ class SessionBook:
             entry = self._issued.get(token)
         if entry is None:
             return None
-        issued, username = entry
+        issued, username, _ = entry
         if self.ttl is not None and self.clock() - issued >= self.ttl:
             return None
         return username
+
+    def scopes_of(self, token: str) -> frozenset[str]:
+        """The scopes of an issued session (full access for any other, e.g. a configured one)."""
+        with self._lock:
+            entry = self._issued.get(token)
+        return entry[2] if entry else FULL_ACCESS
 
     def expire_all(self) -> None:
         """Every session issued so far answers 401 from now on."""
@@ -127,8 +138,8 @@ class TokenEndpoint:
             self.app.consumer_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
         )
         return {
-            "access_token": self.sessions.issue(username),
-            "scope": "api",
+            "access_token": self.sessions.issue(username, self.app.scopes),
+            "scope": " ".join(sorted(self.app.scopes)),
             "instance_url": base_url,
             "id": identity,
             "token_type": "Bearer",
@@ -153,7 +164,9 @@ class TokenEndpoint:
             )
         except jwt.PyJWTError:
             raise Refusal("invalid_grant", "invalid assertion") from None
-        audiences = {*GENERIC_AUDIENCES, base_url, "https://" + base_url.split("://", 1)[-1]}
+        audiences = set(GENERIC_AUDIENCES)
+        if self.app.my_domain_audience:
+            audiences |= {base_url, "https://" + base_url.split("://", 1)[-1]}
         if claims.get("aud") not in audiences:
             raise Refusal("invalid_grant", "audience is invalid")
         self._check_expiry(claims.get("exp"))

@@ -10,11 +10,13 @@ from typing import Any
 from connectors.registry import build_connector
 from crm_sync.config import SourceConfig
 
+SANDBOX_ARGS = ("--contacts", "5", "--session-ttl", "600")
+
 
 def _printed_and_checked(service: str) -> list[str]:
     """The sandbox's output up to the end of its auth section, each flow tried while it runs."""
     with subprocess.Popen(
-        [sys.executable, "-m", "crm_sync.cli", "sandbox", service, "--contacts", "5"],
+        [sys.executable, "-m", "crm_sync.cli", "sandbox", service, *SANDBOX_ARGS],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -66,7 +68,7 @@ def _check_salesforce_flows(lines: list[str]) -> None:
     assert "auth jwt as sandbox@example.com" in _check(jwt)
     secret = _value(lines, r"consumer secret (\S+),")
     cc = {"consumer_key": key, "consumer_secret": secret, "login_url": url}
-    assert "auth client_credentials as integration@example.com" in _check(cc)
+    assert "auth client_credentials as user 0055g" in _check(cc)
 
 
 def _check_hubspot_oauth(lines: list[str]) -> None:
@@ -92,3 +94,5 @@ def test_sandbox_prints_a_working_jwt_key_pair_and_app_credentials() -> None:
     lines = _printed_and_checked("all")
     assert any(line.startswith("salesforce OAuth app") for line in lines)
     assert any(line.startswith("hubspot OAuth app") for line in lines)
+    assert "  access tokens last 600 s" in lines
+    assert "  sessions from a login expire after 600 s" in lines
