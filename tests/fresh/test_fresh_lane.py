@@ -20,8 +20,9 @@ from crm_sync.config import Config, parse_config
 from crm_sync.daemon.fresh_lane import FreshLaneThread
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
-from crm_sync.pipeline.cycle import collect_and_write
-from crm_sync.pipeline.fresh import FreshLane
+from crm_sync.pipeline.cycle import collect_and_write, run_cycle
+from crm_sync.pipeline.fresh import FreshLane, scan_source
+from crm_sync.pipeline.report import SourceReport
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.daemon_e2e.conftest import wait_for
 from tests.fresh.helpers import create_contact, email_only_name, hubspot_client
@@ -206,3 +207,20 @@ def test_metrics_show_open_batches_and_the_latency_histogram(
         count = 'crm_sync_contact_latency_seconds_count{lane="fresh",source="hubspot"} 1.0'
         assert count in text
         thread.stop()
+
+
+def test_a_run_after_the_daemon_is_gone_gives_back_its_stale_open_batch(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """An open batch far older than max_batch_wait_seconds is freed and the full scan sends it."""
+    config = _config(world, tmp_path, max_batch_wait_seconds=0.05)
+    record_id = create_contact(hubspot_client(world), "Left", "Behind")
+    with open_context(config) as ctx:  # a daemon scanned, then died before sending
+        report = SourceReport("hubspot", "hubspot")
+        assert scan_source(ctx, config.sources[0], report) == 1
+        assert ctx.store.open_batches.get("hubspot") is not None
+    time.sleep(0.6)  # ten waits: no running fresh lane keeps an open batch that long
+    with open_context(config) as ctx:
+        run_cycle(ctx, deadline_seconds=20)
+        assert ctx.store.open_batches.get("hubspot") is None
+    assert world.enrichment.submissions_per_contact()[record_id] == 1
