@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simple_salesforce import Salesforce
 
+from connectors.salesforce import SalesforceSettings, build_session
 from crm_sync.app import open_context
 from crm_sync.config import Config, parse_config
 from crm_sync.daemon.fresh_lane import FreshLaneThread
@@ -23,6 +25,7 @@ from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.fresh import FreshLane, scan_source
 from crm_sync.pipeline.report import SourceReport
+from crm_sync.sandbox.salesforce_data import make_id
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.daemon_e2e.conftest import wait_for
 from tests.fresh.helpers import create_contact, email_only_name, hubspot_client
@@ -224,3 +227,30 @@ def test_a_run_after_the_daemon_is_gone_gives_back_its_stale_open_batch(
         run_cycle(ctx, deadline_seconds=20)
         assert ctx.store.open_batches.get("hubspot") is None
     assert world.enrichment.submissions_per_contact()[record_id] == 1
+
+
+def test_salesforce_contacts_join_the_open_batch_by_system_modstamp(tmp_path: Path) -> None:
+    """A Contact created through the REST API is found by `SystemModstamp >` the cursor."""
+    options = WorldOptions(hubspot_contacts=0, salesforce_contacts=10, completion_delay=0.05)
+    with SandboxWorld(options) as world:
+        raw = world.config_dict(
+            f"sqlite:///{tmp_path / 'state.sqlite3'}",
+            sources=[world.salesforce_source()],
+            schedule={"fresh_scan_seconds": 0.2, "fresh_overlap_seconds": 5},
+            run={"max_batch_wait_seconds": 30},
+        )
+        settings = SalesforceSettings.model_validate(
+            {"instance_url": world.servers["salesforce"].url, "session_id": "x"}
+        )
+        sf = Salesforce(
+            instance_url=world.servers["salesforce"].url,
+            session_id=world.salesforce.session_id,
+            session=build_session(settings),
+        )
+        account = make_id("Account", 0)
+        created = sf.Contact.create({"FirstName": "Ada", "LastName": "Byron", "AccountId": account})
+        with open_context(parse_config(raw, env={})) as ctx:
+            FreshLane(ctx).tick()
+            batch = ctx.store.open_batches.get("salesforce")
+            assert batch is not None
+            assert [c.record_id for c in batch.contacts] == [created["id"]]
