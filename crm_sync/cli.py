@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "once": "one full cycle, then exit (the same as `crm-sync --once`)",
     "check": "verify the enrichment key and every source, print balance and API usage",
     "status": "batches by state, in-doubt batches, recent runs, credits spent",
+    "replay": "write stored results that were not written (after fixing a mapped field)",
     "demo": "run one cycle against in-process emulators; needs no config and no network",
     "sandbox": "serve the local emulators of the enrichment API, HubSpot and Salesforce",
 }

@@ -23,7 +23,7 @@ from crm_sync.errors import (
     OutcomeUnknown,
     RetriableError,
 )
-from crm_sync.exit_codes import EXIT_AUTH, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
+from crm_sync.exit_codes import EXIT_AUTH, EXIT_CONFIG, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
 from crm_sync.logs import configure_logging
 
 # An interactive check should answer in seconds, not ride out a minute of backoff.
@@ -85,6 +85,8 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
         return [CheckLine(name, False, str(exc), EXIT_PARTIAL)]
     try:
         results = connector.check()
+        refused = any(r.credentials_refused for r in results)
+        fields = [] if refused else [field_line(name, connector.check_fields())]
     except AuthError as exc:
         return [CheckLine(name, False, f"credentials refused: {exc}", EXIT_AUTH)]
     except CrmSyncError as exc:
@@ -95,7 +97,14 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
     for result in results:
         code = EXIT_OK if result.ok else EXIT_AUTH if result.credentials_refused else EXIT_PARTIAL
         lines.append(CheckLine(f"{name} {result.name}", result.ok, result.detail, code))
-    return lines
+    return lines + fields
+
+
+def field_line(name: str, problems: list[str]) -> CheckLine:
+    """The mapped fields as every run checks them before spending: a wrong one exits 2."""
+    if problems:
+        return CheckLine(f"{name} mapped fields", False, "; ".join(problems), EXIT_CONFIG)
+    return CheckLine(f"{name} mapped fields", True, "exist and are writable")
 
 
 def run_checks(config: Config) -> list[CheckLine]:

@@ -67,9 +67,28 @@ def collect_status(store: Any, *, days: int = 14) -> dict[str, Any]:
     ]
     return {
         "batches_by_state": store.batches_by_state(),
+        "contacts_by_outcome": contacts_by_outcome(store.outcomes_by_source()),
         "in_doubt": in_doubt,
         "recent_runs": runs,
         "credits_by_source_and_day": spend,
+    }
+
+
+#: Outcomes shown for every source even at zero, so a reader sees they are watched (issue 9).
+ALWAYS_SHOWN_OUTCOMES = (
+    "invalid_input",
+    "invalid_value",
+    "identity_mismatch",
+    "malformed",
+    "not_returned",
+)
+
+
+def contacts_by_outcome(by_source: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Each source's contacts by last outcome, with the issue 9 outcomes always present."""
+    return {
+        source: dict(sorted((dict.fromkeys(ALWAYS_SHOWN_OUTCOMES, 0) | outcomes).items()))
+        for source, outcomes in by_source.items()
     }
 
 
@@ -77,6 +96,13 @@ def render(status: dict[str, Any]) -> str:
     lines = ["Batches by state:"]
     states = status["batches_by_state"]
     lines += [f"  {state:<10} {count}" for state, count in sorted(states.items())] or ["  (none)"]
+    lines.append("Contacts by last outcome:")
+    by_outcome = status.get("contacts_by_outcome", {})
+    for source, outcomes in by_outcome.items():
+        lines.append(f"  {source}:")
+        lines += [f"    {name:<18} {count}" for name, count in outcomes.items()]
+    if not by_outcome:
+        lines.append("  (none)")
     lines.append("In doubt (may have been paid for; never resent automatically):")
     if not status["in_doubt"]:
         lines.append("  (none)")

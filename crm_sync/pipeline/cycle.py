@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from crm_sync import errors
 from crm_sync.config import SourceConfig
-from crm_sync.exit_codes import EXIT_AUTH, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
+from crm_sync.exit_codes import EXIT_AUTH, EXIT_CONFIG, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import poll_due
@@ -61,6 +61,7 @@ def run_cycle(
         if deadline is not None:
             collect_until = min(collect_until, deadline)
         collect_and_write(ctx, counts, deadline=collect_until, wait=wait)
+        report_held(report)
         states = ctx.store.batches_by_state()
         report.pending_batches = states.get("submitted", 0) + states.get("received", 0)
     report.finished_at = ctx.clock()
@@ -92,6 +93,8 @@ def _run_source(
     try:
         if not report.dry_run:
             _recover_source(ctx, source.name, source_report)
+        if not fields_ok(ctx, source, source_report):
+            return
         budget = source_budget(ctx, source, report.balance or 0)
         cap = ctx.config.run.max_contacts_per_run
         if cap is not None:
@@ -121,6 +124,32 @@ def _run_source(
     finally:
         if not report.dry_run:
             ctx.store.release_lease(lease, ctx.owner)
+
+
+def fields_ok(ctx: Context, source: SourceConfig, source_report: SourceReport) -> bool:
+    """Every mapped field exists and is writable, checked before any credit is spent.
+
+    A missing field would make every paid result unwritable: the source stops (exit 2).
+    """
+    problems = ctx.connectors[source.name].check_fields()
+    if problems:
+        message = "mapped CRM fields are wrong, nothing sent: " + "; ".join(problems)
+        source_report.stop("failed", message, EXIT_CONFIG)
+        get_logger(source=source.name).error("source_fields_refused", problems=problems)
+    return not problems
+
+
+def report_held(report: RunReport) -> None:
+    """A source whose results were held by a field refusal fails the run with exit 2."""
+    for source in report.sources:
+        held = source.counts.held_for_config
+        if held and source.exit_code < EXIT_CONFIG:
+            source.stop(
+                "failed",
+                f"{held} paid results held unwritten: the CRM refused a mapped field; "
+                "fix `fields`, then run `crm-sync replay`",
+                EXIT_CONFIG,
+            )
 
 
 def take_source_lease(ctx: Context, name: str) -> bool:

@@ -1,12 +1,19 @@
 """Write back: turn a stored result into CRM writes, filling empty fields only.
 
 The records are re-read right before writing, so a value a person typed after we submitted is
-kept. Every contact's outcome goes to the ledger, which frees it from `in flight`. Running this
-twice on the same batch (after a crash) writes nothing new: the second read finds our own values.
+kept. A result whose names or domain are not the record's is not written (`identity_mismatch`),
+nor is an implausible value (`invalid_value`). Every contact's outcome goes to the ledger, which
+frees it from `in flight`. Running this twice on the same batch (after a crash) writes nothing
+new: the second read finds our own values.
+
+A write the CRM refuses for the whole field (it does not exist, it is read-only) is a config
+mistake, not the contact's: those contacts stay in flight and the batch stays `received`
+("held"), so `crm-sync replay` (or a later run) writes them once the config is fixed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,26 +22,34 @@ from connectors.base import Connector, Contact, FieldUpdate, WriteStatus
 from crm_sync.config import SourceConfig
 from crm_sync.enrichment.models import EnrichmentResult, EnrichmentStatus, ResultItem
 from crm_sync.failpoints import failpoint
+from crm_sync.identity import Mismatch, identity_mismatch
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.policies import FieldDecision, decide
 from crm_sync.store.records import OUTCOME_RETRY, Batch, BatchContact, ContactOutcome
 
+OUTCOME_INVALID_VALUE = "invalid_value"
+OUTCOME_IDENTITY_MISMATCH = "identity_mismatch"
+
 CLAIM_LEASE = timedelta(minutes=5)
 
 
 @dataclass
-class _Plan:
+class WritePlan:
+    """Per contact of a batch: its outcome, and the field values to write."""
+
     outcomes: dict[str, ContactOutcome] = field(default_factory=dict)
     updates: list[FieldUpdate] = field(default_factory=list)
     decisions: dict[str, FieldDecision] = field(default_factory=dict)
+    mismatches: dict[str, Mismatch] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)  # record id -> the CRM's field refusal
 
 
 def write_back_received(
     ctx: Context, counts_for: dict[str, SourceCounts], *, limit: int = 20
 ) -> int:
-    """Write every received batch this process can claim; returns how many were finished."""
+    """Write every received batch this process can claim; returns how many were claimed."""
     done = 0
     for batch in ctx.store.claim_received(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
         counts = counts_for.setdefault(batch.source, SourceCounts())
@@ -43,26 +58,43 @@ def write_back_received(
     return done
 
 
-def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> None:
-    """Decide, write and record one batch."""
+def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> bool:
+    """Decide, write and record one claimed batch; False when it is held (field refused)."""
     log = get_logger(source=batch.source, batch=batch.id)
-    source = ctx.source_config(batch.source)
     connector = ctx.connectors[batch.source]
-    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
-    items = _items_by_record(result, batch.source)
-    current = _read_all(connector, [c.record_id for c in batch.contacts])
-    plan = _plan(batch.contacts, items, current, result.status, source)
+    plan, pending = preview_batch(ctx, batch)
     written_ids = _write(connector, plan, counts)
     failpoint("after_crm_write")
     for record_id in written_ids:
         plan.outcomes[record_id] = ContactOutcome(
             record_id, "written", dict(plan.outcomes[record_id].values_written), True
         )
-    ctx.store.record_outcomes(batch.id, list(plan.outcomes.values()))
+    _count(plan, counts)
+    settled = [o for rid, o in plan.outcomes.items() if rid not in plan.held]
+    ctx.store.record_outcomes(batch.id, settled)
+    if plan.held:
+        reason = next(iter(plan.held.values()))
+        ctx.store.hold_batch(batch.id, owner=ctx.owner, reason=reason)
+        log.error("batch_held_field_refused", contacts=len(plan.held), reason=reason)
+        return False
     ctx.store.mark_written(batch.id, owner=ctx.owner)
     counts.credits_spent += batch.credits_spent or 0
     ctx.progress.advance(batch.source, "written back", len(batch.contacts))
-    log.info("batch_written", contacts=len(batch.contacts), updates=len(plan.updates))
+    log.info("batch_written", contacts=len(pending), updates=len(plan.updates))
+    return True
+
+
+def preview_batch(ctx: Context, batch: Batch) -> tuple[WritePlan, list[BatchContact]]:
+    """What writing `batch` now would do (re-read, identity, values, fill-empty); no write.
+
+    Contacts that already have an outcome (settled before a hold) are left out.
+    """
+    source = ctx.source_config(batch.source)
+    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
+    items = _items_by_record(result, batch.source)
+    pending = [c for c in batch.contacts if c.outcome is None]
+    current = _read_all(ctx.connectors[batch.source], [c.record_id for c in pending])
+    return _plan(pending, items, current, result.status, source), pending
 
 
 def _items_by_record(result: EnrichmentResult, source: str) -> dict[str, ResultItem]:
@@ -88,8 +120,8 @@ def _plan(
     current: dict[str, Contact],
     status: EnrichmentStatus,
     source: SourceConfig,
-) -> _Plan:
-    plan = _Plan()
+) -> WritePlan:
+    plan = WritePlan()
     for contact in contacts:
         rid = contact.record_id
         item = items.get(rid)
@@ -102,6 +134,12 @@ def _plan(
         if record is None:
             plan.outcomes[rid] = ContactOutcome(rid, "missing_in_crm", {}, has_data)
             continue
+        mismatch = identity_mismatch(record, item.contact) if has_data else None
+        if mismatch is not None:
+            plan.mismatches[rid] = mismatch
+            outcome = f"{OUTCOME_IDENTITY_MISMATCH}: {mismatch.message}"[:500]
+            plan.outcomes[rid] = ContactOutcome(rid, outcome, {}, True)
+            continue
         decision = decide(
             record,
             item.contact,
@@ -111,7 +149,7 @@ def _plan(
         )
         plan.decisions[rid] = decision
         plan.outcomes[rid] = ContactOutcome(
-            rid, _outcome_name(decision), dict(decision.values), decision.found_anything
+            rid, _outcome(decision), dict(decision.values), decision.found_anything
         )
         if decision.values:
             plan.updates.append(FieldUpdate(rid, dict(decision.values)))
@@ -123,9 +161,12 @@ def _has_data(item: ResultItem) -> bool:
     return bool(c.most_probable_email or c.most_probable_phone or c.phones or c.emails)
 
 
-def _outcome_name(decision: FieldDecision) -> str:
+def _outcome(decision: FieldDecision) -> str:
     if decision.values:
         return "pending_write"
+    if decision.invalid:
+        why = "; ".join(f"{name}: {r.message}" for name, r in sorted(decision.invalid.items()))
+        return f"{OUTCOME_INVALID_VALUE}: {why}"[:500]
     if decision.kept_existing:
         return "kept_existing"
     if decision.not_accepted:
@@ -133,7 +174,7 @@ def _outcome_name(decision: FieldDecision) -> str:
     return "not_found"
 
 
-def _write(connector: Connector, plan: _Plan, counts: SourceCounts) -> list[str]:
+def _write(connector: Connector, plan: WritePlan, counts: SourceCounts) -> list[str]:
     """Write in the connector's batch size; count per field; return ids written."""
     written: list[str] = []
     size = connector.limits.write_batch_size
@@ -144,17 +185,50 @@ def _write(connector: Connector, plan: _Plan, counts: SourceCounts) -> list[str]
                 written.append(update.record_id)
                 counts.emails_written += "email" in update.values
                 counts.phones_written += "phone" in update.values
+            elif outcome.status == WriteStatus.FIELD_REFUSED:
+                plan.held[update.record_id] = outcome.reason or "field refused"
             else:
                 counts.rejected += 1
+                counts.reject(f"crm:{reason_code(outcome.reason)}")
                 plan.outcomes[update.record_id] = ContactOutcome(
                     update.record_id, f"rejected: {outcome.reason}"[:500], {}, True
                 )
+    return written
+
+
+def _count(plan: WritePlan, counts: SourceCounts) -> None:
+    """Add what the plan decided to the run's counts, refusals under their reason code."""
     for decision in plan.decisions.values():
         counts.kept_existing += len(decision.kept_existing)
         counts.not_accepted += len(decision.not_accepted)
+        counts.invalid_value += len(decision.invalid)
+        for refusal in decision.invalid.values():
+            counts.reject(f"invalid_value:{refusal.code}")
         if not decision.found_anything:
             counts.not_found += 1
+    for mismatch in plan.mismatches.values():
+        counts.identity_mismatch += 1
+        counts.reject(f"identity_mismatch:{mismatch.code}")
+    for reason in plan.held.values():
+        counts.held_for_config += 1
+        counts.reject(f"crm_field:{reason_code(reason)}")
     for contact_outcome in plan.outcomes.values():
         if contact_outcome.outcome == OUTCOME_RETRY:
             counts.skipped["not_processed_by_api"] += 1
-    return written
+
+
+_INNER_ERROR = re.compile(r'"error"\s*:\s*"([A-Z][A-Z_]+)"')
+_HEAD_CODE = re.compile(r"\s*([A-Z][A-Z0-9_]{2,})\b")
+
+
+def reason_code(reason: str) -> str:
+    """A CRM's refusal as a short code for counting: `CONFLICT`, `VALIDATION_ERROR/INVALID_EMAIL`.
+
+    The reason's own words often quote ids or values; counts need the kind, not the instance.
+    """
+    head = _HEAD_CODE.match(reason)
+    inner = _INNER_ERROR.search(reason)
+    if head is None:
+        words = re.findall(r"[a-z]+", reason.lower())[:4]
+        return "_".join(words) or "unknown"
+    return f"{head.group(1)}/{inner.group(1)}" if inner else head.group(1)

@@ -41,6 +41,7 @@ from crm_sync.sandbox.enrichment_records import (
     max_in_window,
 )
 from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
+from crm_sync.sandbox.enrichment_swaps import swap_customs
 from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
 from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
 
@@ -87,6 +88,7 @@ class EnrichmentEmulator:
         error_rate: float = 0.0,
         latency: float = 0.0,
         drop_webhooks: bool = False,
+        swap_custom: bool = False,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -102,6 +104,7 @@ class EnrichmentEmulator:
         self.in_progress_style = in_progress_style
         self.faults = Faults(error_rate=error_rate, latency=latency, drop_webhooks=drop_webhooks)
         self.clock = clock
+        self.swap_custom = swap_custom  # answer style: see enrichment_swaps
         self.submitted: list[SubmittedContact] = []
         self.calls: list[CallRecord] = []
         self.webhook_attempts: list[WebhookAttempt] = []
@@ -311,6 +314,8 @@ class EnrichmentEmulator:
             else:
                 outcome = settle(job.request.contacts, self.balance)
                 status, credits, datas = outcome.status, outcome.credits, outcome.datas
+                if self.swap_custom:
+                    datas = swap_customs(datas)
                 self.balance -= credits
                 self.credits_charged += credits
             job.status = status

@@ -112,7 +112,7 @@ batch_contacts = Table(
     Column("source", String(64), nullable=False),
     Column("fields_asked", Text, nullable=False),
     Column("request", Text, nullable=False),
-    Column("outcome", String(64), nullable=True),
+    Column("outcome", Text, nullable=True),  # `name` or `name: reason` (step 3)
     Column("values_written", Text, nullable=True),
 )
 
@@ -126,7 +126,7 @@ ledger = Table(
     # the last_attempt_at before the current claim, restored if the batch is never sent
     Column("prev_attempt_at", UtcDateTime, nullable=True),
     Column("fields_asked", Text, nullable=False),
-    Column("outcome", String(64), nullable=True),
+    Column("outcome", Text, nullable=True),  # `name` or `name: reason` (step 3)
     Column("values_written", Text, nullable=True),
     Column("found", Boolean, nullable=False, default=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -185,7 +185,21 @@ def _step_2_scan_cursors(conn: Connection) -> None:
     scan_cursors.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_step_1_initial, _step_2_scan_cursors]
+def _step_3_outcome_reasons(conn: Connection) -> None:
+    """Outcomes carry their reason (`rejected: <the CRM's words>`, `invalid_value: ...`).
+
+    VARCHAR(64) refused those on PostgreSQL; SQLite never enforced the length.
+    """
+    if conn.dialect.name == "postgresql":
+        for table in ("batch_contacts", "contact_ledger"):
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN outcome TYPE TEXT"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _step_1_initial,
+    _step_2_scan_cursors,
+    _step_3_outcome_reasons,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -13,7 +13,9 @@ from crm_sync.store.records import PlannedContact
 from tests.pipeline.conftest import context, make_config
 
 
-def _body(enrichment_id: str, source: str, record_ids: list[str]) -> str:
+def _body(world: SandboxWorld, enrichment_id: str, source: str, record_ids: list[str]) -> str:
+    """A result as the API sends it: the person's names echoed, an email found."""
+    records = world.hubspot.records
     return json.dumps(
         {
             "id": enrichment_id,
@@ -23,6 +25,8 @@ def _body(enrichment_id: str, source: str, record_ids: list[str]) -> str:
                 {
                     "custom": {"crm_id": rid, "source": source},
                     "contact": {
+                        "firstname": records[rid].get("firstname") or "",
+                        "lastname": records[rid].get("lastname") or "",
                         "most_probable_email": f"found.{rid}@example.com",
                         "most_probable_email_status": "DELIVERABLE",
                     },
@@ -52,11 +56,12 @@ def test_in_doubt_batch_is_adopted_and_written(world: SandboxWorld, tmp_path: Pa
         assert store.mark_sending(batch.id, ctx.owner)
         assert store.mark_in_doubt(batch.id, "crashed")
         assert (
-            accept_result(ctx, _body("other-job", "hubspot", ids[:2]), source_kind="webhook")
+            accept_result(ctx, _body(world, "other-job", "hubspot", ids[:2]), source_kind="webhook")
             == "unknown"
         )
         assert (
-            accept_result(ctx, _body("lost-job", "hubspot", ids), source_kind="webhook") == "stored"
+            accept_result(ctx, _body(world, "lost-job", "hubspot", ids), source_kind="webhook")
+            == "stored"
         )
         collect_and_write(ctx, {"hubspot": SourceCounts()})
         assert store.get_batch(batch.id).state == "written"  # type: ignore[union-attr]

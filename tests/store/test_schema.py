@@ -10,8 +10,9 @@ from sqlalchemy import create_engine, func, select, text
 
 from crm_sync.store import Store
 from crm_sync.store.engine import is_memory_sqlite, normalise_url
+from crm_sync.store.records import ContactOutcome
 from crm_sync.store.schema import MIGRATIONS, SCHEMA_VERSION, scan_cursors, schema_version
-from tests.store.conftest import FakeClock, plan
+from tests.store.conftest import FakeClock, plan, received
 
 
 def _version(url: str) -> list[int]:
@@ -139,4 +140,30 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
     with engine.connect() as conn:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
+
+
+def test_a_version_2_store_takes_outcomes_with_their_reason(
+    store_url: str, clock: FakeClock
+) -> None:
+    """Step 3 widens the outcome columns: a CRM's long reason is kept whole, on both backends."""
+    engine = create_engine(normalise_url(store_url))
+    with engine.begin() as conn:
+        MIGRATIONS[0](conn)
+        MIGRATIONS[1](conn)
+        if conn.dialect.name == "postgresql":  # the shape steps 1 and 2 first shipped with
+            for table in ("batch_contacts", "contact_ledger"):
+                conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN outcome TYPE VARCHAR(64)"))
+        schema_version.create(conn, checkfirst=True)
+        conn.execute(schema_version.insert().values(version=2))
+    engine.dispose()
+    store = Store.open(store_url, clock=clock)
+    try:
+        batch = received(store, clock, "r1")
+        reason = "rejected: VALIDATION_ERROR: " + "Property values were not valid " * 10
+        store.record_outcomes(batch.id, [ContactOutcome("r1", reason, {}, True)])
+        row = store.ledger_row("hubspot", "r1")
+        assert row is not None
+        assert row.outcome == reason
+    finally:
+        store.close()
