@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -49,6 +50,19 @@ class Selection:
     # Resume after this record id, in the connector's own order (a bounded scan continuing).
     # A connector that cannot may ignore it: the engine then simply rescans from the start.
     after_id: str | None = None
+
+
+#: Capability of a connector that implements `iter_changed` (the fresh lane's incremental scan).
+INCREMENTAL_SCAN = "incremental_scan"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A candidate found by an incremental scan, with when the CRM last changed and created it."""
+
+    contact: Contact
+    modified_at: datetime  # timezone-aware; the scan's cursor moves to the newest seen
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +118,8 @@ class CheckResult:
 class ConnectorSettings(BaseModel):
     """Base for a connector's `settings:` block; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error must not quote a token or key it was given
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 @dataclass
@@ -127,6 +142,8 @@ class Connector(ABC):
     name: ClassVar[str]
     settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     limits: ClassVar[ConnectorLimits]
+    #: Optional abilities, e.g. INCREMENTAL_SCAN; the engine falls back when one is absent.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, source: SourceConfig, settings: ConnectorSettings) -> None:
         self.source = source
@@ -163,6 +180,14 @@ class Connector(ABC):
     @abstractmethod
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
         """Write values in batches; one outcome per update, in order; never raise for one record."""
+
+    def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
+        """Pages of candidates created or modified after `since`, oldest change first.
+
+        Only for connectors declaring INCREMENTAL_SCAN. Every candidate changed strictly after
+        `since` is yielded once; one changed at `since` itself may be (the engine overlaps).
+        """
+        raise NotImplementedError(f"the {self.name} connector cannot scan incrementally")
 
     def check(self) -> list[CheckResult]:
         """Lines for `crm-sync check`: token accepted, mapped fields exist, API usage left."""

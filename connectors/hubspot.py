@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import urllib3
@@ -40,9 +41,10 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
-from pydantic import Field, SecretStr
 
 from connectors.base import (
+    INCREMENTAL_SCAN,
+    Change,
     CheckResult,
     Connector,
     ConnectorLimits,
@@ -53,29 +55,19 @@ from connectors.base import (
     WriteOutcome,
     WriteStatus,
 )
+from connectors.hubspot_auth import HubSpotAuth
 from connectors.hubspot_filters import build_groups, validate_filters
+from connectors.hubspot_incremental import iter_changed
 from connectors.hubspot_policy import Throttle, backoff, error_fields, field_refusal, retry_wait
+from connectors.hubspot_settings import HubSpotSettings
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError, CrmSyncError, ServerError
-from crm_sync.logs import get_logger, register_secret, scrub
+from crm_sync.logs import get_logger, scrub
 
 __all__ = ["HubSpotConnector", "HubSpotSettings", "Throttle"]
 
 T = TypeVar("T")
 API_ERRORS = (ContactsApiException, PropertiesApiException)
-
-
-class HubSpotSettings(ConnectorSettings):
-    """`settings:` of a HubSpot source (a private app's access token)."""
-
-    access_token: SecretStr
-    base_url: str | None = None  # host override, e.g. the sandbox emulator
-    linkedin_property: str = "hs_linkedin_url"
-    company_property: str = "company"
-    domain_property: str = "website"
-    requests_per_second: float = Field(4.0, gt=0)
-    timeout_seconds: float = Field(30, gt=0)
-    max_retries: int = Field(5, ge=0, le=20)
 
 
 def _clean(value: Any) -> str | None:
@@ -90,6 +82,7 @@ class HubSpotConnector(Connector):
     limits: ClassVar[ConnectorLimits] = ConnectorLimits(
         page_size=200, read_batch_size=100, write_batch_size=100, requests_per_second=4.0
     )
+    capabilities = frozenset({INCREMENTAL_SCAN})
 
     def __init__(
         self,
@@ -104,8 +97,7 @@ class HubSpotConnector(Connector):
         if not isinstance(settings, HubSpotSettings):
             raise TypeError("HubSpotConnector needs HubSpotSettings")
         self.hs_settings = settings
-        token = settings.access_token.get_secret_value()
-        register_secret(token)
+        token = settings.access_token.get_secret_value() if settings.access_token else None
         self.client = client or HubSpot(access_token=token, host=settings.base_url)
         # Each attribute access builds a new ApiClient and pool: keep one of each.
         contacts = self.client.crm.contacts
@@ -116,6 +108,8 @@ class HubSpotConnector(Connector):
         self._sleep = sleep
         self._throttle = Throttle(settings.requests_per_second, clock, sleep)
         self.log = get_logger(source=source.name, connector=self.name)
+        self.auth = HubSpotAuth(settings, self.client, clock, self.log)
+        self.auth.attach(self)
 
     def __repr__(self) -> str:
         return f"HubSpotConnector(source={self.source.name!r})"
@@ -148,6 +142,13 @@ class HubSpotConnector(Connector):
 
     # -- the boundary: throttle, retries, exception translation -----------------------------
     def _call(self, kind: str, fn: Callable[[], T], passthrough: frozenset[int] = frozenset()) -> T:
+        """`_attempts` on a fresh token; after a 401 an OAuth token is refreshed once."""
+        attempts = functools.partial(self._attempts, kind, fn)
+        return self.auth.call(kind, attempts, passthrough, API_ERRORS, self.calls)
+
+    def _attempts(
+        self, kind: str, fn: Callable[[], T], passthrough: frozenset[int] = frozenset()
+    ) -> T:
         """Run one API call with our retry policy; ApiException leaves only for `passthrough`."""
         retries = self.hs_settings.max_retries
         for attempt in range(retries + 1):
@@ -202,6 +203,23 @@ class HubSpotConnector(Connector):
                 yield contacts
             if not contacts or page.paging is None:
                 return
+
+    def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
+        """Candidates created or modified since `since` (`hubspot_incremental`)."""
+        return iter_changed(self, selection, since)
+
+    # Hooks for `hubspot_incremental`: the same properties, retries and record mapping.
+    def search_properties(self) -> list[str]:
+        return self._properties()
+
+    def search_page(self, fn: Callable[[], T]) -> T:
+        return self._call("search", fn)
+
+    def run_search(self, request: PublicObjectSearchRequest) -> Any:
+        return self._search(request)
+
+    def to_contact(self, record_id: str, props: dict[str, Any]) -> Contact:
+        return self._contact(record_id, props)
 
     def _search(self, request: PublicObjectSearchRequest) -> Any:
         return self._search_api.do_search(
@@ -365,6 +383,7 @@ class HubSpotConnector(Connector):
     def check(self) -> list[CheckResult]:
         """Token accepted, properties exist (mapped ones writable), daily calls left."""
         try:
+            self.auth.ensure_fresh()
             request = PublicObjectSearchRequest(
                 filter_groups=[], sorts=[], properties=["hs_object_id"], limit=1, after="0"
             )
@@ -373,6 +392,7 @@ class HubSpotConnector(Connector):
             refused = isinstance(exc, AuthError)
             return [CheckResult("hubspot.token", False, str(exc), credentials_refused=refused)]
         results = [CheckResult("hubspot.token", True, f"accepted; {page.total} contacts")]
+        results.append(CheckResult("hubspot.auth", True, self.auth.identity(self.client)))
         headers: Any = {}
         s = self.hs_settings
         identity = [s.company_property, s.domain_property, s.linkedin_property]

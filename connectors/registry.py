@@ -61,7 +61,8 @@ def validate_source(source: SourceConfig) -> list[str]:
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             if err["type"] == "missing":
                 msg = "required key is missing"
-            problems.append(f"settings.{loc}: {msg}")
+            msg = msg.removeprefix("Value error, ")
+            problems.append(f"settings.{loc}: {msg}" if loc else f"settings: {msg}")
     problems.extend(cls.validate_filters(source.filters))
     return problems
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from connectors.base import (
+    INCREMENTAL_SCAN,
+    Change,
     CheckResult,
     Connector,
     ConnectorLimits,
@@ -31,6 +34,7 @@ from connectors.salesforce_http import (
     rewrite_url,
     translate,
 )
+from connectors.salesforce_incremental import iter_changed
 from connectors.salesforce_settings import (
     FIELD_NAME,
     FIELD_PATH,
@@ -39,7 +43,7 @@ from connectors.salesforce_settings import (
 )
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, FatalError
-from crm_sync.logs import get_logger, register_secret
+from crm_sync.logs import get_logger
 
 __all__ = [
     "COMPANY_FIELDS",
@@ -95,6 +99,7 @@ class SalesforceConnector(Connector):
     name = "salesforce"
     settings_model = SalesforceSettings
     limits = ConnectorLimits(page_size=2000, read_batch_size=200, write_batch_size=200)
+    capabilities = frozenset({INCREMENTAL_SCAN})
 
     def __init__(
         self,
@@ -110,9 +115,10 @@ class SalesforceConnector(Connector):
         self.sobject = settings.object
         self.log = get_logger(source=source.name, connector=self.name)
         self.api = SalesforceApi(settings, self.calls, self.log, sleep)
-        for secret in (settings.session_id, settings.password, settings.security_token):
-            register_secret(secret.get_secret_value() if secret else None)
         self._check_names()
+
+    def __repr__(self) -> str:
+        return f"SalesforceConnector(source={self.source.name!r}, auth={self.api.auth.flow!r})"
 
     def _check_names(self) -> None:
         problems = [
@@ -151,6 +157,16 @@ class SalesforceConnector(Connector):
 
     def candidate_query(self, selection: Selection) -> str:
         """The SOQL for records missing any wanted field, within filters, not opted out."""
+        clauses = self.candidate_clauses(selection)
+        if selection.after_id and RECORD_ID.match(selection.after_id):
+            clauses.append(f"Id > {_quote(selection.after_id)}")  # resume a bounded scan
+        fields = ", ".join(self.select_fields())
+        where = " AND ".join(clauses)
+        # names are checked against FIELD_NAME; the user's own fragment is theirs by design
+        return f"SELECT {fields} FROM {self.sobject} WHERE {where} ORDER BY Id"  # noqa: S608
+
+    def candidate_clauses(self, selection: Selection) -> list[str]:
+        """The WHERE conditions (ANDed) of a candidate query: gaps, filters, opt-out."""
         wanted = sorted(selection.wanted & set(self.field_map))
         if not wanted:
             raise ConfigError("selection: no wanted field is in the source's field map")
@@ -165,12 +181,11 @@ class SalesforceConnector(Connector):
             if not FIELD_NAME.match(selection.opt_out_field):
                 raise ConfigError(f"opt_out_field: {selection.opt_out_field!r} is not a field name")
             clauses.append(f"{selection.opt_out_field} != true")  # null counts as not opted out
-        if selection.after_id and RECORD_ID.match(selection.after_id):
-            clauses.append(f"Id > {_quote(selection.after_id)}")  # resume a bounded scan
-        fields = ", ".join(self.select_fields())
-        where = " AND ".join(clauses)
-        # names are checked against FIELD_NAME; the user's own fragment is theirs by design
-        return f"SELECT {fields} FROM {self.sobject} WHERE {where} ORDER BY Id"  # noqa: S608
+        return clauses
+
+    def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
+        """Candidates with `SystemModstamp > since`, oldest first (`salesforce_incremental`)."""
+        return iter_changed(self, selection, since)
 
     def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:
         """Pages of candidates via `nextRecordsUrl`, a server-side cursor: each record once."""
@@ -289,12 +304,16 @@ class SalesforceConnector(Connector):
     # --- check --------------------------------------------------------------------------------
     def check(self) -> list[CheckResult]:
         """Session accepted, object and mapped fields present, daily API requests left."""
+        flow = self.api.auth.flow
         try:
             limits = self.api.rest("limits", "limits")
+            identity = self.api.identity()
         except CrmSyncError as exc:
             refused = isinstance(exc, AuthError)
             return [CheckResult("salesforce session", False, str(exc), credentials_refused=refused)]
-        results = [CheckResult("salesforce session", True, "accepted")]
+        results = [CheckResult("salesforce session", True, f"accepted; auth {flow} as {identity}")]
+        for warning in self.api.auth.warnings():
+            results.append(CheckResult("salesforce auth", True, f"warning: {warning}"))
         results.extend(self._check_fields())
         daily = (limits or {}).get("DailyApiRequests", {})
         remaining, total = daily.get("Remaining"), daily.get("Max")

@@ -2,7 +2,9 @@
 
 Library errors are translated here and nowhere else:
 
-    SalesforceExpiredSession / failed login      -> AuthError(service="salesforce")
+    SalesforceExpiredSession (401)               -> renewed once by logging in again, else
+                                                    AuthError(service="salesforce")
+    failed login (SOAP fault, OAuth error body)  -> AuthError carrying the provider's code
     SalesforceRefusedRequest REQUEST_LIMIT_...   -> QuotaExhausted (stop the source for the day)
     SalesforceMalformedRequest (MALFORMED_QUERY) -> ValidationError (a FatalError) naming the error
     connection errors and 5xx                    -> retried `max_retries` times, then ServerError
@@ -31,6 +33,7 @@ from simple_salesforce.exceptions import (
 )
 
 from connectors.base import CallCounter
+from connectors.salesforce_auth import SalesforceAuth, SalesforceSession
 from connectors.salesforce_settings import SalesforceSettings
 from crm_sync.errors import (
     AuthError,
@@ -89,21 +92,26 @@ def build_session(settings: SalesforceSettings) -> requests.Session:
     """A requests session for simple-salesforce, routed to plain-http hosts where configured."""
     session = requests.Session()
     session.verify = settings.verify_tls
-    rewrites: dict[str, str] = {}
-    for url in (settings.instance_url, settings.login_url):
-        if url and url.startswith("http://"):
-            origin = _origin(url)
-            rewrites["https://" + origin.removeprefix("http://")] = origin
-    if settings.login_url:
-        rewrites[f"https://{settings.domain}.salesforce.com"] = _origin(settings.login_url)
     fallback = PlainHttpAdapter({}, settings.timeout_seconds)
     session.mount("https://", fallback)
     session.mount("http://", fallback)
-    if rewrites:
-        adapter = PlainHttpAdapter(rewrites, settings.timeout_seconds)
-        for source in rewrites:
-            session.mount(source + "/", adapter)  # the "/" keeps :80 from matching :8080
+    for url in (settings.instance_url, settings.login_url):
+        route_plain_http(session, url, settings.timeout_seconds)
+    if settings.login_url:
+        source = f"https://{settings.domain}.salesforce.com"
+        adapter = PlainHttpAdapter({source: _origin(settings.login_url)}, settings.timeout_seconds)
+        session.mount(source + "/", adapter)
     return session
+
+
+def route_plain_http(session: requests.Session, url: str | None, timeout: float) -> None:
+    """Send simple-salesforce's https:// calls for a plain-http `url`'s origin to http://."""
+    if not url or not url.startswith("http://"):
+        return
+    origin = _origin(url)
+    source = "https://" + origin.removeprefix("http://")
+    # the "/" keeps :80 from matching :8080
+    session.mount(source + "/", PlainHttpAdapter({source: origin}, timeout))
 
 
 def _errors_of(exc: SalesforceError) -> tuple[str, str]:
@@ -126,8 +134,8 @@ def translate(kind: str, exc: SalesforceError) -> CrmSyncError:
         )
     if isinstance(exc, SalesforceExpiredSession):
         return AuthError(
-            f"Salesforce refused the session ({code or 'HTTP 401'}): renew the session id "
-            "or log in with username, password and security token",
+            f"Salesforce refused the session ({code or 'HTTP 401'}): check the source's "
+            "credentials (settings.auth)",
             service="salesforce",
             code=code,
         )
@@ -142,11 +150,23 @@ def translate(kind: str, exc: SalesforceError) -> CrmSyncError:
     return FatalError(f"Salesforce {kind}: HTTP {exc.status} {code}: {message}", status=exc.status)
 
 
+class _SessionRefused(Exception):
+    """A 401 from the REST API; `code` is its errorCode (INVALID_SESSION_ID when expired)."""
+
+    def __init__(self, code: str, error: CrmSyncError) -> None:
+        super().__init__(code)
+        self.code = code
+        self.error = error
+
+
 class SalesforceApi:
     """One org's simple-salesforce client: connected on first use, every call counted and retried.
 
     `calls` is the connector's counter and `log` its bound logger, so the figures and log lines
-    stay the connector's own.
+    stay the connector's own. A session refused mid-run with INVALID_SESSION_ID is renewed once
+    per call by logging in again (every flow but `session`) and the call is sent again; a write
+    is sent again only when the 401 says INVALID_SESSION_ID, which Salesforce answers before
+    applying anything.
     """
 
     def __init__(
@@ -162,41 +182,73 @@ class SalesforceApi:
         self._sleep = sleep
         self._sf: Salesforce | None = None
         self._session: requests.Session | None = None
+        self.auth = SalesforceAuth(settings, self.http)
+        self.current: SalesforceSession | None = None
         self.api_usage: tuple[int, int] | None = None
 
+    def __repr__(self) -> str:
+        return f"SalesforceApi(flow={self.auth.flow!r})"
+
+    def http(self) -> requests.Session:
+        """The one requests session every call of this org goes through."""
+        if self._session is None:
+            self._session = build_session(self.settings)
+        return self._session
+
     def client(self) -> Salesforce:
-        """The simple-salesforce client, logging in on first use when no session is given."""
+        """The simple-salesforce client, logging in on first use (and after an expiry)."""
         if self._sf is None:
-            if self.settings.session_id and self.settings.instance_url:
-                self._sf = self._connect()  # no network call: the session is given
+            if self.auth.renewable:
+                session = self.call("login", self.auth.login)
+                self.log.info("salesforce.login", flow=session.flow)
             else:
-                self._sf = self.call("login", self._connect)
-            register_secret(self._sf.session_id)
+                session = self.auth.login()  # no network call: the session is given
+            register_secret(session.access_token)
+            route_plain_http(self.http(), session.instance_url, self.settings.timeout_seconds)
+            self.current = session
+            self._sf = Salesforce(
+                instance_url=session.instance_url,
+                session_id=session.access_token,
+                version=self.settings.api_version,
+                session=self.http(),
+            )
         return self._sf
 
-    def _connect(self) -> Salesforce:
-        s = self.settings
-        if self._session is None:
-            self._session = build_session(s)
-        if s.instance_url and s.session_id:
-            return Salesforce(
-                instance_url=s.instance_url,
-                session_id=s.session_id.get_secret_value(),
-                version=s.api_version,
-                session=self._session,
+    def request(self, kind: str, fn: Callable[[Salesforce], T], *, write: bool = False) -> T:
+        """`fn(client)` through `call`, renewing an expired session once."""
+        renewed = False
+        while True:
+            sf = self.client()
+            try:
+                return self.call(kind, functools.partial(fn, sf))
+            except _SessionRefused as refused:
+                expired = refused.code == "INVALID_SESSION_ID"
+                if renewed or not self.auth.renewable or (write and not expired):
+                    raise self._refusal(kind, refused, renewed, write) from None
+                self.log.warning("salesforce.session_renewing", kind=kind, flow=self.auth.flow)
+                self.calls.add("session_renewed")
+                self._sf = None
+                renewed = True
+
+    def _refusal(
+        self, kind: str, refused: _SessionRefused, renewed: bool, write: bool
+    ) -> AuthError:
+        code = refused.code or "HTTP 401"
+        if renewed:
+            message = f"Salesforce refused a fresh {self.auth.flow} session ({code})"
+        elif not self.auth.renewable:
+            message = (
+                f"Salesforce session expired ({code}) and auth: session cannot renew it: give "
+                "a fresh session_id, or use auth: jwt or client_credentials"
             )
-        # the settings validator guarantees all three
-        assert s.username is not None
-        assert s.password is not None
-        assert s.security_token is not None
-        return Salesforce(
-            username=s.username,
-            password=s.password.get_secret_value(),
-            security_token=s.security_token.get_secret_value(),
-            domain=s.domain,
-            version=s.api_version,
-            session=self._session,
-        )
+        elif write:
+            message = (
+                f"Salesforce answered 401 ({code}) to a {kind} without saying the session "
+                "expired; the write is not sent again"
+            )
+        else:
+            return refused.error if isinstance(refused.error, AuthError) else AuthError(code)
+        return AuthError(message, service="salesforce", code=refused.code)
 
     def call(self, kind: str, fn: Callable[[], T]) -> T:
         """Run one API call with bounded retries for connection errors and 5xx."""
@@ -205,10 +257,14 @@ class SalesforceApi:
             self.calls.add(kind)
             try:
                 result = fn()
+            except SalesforceExpiredSession as exc:
+                raise _SessionRefused(_errors_of(exc)[0], translate(kind, exc)) from None
             except SalesforceError as exc:
                 if exc.status < 500 or isinstance(exc, SalesforceAuthenticationFailed):
                     raise translate(kind, exc) from None
                 error = ServerError(f"Salesforce {kind}: HTTP {exc.status}", status=exc.status)
+            except ServerError as exc:  # the token endpoint's own 5xx or connection error
+                error = exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 error = ServerError(f"Salesforce {kind}: {type(exc).__name__}")
             else:
@@ -228,26 +284,35 @@ class SalesforceApi:
 
     def query(self, soql: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """The first page of a SOQL query."""
-        sf = self.client()
         timeout = self.settings.timeout_seconds
-        call = functools.partial(sf.query, soql, headers=headers or {}, timeout=timeout)
-        result: dict[str, Any] = self.call("query", call)
+        result: dict[str, Any] = self.request(
+            "query", lambda sf: sf.query(soql, headers=headers or {}, timeout=timeout)
+        )
         return result
 
     def query_more(self, next_url: str) -> dict[str, Any]:
         """The page at a `nextRecordsUrl`."""
-        sf = self.client()
         timeout = self.settings.timeout_seconds
-        call = functools.partial(sf.query_more, next_url, identifier_is_url=True, timeout=timeout)
-        result: dict[str, Any] = self.call("query_more", call)
+        result: dict[str, Any] = self.request(
+            "query_more",
+            lambda sf: sf.query_more(next_url, identifier_is_url=True, timeout=timeout),
+        )
         return result
 
     def rest(self, kind: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
         """A REST call relative to the versioned data API, counted as `kind`."""
-        sf = self.client()
         timeout = self.settings.timeout_seconds
-        call = functools.partial(sf.restful, path, method=method, timeout=timeout, **kwargs)
-        return self.call(kind, call)
+        return self.request(
+            kind,
+            lambda sf: sf.restful(path, method=method, timeout=timeout, **kwargs),
+            write=method not in ("GET", "HEAD"),
+        )
+
+    def identity(self) -> str:
+        """Who the session acts as: `username (user id, org id)`, from OAuth userinfo."""
+        info = self.request("identity", lambda sf: sf.oauth2("userinfo")) or {}
+        name = info.get("preferred_username") or info.get("email") or "unknown user"
+        return f"{name} (user {info.get('user_id', '?')}, org {info.get('organization_id', '?')})"
 
     def close(self) -> None:
         """Release the HTTP session; the next call connects again."""

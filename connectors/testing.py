@@ -50,6 +50,7 @@ from connectors.base import (
     WriteOutcome,
     WriteStatus,
 )
+from connectors.testing_incremental import IncrementalChecks
 
 __all__ = ["ConnectorContract", "ContractHarness"]
 
@@ -91,7 +92,7 @@ def _require(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-class ConnectorContract:
+class ConnectorContract(IncrementalChecks):
     """Behavioural checks of the Connector contract against one harness."""
 
     def __init__(self, harness: ContractHarness, *, page_size: int = 3) -> None:

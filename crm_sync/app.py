@@ -19,9 +19,9 @@ def open_context(config: Config, *, webhook: bool = False, **overrides: Any) -> 
     `webhook=True` gives the API the configured public URL so results are pushed to us.
     """
     from crm_sync.enrichment.client import EnrichmentClient
-    from crm_sync.store.store import Store
+    from crm_sync.store.opening import open_configured_store
 
-    store = Store.open(config.state.url)
+    store = open_configured_store(config.state)
     client = EnrichmentClient.from_config(config.enrichment)
     connectors: dict[str, Connector] = {}
     try:

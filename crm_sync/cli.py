@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from crm_sync import __version__
-from crm_sync.errors import AuthError, ConfigError, InsufficientCredits
 from crm_sync.exit_codes import EXIT_AUTH, EXIT_CONFIG, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
 
 __all__ = ["EXIT_AUTH", "EXIT_CONFIG", "EXIT_CREDITS", "EXIT_OK", "EXIT_PARTIAL", "main"]
@@ -66,17 +66,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         return int(_command_module(command).run(args))
-    except ConfigError as exc:
-        print(f"crm-sync: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except AuthError as exc:
-        print(f"crm-sync: {exc}", file=sys.stderr)
-        return EXIT_AUTH
-    except InsufficientCredits as exc:
-        print(f"crm-sync: {exc}", file=sys.stderr)
-        return EXIT_CREDITS
-    except KeyboardInterrupt:
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        return _report_failure(exc)
+
+
+def _report_failure(exc: BaseException) -> int:
+    """One short message naming what failed and what to do; the traceback only at DEBUG."""
+    from crm_sync.commands.common import current_state_url
+    from crm_sync.failures import classify
+    from crm_sync.logs import get_logger
+
+    failure = classify(exc, state_url=current_state_url())
+    if os.environ.get("CRM_SYNC_LOG_LEVEL", "").upper() == "DEBUG":
+        get_logger().debug("command_failed", exit_code=failure.exit_code, exc_info=exc)
+    print(failure.render(), file=sys.stderr)
+    return failure.exit_code
 
 
 if __name__ == "__main__":

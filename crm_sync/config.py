@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,14 @@ PROVIDER_BASE_URLS: dict[str, str] = {
     "fullenrich": "https://app.fullenrich.com/api/v1",
     "deepenrich": "https://app.deepenrich.com/api/v1",
 }
+#: The default base URL per (provider, api_version); DeepEnrich speaks v1 only.
+VERSIONED_BASE_URLS: dict[tuple[str, str], str] = {
+    ("fullenrich", "v1"): PROVIDER_BASE_URLS["fullenrich"],
+    ("fullenrich", "v2"): "https://app.fullenrich.com/api/v2",
+    ("deepenrich", "v1"): PROVIDER_BASE_URLS["deepenrich"],
+}
+API_VERSIONS = ("v1", "v2")
+WEBHOOK_EVENTS = ("contact_finished",)
 EMAIL_STATUSES = ("DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL", "INVALID", "INVALID_DOMAIN")
 LOGICAL_FIELDS = ("email", "phone")
 
@@ -43,8 +52,10 @@ class EnrichmentConfig(_Frozen):
     """How to reach the enrichment API and how fast we may call it."""
 
     provider: Literal["fullenrich", "deepenrich"] = "fullenrich"
+    api_version: Literal["v1", "v2"] = "v1"
     base_url: str | None = None
     api_key: SecretStr
+    webhook_events: tuple[Literal["contact_finished"], ...] = ()
     rate_limit_per_minute: int = Field(60, ge=1, le=10_000)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)
@@ -64,10 +75,25 @@ class EnrichmentConfig(_Frozen):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
+    @field_validator("api_version")
+    @classmethod
+    def _version_fits(cls, value: str, info: ValidationInfo) -> str:
+        provider = info.data.get("provider", "fullenrich")
+        if (provider, value) not in VERSIONED_BASE_URLS:
+            raise ValueError(f"{provider} speaks v1 only (v2 is FullEnrich's); use v1")
+        return value
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _events_need_v2(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and info.data.get("api_version", "v1") != "v2":
+            raise ValueError("per-contact webhook events need api_version: v2")
+        return value
+
     @property
     def resolved_base_url(self) -> str:
-        """The base URL in force: the override, or the provider's default."""
-        return self.base_url or PROVIDER_BASE_URLS[self.provider]
+        """The base URL in force: the override, or the provider's default for the version."""
+        return self.base_url or VERSIONED_BASE_URLS[(self.provider, self.api_version)]
 
 
 class StateConfig(_Frozen):
@@ -75,6 +101,8 @@ class StateConfig(_Frozen):
 
     url: str = "sqlite:///crm-sync.sqlite3"
     in_doubt_release_hours: float = Field(72.0, gt=0)
+    connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    statement_timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -103,7 +131,7 @@ class SourceConfig(_Frozen):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     connector: str
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, repr=False)  # holds secrets
     fields: dict[str, str]
     filters: Any = None
     opt_out_field: str | None = None
@@ -166,6 +194,23 @@ class ScheduleConfig(_Frozen):
     misfire_grace_seconds: int = Field(300, ge=1)
     poll_interval_seconds: float = Field(30.0, gt=0)
     shutdown_grace_seconds: float = Field(25.0, ge=0)
+    health_missed_cycles: int = Field(3, ge=1, le=1000)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str | None) -> str | None:
+        """Parsed by APScheduler itself, so what loads here is what `crm-sync run` schedules."""
+        if value is None:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{value!r} is not a 5-field crontab expression ({exc}); for example '*/15 * * * *'"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleConfig:
@@ -183,6 +228,8 @@ class WebhookConfig(_Frozen):
     path: str = "/webhooks/enrichment"
     require_signature: bool = True
     max_body_bytes: int = Field(5_000_000, ge=1024)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    readyz_timeout_seconds: float = Field(2.0, gt=0, le=60)
     poll_after_seconds: float = Field(600.0, ge=0)
 
     @field_validator("listen")
@@ -202,6 +249,41 @@ class WebhookConfig(_Frozen):
         return int(self.listen.rpartition(":")[2])
 
 
+NOTIFY_EVENTS = ("failed", "in_doubt", "low_balance", "budget_reached", "finished")
+NotifyEvent = Literal["failed", "in_doubt", "low_balance", "budget_reached", "finished"]
+
+
+class NotifyConfig(_Frozen):
+    """Where to tell a person that a run needs them: apprise URLs, read from the environment."""
+
+    urls: tuple[SecretStr, ...] = ()
+    events: tuple[NotifyEvent, ...] = ("failed", "in_doubt", "low_balance", "budget_reached")
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_not_empty(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for index, url in enumerate(value):
+            if "://" not in url.get_secret_value():
+                raise ValueError(f"entry {index} is not an apprise URL (scheme://...)")
+        return value
+
+
+class MetricsConfig(_Frozen):
+    """Metrics pushed at the end of a `--once` run (CronJobs are gone before a scrape)."""
+
+    pushgateway_url: str | None = None
+    pushgateway_job: str = Field("crm-sync", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    push_timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class Config(_Frozen):
     """The whole file. Only `enrichment` is required."""
 
@@ -211,6 +293,8 @@ class Config(_Frozen):
     sources: tuple[SourceConfig, ...] = ()
     schedule: ScheduleConfig = ScheduleConfig()
     webhook: WebhookConfig = WebhookConfig()
+    notify: NotifyConfig = NotifyConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Config:
@@ -219,6 +303,16 @@ class Config(_Frozen):
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+
+def require_sources(config: Config) -> None:
+    """`--once` and `run` need at least one enabled source (`check` does not)."""
+    if not any(source.enabled for source in config.sources):
+        what = "every source is disabled" if config.sources else "the list is empty"
+        raise ConfigError(
+            f"sources: no enabled source ({what}); add one or set enabled: true "
+            "(`crm-sync check` works without sources)"
+        )
 
 
 def interpolate_env(

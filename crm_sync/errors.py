@@ -11,8 +11,10 @@
      │    └── QuotaExhausted    a CRM's daily API allocation is spent
      ├── RetriableError         try again later (the client already retried what it could)
      │    ├── RateLimited
-     │    └── ServerError
-     └── OutcomeUnknown         a paid request may or may not have reached the API: never resend
+     │    ├── ServerError
+     │    └── StoreUnavailable  the state store cannot be reached (exit 5)
+     ├── OutcomeUnknown         a paid request may or may not have reached the API: never resend
+     └── RunFailed              a run ended by an error, recorded with its report and exit code
 
 Messages never contain secrets: the classes take only what the caller passes, and callers pass
 codes and statuses, never headers or keys.
@@ -94,3 +96,20 @@ class OutcomeUnknown(CrmSyncError):
     For the enrichment POST this means credits may have been spent. The batch must become
     `in_doubt` and must never be resent automatically.
     """
+
+
+class StoreUnavailable(RetriableError):
+    """The state store did not answer (refused, timed out, went away): retry later."""
+
+
+class RunFailed(CrmSyncError):
+    """A run that an error ended early; it was recorded, and `report` says how far it got.
+
+    `exit_code` is the most severe of the error's code and the run's own (an in_doubt batch
+    keeps the alarm code even when the API is down).
+    """
+
+    def __init__(self, message: str, *, exit_code: int, report: object) -> None:
+        self.exit_code = exit_code
+        self.report = report
+        super().__init__(message)

@@ -18,6 +18,13 @@ def _admin_dsn() -> str:
     return PG_URL.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+@pytest.fixture
+def api_version() -> str:
+    """The wire dialect of the sandbox config: v1, unless a module opts in to both
+    (`tests/dialects.py`)."""
+    return "v1"
+
+
 @pytest.fixture(scope="session")
 def pg_available() -> bool:
     """Whether the test PostgreSQL answers; in CI an unreachable server is an error."""

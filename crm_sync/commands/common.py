@@ -9,6 +9,17 @@ from crm_sync.config import Config, load_config
 from crm_sync.logs import register_secret
 
 DEFAULT_CONFIG = "config.yaml"
+# The store named by the config this process loaded, to name it when it fails (see failures.py).
+_state_url: list[str] = []
+
+
+def current_state_url() -> str | None:
+    """The `state.url` of the config loaded last, if any."""
+    return _state_url[-1] if _state_url else None
+
+
+def remember_state_url(url: str) -> None:
+    _state_url.append(url)
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +40,7 @@ def load(args: argparse.Namespace) -> Config:
     """Load and validate the config named by the arguments; register its secrets for masking."""
     config = load_config(config_path(args))
     register_config_secrets(config)
+    remember_state_url(config.state.url)
     return config
 
 

@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from crm_sync.commands.common import add_config_argument, load
+from crm_sync.config import require_sources
 from crm_sync.exit_codes import EXIT_OK
 from crm_sync.logs import configure_logging, get_logger
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging()
     config = load(args)
+    require_sources(config)
     log = get_logger(component="run")
     with open_context(config, webhook=True) as ctx:
         daemon = Daemon(ctx)

@@ -1,4 +1,7 @@
-"""The enrichment API client (FullEnrich / DeepEnrich v1): sync, thread-safe, never pays twice.
+"""The enrichment API client (FullEnrich / DeepEnrich): sync, thread-safe, never pays twice.
+
+It speaks the wire dialect of `api_version` (`wire_v1.py`, `wire_v2.py`) and hands the
+pipeline the internal model only.
 
 Every request goes through the process-wide rate limiter (`ratelimit.py`), is logged at debug
 (endpoint, status, duration, attempt), and is retried when retrying is safe:
@@ -51,6 +54,7 @@ from crm_sync.enrichment.responses import (
     validated_request,
 )
 from crm_sync.enrichment.stats import ClientStats
+from crm_sync.enrichment.wire import WireDialect, dialect_for
 from crm_sync.errors import OutcomeUnknown, ServerError
 from crm_sync.logs import MASK, get_logger, register_secret
 
@@ -100,6 +104,8 @@ class EnrichmentClient:
         backoff_base: float = 1.0,
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
+        api_version: str = "v1",
+        webhook_events: tuple[str, ...] = (),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -115,6 +121,8 @@ class EnrichmentClient:
             self.base_url, secret, rate_limit_per_minute
         )
         self.stats = ClientStats()
+        self.dialect: WireDialect = dialect_for(api_version)
+        self.webhook_events = tuple(webhook_events)
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
@@ -133,6 +141,8 @@ class EnrichmentClient:
             "timeout": config.timeout_seconds,
             "max_retries": config.max_retries,
             "backoff_cap": config.backoff_cap_seconds,
+            "api_version": config.api_version,
+            "webhook_events": config.webhook_events,
         }
         kwargs.update(overrides)
         base_url = kwargs.pop("base_url", config.resolved_base_url)
@@ -140,7 +150,10 @@ class EnrichmentClient:
         return cls(base_url, api_key, **kwargs)
 
     def __repr__(self) -> str:
-        return f"EnrichmentClient(base_url={self.base_url!r}, api_key={MASK!r})"
+        return (
+            f"EnrichmentClient(base_url={self.base_url!r}, "
+            f"api_version={self.dialect.version!r}, api_key={MASK!r})"
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -190,7 +203,9 @@ class EnrichmentClient:
         Raises OutcomeUnknown when the POST may have reached the API without us seeing the
         answer: the caller must then never resend this batch automatically.
         """
-        body = validated_request(request).wire()
+        body = self.dialect.request_body(
+            validated_request(request), contact_events=self.webhook_events
+        )
         response = self._call(ENDPOINT_SUBMIT, "POST", "contact/enrich/bulk", body=body)
         self._raise_for_status(ENDPOINT_SUBMIT, response)
         answer = read_json(response)
@@ -214,8 +229,10 @@ class EnrichmentClient:
         status = response.status_code
         if status == 400 and api_error(response).code == CODE_IN_PROGRESS:
             return EnrichmentResult(id=enrichment_id, status=EnrichmentStatus.IN_PROGRESS)
-        if status == 402 and isinstance(body, dict) and ("status" in body or "datas" in body):
-            return parse_result(enrichment_id, body, status)
+        if isinstance(body, dict) and (status < 300 or status == 402):
+            if status == 402 and not self.dialect.looks_like_result(body):
+                self._raise_for_status(ENDPOINT_RESULT, response)
+            return parse_result(enrichment_id, self.dialect.to_internal(body), status)
         self._raise_for_status(ENDPOINT_RESULT, response)
         return parse_result(enrichment_id, body, status)
 
@@ -223,7 +240,13 @@ class EnrichmentClient:
 
     def _raise_for_status(self, endpoint: str, response: httpx.Response) -> None:
         """Raise what a non-2xx answer maps to (see `responses.py`)."""
-        raise_for_status(endpoint, response, key=self._key, max_retries=self.max_retries)
+        raise_for_status(
+            endpoint,
+            response,
+            key=self._key,
+            max_retries=self.max_retries,
+            code_map=self.dialect.error_code,
+        )
 
     def _call(
         self,

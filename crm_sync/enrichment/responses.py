@@ -9,7 +9,7 @@ never reaches a message, a repr or a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -84,14 +84,22 @@ def clean(text: str, key: SecretStr) -> str:
 
 
 def raise_for_status(
-    endpoint: str, response: httpx.Response, *, key: SecretStr, max_retries: int
+    endpoint: str,
+    response: httpx.Response,
+    *,
+    key: SecretStr,
+    max_retries: int,
+    code_map: Callable[[str], str] = str,
 ) -> None:
-    """Map a non-2xx answer to the exception that tells the caller what to do."""
+    """Map a non-2xx answer to the exception that tells the caller what to do.
+
+    `code_map` turns the dialect's error code into the internal (v1) name.
+    """
     status = response.status_code
     if status < 300:
         return
     error = api_error(response)
-    code = clean(error.code, key)
+    code = clean(code_map(error.code), key)
     detail = clean(error.message, key) or response.reason_phrase
     what = f"{endpoint}: {status} {code}".rstrip()
     if status == 401:

@@ -9,16 +9,33 @@ is written or the deadline passes. The daemon runs `run_cycle(wait=False)` on it
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
 
 from crm_sync import errors
 from crm_sync.config import SourceConfig
-from crm_sync.exit_codes import EXIT_AUTH, EXIT_CONFIG, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
+from crm_sync.exit_codes import (
+    EXIT_AUTH,
+    EXIT_CREDITS,
+    EXIT_FAILED,
+    EXIT_IN_DOUBT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    RUN_STATUS,
+    most_severe,
+)
+from crm_sync.failures import classify, code_for
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import poll_due
+from crm_sync.pipeline.contact_events import write_back_contact_results
 from crm_sync.pipeline.context import Context, owner_is_dead
+from crm_sync.pipeline.field_guard import fields_ok, report_held
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
+from crm_sync.pipeline.run_record import RunRecord
 from crm_sync.pipeline.submit import (
     SOURCE_LEASE_TTL,
     SourceStopped,
@@ -38,24 +55,56 @@ def run_cycle(
     deadline_seconds: float | None = None,
     wait: bool = True,
 ) -> RunReport:
-    """Run every stage once for every enabled source and return the report."""
+    """Run every stage once for every enabled source and return the report.
+
+    The run is recorded `running` and always ends recorded: with its exit code's status, or,
+    when an exception ends it (store down, API unreachable at the credit check), with the
+    failure's status and reason before the exception goes on to the caller.
+    """
     started = ctx.clock()
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    deadline = started + timedelta(seconds=deadline_seconds) if deadline_seconds else None
     report = RunReport(run_id=run_id, started_at=started, dry_run=dry_run)
-    log = get_logger(run_id=run_id)
-    if not dry_run:
-        ctx.store.start_run(run_id, ctx.owner)
-        _recover(ctx)
-    report.balance = ctx.client.credits()
+    with structlog.contextvars.bound_contextvars(run_id=run_id):
+        if dry_run:
+            _cycle_body(ctx, report, deadline_seconds, wait)
+            _settle(report, ctx)
+            return report
+        with RunRecord(ctx, run_id) as record:
+            record.report = report
+            try:
+                _recover(ctx)
+                _cycle_body(ctx, report, deadline_seconds, wait)
+                report.in_doubt = in_doubt_summary(ctx.store)
+            except Exception as exc:
+                failure = classify(exc, state_url=ctx.config.state.url)
+                report.reason = failure.message
+                with suppress(Exception):  # the alarm outranks the failure, if the store answers
+                    report.in_doubt = in_doubt_summary(ctx.store)
+                _settle(report, ctx, failure.exit_code)
+                _record_end(record, report)
+                raise errors.RunFailed(
+                    failure.message, exit_code=report.exit_code, report=report
+                ) from exc
+            _settle(report, ctx)
+            _record_end(record, report)
+    return report
+
+
+def _cycle_body(
+    ctx: Context, report: RunReport, deadline_seconds: float | None, wait: bool
+) -> None:
+    deadline = report.started_at + timedelta(seconds=deadline_seconds) if deadline_seconds else None
+    report.balance = credit_check(ctx)
+    log = get_logger()
     log.info("run_started", balance=report.balance, sources=len(ctx.config.sources))
     for source in ctx.config.sources:
         if not source.enabled:
             continue
         source_report = SourceReport(source.name, source.connector)
         report.sources.append(source_report)
-        _run_source(ctx, source, source_report, report, deadline)
-    if not dry_run:
+        with structlog.contextvars.bound_contextvars(source=source.name):
+            _run_source(ctx, source, source_report, report, deadline)
+    if not report.dry_run:
         counts = {s.name: s.counts for s in report.sources}
         collect_until = ctx.clock() + timedelta(seconds=ctx.config.run.collect_deadline_seconds)
         if deadline is not None:
@@ -64,12 +113,100 @@ def run_cycle(
         report_held(report)
         states = ctx.store.batches_by_state()
         report.pending_batches = states.get("submitted", 0) + states.get("received", 0)
+
+
+def credit_check(ctx: Context) -> int:
+    """The balance; a failure says which URL and which key to look at."""
+    url = ctx.config.enrichment.resolved_base_url
+    try:
+        return int(ctx.client.credits())
+    except errors.NotFoundError:
+        raise errors.ConfigError(
+            f"enrichment.base_url: {url} answered 404 to the credit check (GET account/credits); "
+            "fix enrichment.base_url, or remove it to use the provider's own URL"
+        ) from None
+    except errors.RetriableError as exc:
+        raise errors.RetriableError(
+            f"credit check at {url} failed: {exc}", status=exc.status, code=exc.code
+        ) from None
+    except errors.EnrichmentAuthError as exc:
+        raise errors.EnrichmentAuthError(
+            f"enrichment.api_key: {exc}", service=exc.service, code=exc.code
+        ) from None
+
+
+def _settle(report: RunReport, ctx: Context, failure_code: int | None = None) -> None:
+    """Exit code, end time, and the one `run_summary` log line of the run."""
+    report.interrupted = report.interrupted or ctx.stopping.is_set()
     report.finished_at = ctx.clock()
-    report.exit_code = exit_code_for(report)
-    if not dry_run:
-        ctx.store.finish_run(run_id, _status_name(report.exit_code), report.as_dict())
-    log.info("run_finished", exit_code=report.exit_code, pending_batches=report.pending_batches)
-    return report
+    code = exit_code_for(report)
+    report.exit_code = code if failure_code is None else most_severe((code, failure_code))
+    if not report.reason:
+        report.reason = _reason(report)
+    log_run_summary(report)
+
+
+def _record_end(record: RunRecord, report: RunReport) -> None:
+    try:
+        record.finish(RUN_STATUS.get(report.exit_code, "failed"), report.as_dict())
+    except Exception as exc:  # the store itself failed: the run is found abandoned later
+        get_logger().warning("run_end_not_recorded", error=type(exc).__name__)
+
+
+def _reason(report: RunReport) -> str:
+    if report.in_doubt:
+        return f"{len(report.in_doubt)} batch(es) in_doubt: a person must act"
+    failed = [f"{s.name}: {s.message}" for s in report.sources if s.exit_code and s.message]
+    if failed:
+        return "; ".join(failed)[:500]
+    if report.interrupted:
+        return "interrupted by SIGTERM/SIGINT"
+    return ""
+
+
+def log_run_summary(report: RunReport) -> None:
+    """One line per run with its counts, credits, duration and exit code."""
+    totals: dict[str, int] = {}
+    for source in report.sources:
+        for name, value in source.counts.as_dict().items():
+            if isinstance(value, int):
+                totals[name] = totals.get(name, 0) + value
+    duration = (
+        round((report.finished_at - report.started_at).total_seconds(), 3)
+        if report.finished_at
+        else None
+    )
+    level = "info" if report.exit_code == EXIT_OK else "warning"
+    getattr(get_logger(), level)(
+        "run_summary",
+        exit_code=report.exit_code,
+        status=RUN_STATUS.get(report.exit_code, "failed"),
+        duration_seconds=duration,
+        credits_spent=totals.get("credits_spent", 0),
+        balance=report.balance,
+        counts=totals,
+        sources={s.name: s.status for s in report.sources},
+        in_doubt_batches=len(report.in_doubt),
+        pending_batches=report.pending_batches,
+        interrupted=report.interrupted,
+        dry_run=report.dry_run,
+        reason=report.reason or None,
+    )
+
+
+def in_doubt_summary(store: Any) -> list[dict[str, Any]]:
+    """Every in_doubt batch: the standing alarm of `--once` and `status`."""
+    return [
+        {
+            "batch": b.id,
+            "source": b.source,
+            "name": b.name,
+            "since": b.state_changed_at.isoformat(),
+            "contacts": len(b.contacts),
+            "worst_case_credits": b.reserved_credits,
+        }
+        for b in store.in_doubt_batches()
+    ]
 
 
 def _run_source(
@@ -79,7 +216,7 @@ def _run_source(
     report: RunReport,
     deadline: datetime | None,
 ) -> None:
-    log = get_logger(source=source.name, run_id=report.run_id)
+    log = get_logger()
     min_balance = ctx.config.run.min_balance
     if report.balance is not None and report.balance < min_balance:
         message = f"balance {report.balance} is below min_balance {min_balance}"
@@ -111,45 +248,20 @@ def _run_source(
             deadline=deadline,
         )
     except SourceStopped as exc:
-        source_report.stop("failed", str(exc), EXIT_PARTIAL)
-        log.error("source_stopped", reason=str(exc))
+        source_report.stop("failed", str(exc), getattr(exc, "exit_code", EXIT_FAILED))
+        log.error("source_stopped", reason=str(exc), exit_code=source_report.exit_code)
     except errors.AuthError as exc:
         source_report.stop("failed", f"authentication refused: {exc}", EXIT_AUTH)
         log.error("source_auth_failed", error=str(exc))
         if isinstance(exc, errors.EnrichmentAuthError):
             raise
-    except (errors.QuotaExhausted, errors.RetriableError, errors.FatalError) as exc:
-        source_report.stop("failed", str(exc), EXIT_PARTIAL)
-        log.error("source_failed", error=str(exc))
+    except (errors.ConfigError, errors.FatalError, errors.RetriableError) as exc:
+        # A retry fixes only the transient ones; a bad filter or a spent daily quota is 1.
+        source_report.stop("failed", str(exc), code_for(exc))
+        log.error("source_failed", error=str(exc), exit_code=source_report.exit_code)
     finally:
         if not report.dry_run:
             ctx.store.release_lease(lease, ctx.owner)
-
-
-def fields_ok(ctx: Context, source: SourceConfig, source_report: SourceReport) -> bool:
-    """Every mapped field exists and is writable, checked before any credit is spent.
-
-    A missing field would make every paid result unwritable: the source stops (exit 2).
-    """
-    problems = ctx.connectors[source.name].check_fields()
-    if problems:
-        message = "mapped CRM fields are wrong, nothing sent: " + "; ".join(problems)
-        source_report.stop("failed", message, EXIT_CONFIG)
-        get_logger(source=source.name).error("source_fields_refused", problems=problems)
-    return not problems
-
-
-def report_held(report: RunReport) -> None:
-    """A source whose results were held by a field refusal fails the run with exit 2."""
-    for source in report.sources:
-        held = source.counts.held_for_config
-        if held and source.exit_code < EXIT_CONFIG:
-            source.stop(
-                "failed",
-                f"{held} paid results held unwritten: the CRM refused a mapped field; "
-                "fix `fields`, then run `crm-sync replay`",
-                EXIT_CONFIG,
-            )
 
 
 def take_source_lease(ctx: Context, name: str) -> bool:
@@ -240,19 +352,22 @@ def _write_all_received(ctx: Context, counts: dict[str, SourceCounts]) -> None:
     """Write received batches a page at a time until a page comes back short.
 
     One page alone (the claim limit) left the rest `received` when a poll stored more results
-    than that: `--once` then finished with paid results not written back.
+    than that: `--once` then finished with paid results not written back. Per-contact results
+    (v2 `contact_finished` events) are written first, a page at a time as well.
     """
+    while write_back_contact_results(ctx, counts, limit=WRITE_PAGE) == WRITE_PAGE:
+        if ctx.stopping.is_set():
+            return
     while write_back_received(ctx, counts, limit=WRITE_PAGE) == WRITE_PAGE:
         if ctx.stopping.is_set():
             return
 
 
 def exit_code_for(report: RunReport) -> int:
-    """The most severe source: 4 no credits, 3 credentials refused, 1 partly failed or in_doubt."""
+    """The most severe of: each source's code, 6 while any batch is in_doubt, 7 if stopped."""
     codes = [s.exit_code for s in report.sources]
-    codes += [EXIT_PARTIAL for s in report.sources if s.counts.in_doubt]
-    return max(codes, default=EXIT_OK)
-
-
-def _status_name(code: int) -> str:
-    return {0: "ok", 1: "partial", 3: "auth_refused", 4: "no_credits"}.get(code, "failed")
+    if report.in_doubt or any(s.counts.in_doubt for s in report.sources):
+        codes.append(EXIT_IN_DOUBT)
+    if report.interrupted:
+        codes.append(EXIT_INTERRUPTED)
+    return most_severe(codes)

@@ -15,7 +15,8 @@ from datetime import datetime
 
 from crm_sync.errors import ConfigError
 from crm_sync.pipeline.context import Context
-from crm_sync.pipeline.cycle import exit_code_for, fields_ok, report_held
+from crm_sync.pipeline.cycle import exit_code_for
+from crm_sync.pipeline.field_guard import fields_ok, report_held
 from crm_sync.pipeline.report import RunReport, SourceReport
 from crm_sync.pipeline.writeback import CLAIM_LEASE, preview_batch, write_back_batch
 
@@ -67,7 +68,7 @@ def replay(
 def _preview(ctx: Context, source: str, since: datetime | None) -> list[WouldWrite]:
     would = []
     for batch in ctx.store.replayable_batches(source=source, since=since):
-        plan, _ = preview_batch(ctx, batch)
+        plan = preview_batch(ctx, batch)
         for record_id, outcome in sorted(plan.outcomes.items()):
             values = dict(outcome.values_written)
             would.append(WouldWrite(source, batch.id, record_id, outcome.outcome, values))

@@ -99,6 +99,9 @@ class RunReport:
     dry_run_items: list[DryRunItem] = field(default_factory=list)
     exit_code: int = 0
     pending_batches: int = 0  # still submitted when the run stopped (deadline): collected next run
+    interrupted: bool = False  # SIGTERM/SIGINT: no new work was started after it
+    reason: str = ""  # why the run did not end ok, in one line (for status and the log)
+    in_doubt: list[dict[str, Any]] = field(default_factory=list)  # every in_doubt batch (alarm)
 
     def source(self, name: str) -> SourceReport:
         for report in self.sources:
@@ -115,12 +118,16 @@ class RunReport:
             "balance": self.balance,
             "exit_code": self.exit_code,
             "pending_batches": self.pending_batches,
+            "interrupted": self.interrupted,
+            "reason": self.reason,
+            "in_doubt": self.in_doubt,
             "sources": [
                 {
                     "name": s.name,
                     "connector": s.connector,
                     "status": s.status,
                     "message": s.message,
+                    "exit_code": s.exit_code,
                     "counts": s.counts.as_dict(),
                 }
                 for s in self.sources
@@ -188,6 +195,14 @@ def render_table(report: RunReport) -> str:
         lines.append(f"{len(report.dry_run_items)} contacts, worst-case cost {total} credits")
     if report.balance is not None:
         lines.append(f"balance before the run: {report.balance} credits")
+    if report.interrupted:
+        lines.append("interrupted (SIGTERM/SIGINT): no new batch was started; run again")
+    for doubt in report.in_doubt:
+        lines.append(
+            f"IN DOUBT: batch {doubt['batch']} ({doubt['source']}, {doubt['contacts']} contacts, "
+            f"up to {doubt['worst_case_credits']} credits): see `crm-sync status`, "
+            "then `crm-sync resolve`"
+        )
     if report.pending_batches:
         lines.append(
             f"{report.pending_batches} batches still running at the deadline; "

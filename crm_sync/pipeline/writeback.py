@@ -61,17 +61,8 @@ def write_back_received(
 def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> bool:
     """Decide, write and record one claimed batch; False when it is held (field refused)."""
     log = get_logger(source=batch.source, batch=batch.id)
-    connector = ctx.connectors[batch.source]
-    plan, pending = preview_batch(ctx, batch)
-    written_ids = _write(connector, plan, counts)
-    failpoint("after_crm_write")
-    for record_id in written_ids:
-        plan.outcomes[record_id] = ContactOutcome(
-            record_id, "written", dict(plan.outcomes[record_id].values_written), True
-        )
-    _count(plan, counts)
-    settled = [o for rid, o in plan.outcomes.items() if rid not in plan.held]
-    ctx.store.record_outcomes(batch.id, settled)
+    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
+    plan = write_contacts(ctx, batch, result, counts)
     if plan.held:
         reason = next(iter(plan.held.values()))
         ctx.store.hold_batch(batch.id, owner=ctx.owner, reason=reason)
@@ -80,21 +71,45 @@ def write_back_batch(ctx: Context, batch: Batch, counts: SourceCounts) -> bool:
     ctx.store.mark_written(batch.id, owner=ctx.owner)
     counts.credits_spent += batch.credits_spent or 0
     ctx.progress.advance(batch.source, "written back", len(batch.contacts))
-    log.info("batch_written", contacts=len(pending), updates=len(plan.updates))
+    log.info("batch_written", contacts=len(batch.contacts), updates=len(plan.updates))
     return True
 
 
-def preview_batch(ctx: Context, batch: Batch) -> tuple[WritePlan, list[BatchContact]]:
-    """What writing `batch` now would do (re-read, identity, values, fill-empty); no write.
+def write_contacts(
+    ctx: Context, batch: Batch, result: EnrichmentResult, counts: SourceCounts
+) -> WritePlan:
+    """Decide, write and record the batch's contacts not settled yet; the plan carried out.
 
-    Contacts that already have an outcome (settled before a hold) are left out.
+    Contacts already settled (by a v2 per-contact webhook, or before a hold) keep their
+    outcome; contacts whose field the CRM refused (`plan.held`) are left unsettled, in flight.
     """
+    plan = plan_contacts(ctx, batch, result)
+    written_ids = _write(ctx.connectors[batch.source], plan, counts)
+    failpoint("after_crm_write")
+    for record_id in written_ids:
+        plan.outcomes[record_id] = ContactOutcome(
+            record_id, "written", dict(plan.outcomes[record_id].values_written), True
+        )
+    _count(plan, counts)
+    settled = [o for rid, o in plan.outcomes.items() if rid not in plan.held]
+    ctx.store.record_outcomes(batch.id, settled)
+    return plan
+
+
+def plan_contacts(ctx: Context, batch: Batch, result: EnrichmentResult) -> WritePlan:
+    """What writing the unsettled contacts now would do (re-read, identity, values,
+    fill-empty), without writing: write-back and `replay --dry-run` both start here."""
     source = ctx.source_config(batch.source)
-    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
+    contacts = [c for c in batch.contacts if c.outcome is None]
     items = _items_by_record(result, batch.source)
-    pending = [c for c in batch.contacts if c.outcome is None]
-    current = _read_all(ctx.connectors[batch.source], [c.record_id for c in pending])
-    return _plan(pending, items, current, result.status, source), pending
+    current = _read_all(ctx.connectors[batch.source], [c.record_id for c in contacts])
+    return _plan(contacts, items, current, result.status, source)
+
+
+def preview_batch(ctx: Context, batch: Batch) -> WritePlan:
+    """`plan_contacts` for a stored batch result."""
+    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
+    return plan_contacts(ctx, batch, result)
 
 
 def _items_by_record(result: EnrichmentResult, source: str) -> dict[str, ResultItem]:

@@ -1,6 +1,8 @@
 """A local emulator of the FullEnrich / DeepEnrich v1 API (a Starlette ASGI app).
 
-Mounted at `/api/v1`, so a client's base URL is `f"{server.url}/api/v1"`. Each call passes,
+Mounted at `/api/v1` and `/api/v2` (FullEnrich's v2 dialect, translated at the edge by
+`enrichment_v2.py` over the same jobs and world), so a client's base URL is
+`f"{server.url}/api/v1"` or `.../api/v2`. Each call passes,
 in order: fault injection (`faults.error_rate`: 500/502/503 before any work), bearer auth
 (401), the rate limit (429), then the endpoint; `faults.latency` is slept after the work,
 just before answering (so a client that times out on a POST still created the job, as in life).
@@ -16,6 +18,7 @@ them from their own thread while the app runs in the server's thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import random
@@ -32,9 +35,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from crm_sync.enrichment.models import EnrichmentStatus
+from crm_sync.enrichment.wire import dialect_for
 from crm_sync.sandbox.enrichment_jobs import Job, json_bytes, submission
 from crm_sync.sandbox.enrichment_records import (
     CallRecord,
+    Exchange,
     Faults,
     SubmittedContact,
     WebhookAttempt,
@@ -42,12 +47,20 @@ from crm_sync.sandbox.enrichment_records import (
 )
 from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
 from crm_sync.sandbox.enrichment_swaps import swap_customs
+from crm_sync.sandbox.enrichment_v2 import (
+    CONTACT_EVENT_STYLES,
+    result_to_v2,
+    submission_from_v2,
+    v2_bodies,
+    v2_guard,
+)
 from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
 from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
 
 __all__ = [
     "CallRecord",
     "EnrichmentEmulator",
+    "Exchange",
     "Faults",
     "SubmittedContact",
     "WebhookAttempt",
@@ -89,11 +102,18 @@ class EnrichmentEmulator:
         latency: float = 0.0,
         drop_webhooks: bool = False,
         swap_custom: bool = False,
+        contact_event_style: str = "record",
+        record_exchanges: bool = False,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if in_progress_style not in IN_PROGRESS_STYLES:
             raise ValueError(f"in_progress_style must be one of {IN_PROGRESS_STYLES}")
+        if contact_event_style not in CONTACT_EVENT_STYLES:
+            raise ValueError(f"contact_event_style must be one of {CONTACT_EVENT_STYLES}")
+        self.contact_event_style = contact_event_style
+        self.record_exchanges = record_exchanges
+        self.exchanges: list[Exchange] = []
         self.api_key = api_key
         self.workspace_id = workspace_id
         self.balance = balance
@@ -116,21 +136,30 @@ class EnrichmentEmulator:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._webhooks_pending = 0
-        self.app = Starlette(routes=[Mount("/api/v1", routes=self._routes())])
+        self.app = Starlette(
+            routes=[
+                Mount("/api/v1", routes=self._routes("v1")),
+                Mount("/api/v2", routes=self._routes("v2")),
+            ]
+        )
 
     def __repr__(self) -> str:  # never show the API key
         return f"EnrichmentEmulator(workspace_id={self.workspace_id!r}, jobs={len(self._jobs)})"
 
-    def _routes(self) -> list[Route]:
+    def _routes(self, dialect: str) -> list[Route]:
+        guard = self._guard if dialect == "v1" else self._guard_v2
+
+        async def post_bulk(request: Request) -> Response:
+            return await self._post_bulk(request, dialect)
+
+        async def get_result(request: Request) -> Response:
+            return await self._get_result(request, dialect)
+
         return [
-            Route("/account/keys/verify", self._guard(self._verify), methods=["GET"]),
-            Route("/account/credits", self._guard(self._credits), methods=["GET"]),
-            Route("/contact/enrich/bulk", self._guard(self._post_bulk), methods=["POST"]),
-            Route(
-                "/contact/enrich/bulk/{enrichment_id}",
-                self._guard(self._get_result),
-                methods=["GET"],
-            ),
+            Route("/account/keys/verify", guard(self._verify), methods=["GET"]),
+            Route("/account/credits", guard(self._credits), methods=["GET"]),
+            Route("/contact/enrich/bulk", guard(post_bulk), methods=["POST"]),
+            Route("/contact/enrich/bulk/{enrichment_id}", guard(get_result), methods=["GET"]),
         ]
 
     # -- what tests read -------------------------------------------------------------------
@@ -154,6 +183,12 @@ class EnrichmentEmulator:
                 parsed: dict[str, Any] = json.loads(job.body)
                 return parsed
             return job.pending_body()
+
+    def internal_result(self, enrichment_id: str) -> dict[str, Any]:
+        """The result in the internal (v1) shape, whatever dialect the job speaks."""
+        with self._lock:
+            dialect = self._jobs[enrichment_id].dialect
+        return dialect_for(dialect).to_internal(self.result_body(enrichment_id))
 
     def webhooks_pending(self) -> int:
         """Deliveries scheduled and not yet over (delivered, given up, or dropped)."""
@@ -199,6 +234,15 @@ class EnrichmentEmulator:
             return response
 
         return endpoint
+
+    def _guard_v2(self, handler: Handler) -> Handler:
+        """The v1 guard, with refusals in v2's codes and each exchange kept when asked."""
+        return v2_guard(self._guard, handler, self._keep_exchange)
+
+    def _keep_exchange(self, exchange: Exchange) -> None:
+        if self.record_exchanges:
+            with self._lock:
+                self.exchanges.append(exchange)
 
     async def _dispatch(self, request: Request, handler: Handler) -> tuple[Response, float, bool]:
         fault = self._roll_fault()
@@ -255,18 +299,22 @@ class EnrichmentEmulator:
         with self._lock:
             return JSONResponse({"balance": self.balance})
 
-    async def _post_bulk(self, request: Request) -> Response:
+    async def _post_bulk(self, request: Request, dialect: str = "v1") -> Response:
         try:
             payload = json.loads(await request.body())
         except ValueError as exc:
             raise BODY_INVALID from exc
+        contact_url = None
+        if dialect == "v2":
+            v2 = submission_from_v2(payload)
+            payload, contact_url = v2.payload, v2.contact_url
         flags = request.query_params
         bulk = validate_bulk(
             payload,
             check_domain=flags.get("checkDomain", "true").lower() != "false",
             check_linkedin=flags.get("checkLinkedinUrl", "true").lower() != "false",
         )
-        job = Job(id=str(uuid.uuid4()), request=bulk)
+        job = Job(id=str(uuid.uuid4()), request=bulk, dialect=dialect, contact_url=contact_url)
         now = self.clock()
         with self._lock:
             self._jobs[job.id] = job
@@ -274,7 +322,7 @@ class EnrichmentEmulator:
         job.task = self._spawn(self._run(job))
         return JSONResponse({"enrichment_id": job.id})
 
-    async def _get_result(self, request: Request) -> Response:
+    async def _get_result(self, request: Request, dialect: str = "v1") -> Response:
         force = request.query_params.get("forceResults", "false").lower() == "true"
         with self._lock:
             job = self._jobs.get(request.path_params["enrichment_id"])
@@ -286,6 +334,8 @@ class EnrichmentEmulator:
             if force:  # nothing is charged until the job ends, so nothing is known yet
                 datas = empty_datas(job.request.contacts)
                 body = result_object(job.id, job.request.name, job.status, 0, datas)
+                if job.dialect == "v2":
+                    body = result_to_v2(body, job.request.contacts)
                 return JSONResponse(body)
             job.gets += 1
             style = self.in_progress_style
@@ -319,31 +369,45 @@ class EnrichmentEmulator:
                 self.balance -= credits
                 self.credits_charged += credits
             job.status = status
-            job.body = json_bytes(result_object(job.id, job.request.name, status, credits, datas))
+            result = result_object(job.id, job.request.name, status, credits, datas)
+            events: list[tuple[str, bytes, bool]] = []
+            if job.dialect == "v2":
+                style = self.contact_event_style
+                result, contacts = v2_bodies(result, job.request.contacts, job.contact_url, style)
+                events = [(url, json_bytes(event), False) for url, event in contacts]
+            job.body = json_bytes(result)
             runner = job.task
         if runner is not None and not from_runner:
             self._call_on_loop(runner.cancel)
-        url, body = job.request.webhook_url, job.body
-        if url:
+        if job.request.webhook_url:
+            events.append((job.request.webhook_url, job.body, True))
+        if events:
             with self._lock:
                 self._webhooks_pending += 1
-            if not self._call_on_loop(lambda: self._spawn(self._send_webhook(job.id, url, body))):
+            if not self._call_on_loop(lambda: self._spawn(self._send_webhooks(job.id, events))):
                 self._webhook_done()
 
-    async def _send_webhook(self, enrichment_id: str, url: str, body: bytes) -> None:
+    async def _send_webhooks(
+        self, enrichment_id: str, events: list[tuple[str, bytes, bool]]
+    ) -> None:
+        """Per-contact events first (v2), then the batch webhook, each retried on its own."""
         try:
-            await deliver(
-                enrichment_id=enrichment_id,
-                url=url,
-                body=body,
-                api_key=self.api_key,
-                policy=self.webhook_policy,
-                record=self._record_attempt,
-                dropped=lambda: self.faults.drop_webhooks,
-                clock=self.clock,
-            )
+            for url, body, batch in events:
+                await deliver(
+                    enrichment_id=enrichment_id,
+                    url=url,
+                    body=body,
+                    api_key=self.api_key,
+                    policy=self.webhook_policy,
+                    record=self._record_attempt,
+                    dropped=functools.partial(self._dropped, batch),
+                    clock=self.clock,
+                )
         finally:
             self._webhook_done()
+
+    def _dropped(self, batch: bool) -> bool:
+        return self.faults.drop_webhooks or (batch and self.faults.drop_batch_webhooks)
 
     def _webhook_done(self) -> None:
         with self._lock:

@@ -27,6 +27,8 @@ class Job:
     body: bytes | None = None  # the terminal result object, serialised once
     gets: int = 0  # non-terminal GETs, for the "alternate" in-progress style
     expired: bool = False
+    dialect: str = "v1"  # the API version it was created through; its bodies speak it
+    contact_url: str | None = None  # v2 `webhook_events.contact_finished`
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def pending_body(self) -> dict[str, Any]:

@@ -49,6 +49,20 @@ class WebhookAttempt:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One call as seen on the wire (kept when `record_exchanges`, for OpenAPI tests)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes
+
+
 @dataclass(slots=True)
 class Faults:
     """Switches a test may flip while the server runs (plain attributes, read per call)."""
@@ -56,6 +70,7 @@ class Faults:
     error_rate: float = 0.0  # fraction of calls answered 500/502/503 before any work
     latency: float = 0.0  # seconds slept before each answer
     drop_webhooks: bool = False  # never send webhooks (checked before each attempt)
+    drop_batch_webhooks: bool = False  # v2: send per-contact events but not the batch one
     statuses: tuple[int, ...] = field(default=(500, 502, 503))
 
 

@@ -1,10 +1,13 @@
 """A HubSpot CRM v3 contacts emulator (Starlette), answering as HubSpot's OpenAPI spec says.
 
 Search with filter groups, one sort, `after` paging and the 10,000 cap (`hubspot_search`);
-batch read and update with 207 partial errors and whole-batch 409 email conflicts; single
+create one or a batch (`hubspot_create`); batch read and update with 207 partial errors and
+whole-batch 409 email conflicts; single
 GET/PATCH; `GET /crm/v3/properties/contacts/{name}`; bearer auth; the ten-secondly, search
 per-second and daily limits with HubSpot's 429 bodies and `X-HubSpot-RateLimit-*` headers
 (`hubspot_limits`). Every request/response pair is kept in `exchanges` for contract tests.
+Bearer tokens: the private app's `token`, or an access token from the OAuth token endpoint
+(`hubspot_oauth`), refused with 401 EXPIRED_AUTHENTICATION once `access_token_ttl` has passed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_sync.sandbox.hubspot_create import create_batch, create_one
 from crm_sync.sandbox.hubspot_limits import RateLimits
+from crm_sync.sandbox.hubspot_oauth import HubSpotOAuth
 from crm_sync.sandbox.hubspot_search import SearchError, parse_search
 from crm_sync.sandbox.hubspot_store import READ_ONLY, ContactStore, WriteRecord, iso, seed_created
 from crm_sync.sandbox.hubspot_writes import (
@@ -76,8 +81,11 @@ class HubSpotEmulator:
         daily_limit: int = 250_000,
         search_lag: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        access_token_ttl: float = 1800.0,
     ) -> None:
         self.token = token
+        self.oauth = HubSpotOAuth(clock=clock, access_token_ttl=access_token_ttl)
+        self._expire_at: str | None = None
         self.phone_property = phone_property
         self.opt_out_property = opt_out_property
         self.limits = RateLimits(
@@ -118,6 +126,17 @@ class HubSpotEmulator:
         """Create a contact as a person would; returns its id."""
         return self.store.add(dict(properties))
 
+    def auth_settings(self, auth: str = "private_app") -> dict[str, Any]:
+        """A HubSpot source's settings keys for one auth flow on this portal."""
+        if auth == "oauth":
+            return {
+                "auth": "oauth",
+                "client_id": self.oauth.client_id,
+                "client_secret": self.oauth.client_secret,
+                "refresh_token": self.oauth.refresh_token,
+            }
+        return {"access_token": self.token}
+
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` requests with `status` (a server fault)."""
         with self._lock:
@@ -147,10 +166,45 @@ class HubSpotEmulator:
             route(f"{BASE}/search", "POST", "search", self._search),
             route(f"{BASE}/batch/read", "POST", "batch_read", self._batch_read),
             route(f"{BASE}/batch/update", "POST", "batch_update", self._batch_update),
+            route(f"{BASE}/batch/create", "POST", "batch_create", self._batch_create),
+            route(BASE, "POST", "create", self._create),
             route(BASE + "/{record_id}", "GET", "get", self._get),
             route(BASE + "/{record_id}", "PATCH", "update", self._patch),
             route("/crm/v3/properties/contacts/{name}", "GET", "properties", self._property),
+            Route("/oauth/v1/token", self._oauth_token, methods=["POST"]),
+            Route("/oauth/v1/access-tokens/{token}", self._oauth_info, methods=["GET"]),
         ]
+
+    async def _oauth_token(self, request: Request) -> Response:
+        self.calls["oauth_token"] += 1
+        status, payload = self.oauth.token(await request.body())
+        return Response(json.dumps(payload), status_code=status, media_type="application/json")
+
+    async def _oauth_info(self, request: Request) -> Response:
+        self.calls["oauth_info"] += 1
+        status, payload = self.oauth.info(request.path_params["token"])
+        return Response(json.dumps(payload), status_code=status, media_type="application/json")
+
+    def expire_tokens_at(self, path_part: str) -> None:
+        """Expire every OAuth access token when the next request whose path has `path_part`
+        arrives (a token that runs out right before, say, a batch update)."""
+        self._expire_at = path_part
+
+    def _unauthenticated(self, request: Request) -> dict[str, Any] | None:
+        """HubSpot's 401 body for a missing, unknown or expired bearer token; None if valid."""
+        if self._expire_at is not None and self._expire_at in request.url.path:
+            self._expire_at = None
+            self.oauth.expire_all()
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token == self.token:
+            return None
+        expired = self.oauth.expired_for(token) if scheme.lower() == "bearer" else None
+        if expired is None:
+            return error_body("INVALID_AUTHENTICATION", AUTH_MESSAGE)
+        if expired <= 0:
+            return None
+        message = f"The OAuth token used to make this call expired {int(expired)} second(s) ago."
+        return error_body("EXPIRED_AUTHENTICATION", message)
 
     async def _handle(self, request: Request, kind: str, fn: Callable[..., Reply]) -> Response:
         body = await request.body()
@@ -171,8 +225,9 @@ class HubSpotEmulator:
 
     def _guard(self, request: Request, kind: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Auth, injected faults and rate limits; status 0 means go on."""
-        if request.headers.get("authorization", "") != f"Bearer {self.token}":
-            return 401, error_body("INVALID_AUTHENTICATION", AUTH_MESSAGE), {}
+        unauthenticated = self._unauthenticated(request)
+        if unauthenticated is not None:
+            return 401, unauthenticated, {}
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
         if fault is not None:
@@ -252,6 +307,12 @@ class HubSpotEmulator:
             self.store.apply(record_id, changes, by_api=True)
             results.append(self.store.object_json(record_id, list(changes)))
         return _batch_answer(results, outcome.errors)
+
+    def _create(self, request: Request, body: bytes) -> Reply:
+        return create_one(self.store, json.loads(body))
+
+    def _batch_create(self, request: Request, body: bytes) -> Reply:
+        return create_batch(self.store, json.loads(body), iso(datetime.now(UTC)))
 
     def _get(self, request: Request, body: bytes) -> Reply:
         record_id = request.path_params["record_id"]

@@ -8,6 +8,9 @@ answer does not change which records it finds, but tests rely on these):
   `LT`/`LTE`/`GT`/`GTE`, `BETWEEN` and `CONTAINS_TOKEN` never match it.
 * `EQ`/`NEQ`/`IN`/`NOT_IN` compare strings case-insensitively; comparisons are numeric when both
   sides are numbers (`hs_object_id GT 9999`), else by string.
+* Date-time properties (`createdate`, `lastmodifieddate`) compare as instants: a filter value
+  may be epoch milliseconds (what HubSpot documents) or an ISO 8601 string; anything else is
+  refused with 400.
 * Sorts in the documented object form (`{"propertyName", "direction"}`) are honoured; the string
   form of the published spec is ignored, as the live API is reported to do
   (HubSpot/hubspot-api-ruby#257), leaving the default order (by id).
@@ -19,6 +22,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 MAX_GROUPS = 5
@@ -35,6 +39,7 @@ VALUE_OPERATORS = frozenset(
 LIST_OPERATORS = frozenset({"IN", "NOT_IN"})
 PRESENCE_OPERATORS = frozenset({"HAS_PROPERTY", "NOT_HAS_PROPERTY"})
 OPERATORS = VALUE_OPERATORS | LIST_OPERATORS | PRESENCE_OPERATORS | {"BETWEEN"}
+DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate"})
 
 Props = Mapping[str, str | None]
 Predicate = Callable[[Props], bool]
@@ -76,6 +81,35 @@ def _compare(left: str, right: str) -> int:
         return (a > b) - (a < b)
     la, lb = left.casefold(), right.casefold()
     return (la > lb) - (la < lb)
+
+
+def epoch_ms(text: str) -> float | None:
+    """A date-time value as epoch milliseconds: digits as they are, or an ISO 8601 instant."""
+    if text.strip().lstrip("-").isdigit():
+        return float(text)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.timestamp() * 1000
+
+
+def _date_predicate(name: str, op: str, value: str) -> Predicate:
+    """`createdate GTE 1735689600000`: both sides as instants; no value never matches."""
+    wanted_ms = epoch_ms(value)
+    if wanted_ms is None:
+        raise SearchError(f"{value!r} is not a valid date-time for {name}: use epoch milliseconds")
+    wanted = {"EQ": (0,), "LT": (-1,), "LTE": (-1, 0), "GT": (1,), "GTE": (1, 0)}[op]
+
+    def test(p: Props) -> bool:
+        found = epoch_ms(p.get(name) or "")
+        if found is None:
+            return False
+        return ((found > wanted_ms) - (found < wanted_ms)) in wanted
+
+    return test
 
 
 def _tokens(text: str) -> set[str]:
@@ -127,6 +161,8 @@ def _compile_filter(raw: Any) -> Predicate:
 
 
 def _value_predicate(name: str, op: str, value: str) -> Predicate:
+    if name in DATE_PROPERTIES and op in {"EQ", "LT", "LTE", "GT", "GTE"}:
+        return _date_predicate(name, op, value)
     if op == "NEQ":
         return lambda p: not p.get(name) or _compare(p[name] or "", value) != 0
     if op == "CONTAINS_TOKEN":

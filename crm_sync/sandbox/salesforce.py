@@ -1,9 +1,13 @@
-"""A Salesforce org emulator: the REST calls the connector makes, plus the SOAP login.
+"""A Salesforce org emulator: the REST calls the connector makes, the SOAP login and OAuth.
 
-Answers `query` (a real SOQL-subset parser) with `nextRecordsUrl` cursors, sObject collection
+Answers `query` (a real SOQL-subset parser) with `nextRecordsUrl` cursors, record creation
+(`salesforce_create`: Contact and Lead, with `SystemModstamp`), sObject collection
 updates with per-record results, single-record GET/PATCH, `describe`, `limits`, the
 `Sforce-Limit-Info` header on every answer, 401 for a bad bearer and 403 REQUEST_LIMIT_EXCEEDED
 once `daily_limit` calls are spent. Records live in memory; every call is counted in `calls`.
+Logins (SOAP, and the OAuth token endpoint of `salesforce_oauth`) issue fresh session ids that
+expire after `session_ttl` seconds when it is set; the configured `session_id` never expires.
+SOAP login() is absent from API 65.0 and later, as in Salesforce: it answers 404 there.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crm_sync.sandbox.people import Person, generate_people
+from crm_sync.sandbox.salesforce_create import create_record
 from crm_sync.sandbox.salesforce_data import (
     READ_ONLY,
     RELATIONSHIPS,
@@ -33,12 +38,17 @@ from crm_sync.sandbox.salesforce_data import (
     object_of,
     seed_records,
 )
+from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
+from crm_sync.sandbox.salesforce_oauth import OAuthApp, SessionBook, TokenEndpoint
 from crm_sync.sandbox.salesforce_soap import login_fault, login_response, parse_login
 from crm_sync.sandbox.salesforce_writes import check_update
 from crm_sync.sandbox.soql import SoqlError, parse
 
 API = "/services/data/v{version:str}"
 MAX_COLLECTION = 200
+LAST_SOAP_LOGIN_VERSION = 64.0
+SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the emulator's well-known login
+SANDBOX_SECURITY_TOKEN = "sandbox-token"  # noqa: S105 - the emulator's well-known login
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +77,13 @@ class SalesforceEmulator:
         people: list[Person] | None = None,
         session_id: str = "sandbox-sf-session",
         username: str = "sandbox@example.com",
-        password: str = "sandbox-password",  # noqa: S107 - the emulator's well-known login
-        security_token: str = "sandbox-token",  # noqa: S107 - the emulator's well-known login
+        password: str = SANDBOX_PASSWORD,
+        security_token: str = SANDBOX_SECURITY_TOKEN,
         daily_limit: int = 100_000,
         page_size: int = 2000,
         clock: Callable[[], float] = time.time,
+        oauth_app: OAuthApp | None = None,
+        session_ttl: float | None = None,
     ) -> None:
         contact_people = people if people is not None else generate_people(contacts, seed)
         lead_people = generate_people(leads, seed + 1) if leads else []
@@ -89,20 +101,65 @@ class SalesforceEmulator:
         self._cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}  # rows, page size
         self._cursor_ids = itertools.count(1)
         self._runner = QueryRunner(self.records)
+        self.sessions = SessionBook(clock, session_ttl)
+        self._expire_at: str | None = None
+        self.oauth_app = oauth_app or OAuthApp(pre_authorized=frozenset({username}))
+        self.users: dict[str, str] = {}
+        self.token_endpoint = TokenEndpoint(self.oauth_app, self.sessions, self.users)
         self.app = Starlette(routes=self._routes())
 
     # --- helpers a test calls --------------------------------------------------------------
     def set_field(self, record_id: str, name: str, value: Any) -> None:
         """A person's edit in the Salesforce UI: not an API call, not in `writes`."""
-        self.records[record_id][name] = value
+        stamp = self.stamp()
+        self.records[record_id].update(
+            {name: value, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+        )
+
+    def stamp(self) -> str:
+        """Now, as Salesforce writes a datetime field."""
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(self.clock()))
 
     def delete(self, record_id: str) -> None:
         """A record deleted by someone else."""
         del self.records[record_id]
 
     def rotate_session(self, new_session_id: str) -> None:
-        """Expire the current session: the old id answers 401 from now on."""
+        """Expire the current session and every one issued: they answer 401 from now on."""
         self.session_id = new_session_id
+        self.sessions.expire_all()
+
+    def expire_sessions(self) -> None:
+        """Expire every session issued by a login (the configured `session_id` stays)."""
+        self.sessions.expire_all()
+
+    def expire_sessions_at(self, path_part: str) -> None:
+        """Expire every session, the configured one too, when the next request whose path has
+        `path_part` arrives (a session that runs out right before, say, a write)."""
+        self._expire_at = path_part
+
+    def auth_settings(self, url: str, auth: str = "session") -> dict[str, Any]:
+        """A Salesforce source's settings keys for one auth flow on this org served at `url`."""
+        app = self.oauth_app
+        flows: dict[str, dict[str, Any]] = {
+            "jwt": {
+                "consumer_key": app.consumer_key,
+                "username": self.username,
+                "private_key": sandbox_key_pair().private_key,
+            },
+            "client_credentials": {
+                "consumer_key": app.consumer_key,
+                "consumer_secret": app.consumer_secret,
+            },
+            "password": {
+                "username": self.username,
+                "password": SANDBOX_PASSWORD,
+                "security_token": SANDBOX_SECURITY_TOKEN,
+            },
+        }
+        if auth == "session":
+            return {"instance_url": url, "session_id": self.session_id}
+        return {"auth": auth, **flows[auth], "login_url": url}
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` REST calls with `status` (503 SERVER_UNAVAILABLE by default)."""
@@ -122,12 +179,17 @@ class SalesforceEmulator:
 
         return [
             Route("/services/Soap/u/{version:str}", self._login, methods=["POST"]),
+            Route("/services/oauth2/token", self._token, methods=["POST"]),
+            Route("/services/oauth2/userinfo", self._userinfo, methods=["GET", "POST"]),
+            Route("/id/{org:str}/{user:str}", self._userinfo, methods=["GET"]),
             Route(f"{API}/query/", rest(self._query), methods=["GET"]),
             Route(f"{API}/query", rest(self._query), methods=["GET"]),
             Route(f"{API}/query/{{locator:str}}", rest(self._query_more), methods=["GET"]),
             Route(f"{API}/composite/sobjects", rest(self._composite), methods=["PATCH"]),
             Route(f"{API}/limits", rest(self._limits), methods=["GET"]),
             Route(f"{API}/limits/", rest(self._limits), methods=["GET"]),
+            Route(f"{API}/sobjects/{{sobject:str}}", rest(self._create), methods=["POST"]),
+            Route(f"{API}/sobjects/{{sobject:str}}/", rest(self._create), methods=["POST"]),
             Route(f"{API}/sobjects/{{sobject:str}}/describe", rest(self._describe)),
             Route(f"{API}/sobjects/{{sobject:str}}/describe/", rest(self._describe)),
             Route(
@@ -142,9 +204,12 @@ class SalesforceEmulator:
 
     async def _guard(self, request: Request, handler: Callable[[Request], Any]) -> Response:
         """Auth, faults and the daily allocation around every REST call."""
+        if self._expire_at is not None and self._expire_at in request.url.path:
+            self._expire_at = None
+            self.rotate_session(self.session_id + "-renewed")
         if not re.fullmatch(r"\d+\.\d+", request.path_params.get("version", "")):
             response: Response = _errors(404, "NOT_FOUND", "The requested resource does not exist")
-        elif request.headers.get("authorization", "") != f"Bearer {self.session_id}":
+        elif self._user_of(request) is None:
             response = _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
         elif self.api_usage >= self.daily_limit:
             response = _errors(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
@@ -158,15 +223,43 @@ class SalesforceEmulator:
         response.headers.update(self._usage_header())
         return response
 
+    def _user_of(self, request: Request) -> str | None:
+        """The user of the request's bearer session, or None when it is not a live one."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        if token == self.session_id:
+            return self.username
+        return self.sessions.user_of(token)
+
     async def _login(self, request: Request) -> Response:
         self.calls["login"] += 1
+        version = request.path_params["version"]
+        if not re.fullmatch(r"\d+\.\d+", version) or float(version) > LAST_SOAP_LOGIN_VERSION:
+            return _errors(404, "NOT_FOUND", "The requested resource does not exist")
         username, secret = parse_login((await request.body()).decode("utf-8", "replace"))
         if username != self.username or secret != self._secret:
             return Response(login_fault(), status_code=500, media_type="text/xml")
-        version = request.path_params["version"]
         server_url = f"{request.base_url}services/Soap/u/{version}/00D5g0000000001"
-        body = login_response(html.escape(server_url), html.escape(self.session_id))
+        session = self.sessions.issue(self.username)
+        body = login_response(html.escape(server_url), html.escape(session))
         return Response(body, media_type="text/xml")
+
+    async def _token(self, request: Request) -> Response:
+        self.calls["token"] += 1
+        base_url = str(request.base_url).rstrip("/")
+        status, body = self.token_endpoint.answer(
+            await request.body(), request.headers.get("authorization", ""), base_url
+        )
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+    async def _userinfo(self, request: Request) -> Response:
+        self.calls["userinfo"] += 1
+        username = self._user_of(request)
+        if username is None:
+            return Response("Bad_OAuth_Token", status_code=403, media_type="text/plain")
+        base_url = str(request.base_url).rstrip("/")
+        return JSONResponse(self.token_endpoint.userinfo(username, base_url))
 
     # --- query -------------------------------------------------------------------------------
     async def _query(self, request: Request) -> Response:
@@ -239,9 +332,19 @@ class SalesforceEmulator:
 
     def _apply(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
         now = self.clock()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(now))
-        self.records[record_id].update(fields, LastModifiedDate=stamp)
+        stamp = self.stamp()
+        self.records[record_id].update(fields, LastModifiedDate=stamp, SystemModstamp=stamp)
         self.writes.append(WriteRecord(now, sobject, record_id, dict(fields)))
+
+    async def _create(self, request: Request) -> Response:
+        self.calls["create"] += 1
+        try:
+            fields = await request.json()
+        except ValueError:
+            return _errors(400, "JSON_PARSER_ERROR", "the request body is not JSON")
+        stamp = self.stamp()
+        status, body = create_record(self.records, request.path_params["sobject"], fields, stamp)
+        return JSONResponse(body, status_code=status)
 
     async def _record(self, request: Request) -> Response:
         self.calls["sobject"] += 1

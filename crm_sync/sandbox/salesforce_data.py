@@ -11,6 +11,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from crm_sync.sandbox.people import COMPANIES, Person
@@ -28,13 +29,14 @@ _COMMON = {
     "Enrichment_Opt_Out__c": "boolean",
     "CreatedDate": "datetime",
     "LastModifiedDate": "datetime",
+    "SystemModstamp": "datetime",
 }
 SCHEMAS: dict[str, dict[str, str]] = {
     "Account": {"Id": "id", "Name": "string", "Website": "url", "LastModifiedDate": "datetime"},
     "Contact": {**_COMMON, "AccountId": "reference"},
     "Lead": {**_COMMON, "Company": "string", "Website": "url"},
 }
-READ_ONLY = frozenset({"Id", "CreatedDate", "LastModifiedDate"})
+READ_ONLY = frozenset({"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp"})
 # relationship name -> (id field, target object), per object
 RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
     "Contact": {"Account": ("AccountId", "Account")}
@@ -130,6 +132,7 @@ def _person_record(sobject: str, person: Person) -> dict[str, Any]:
         "Enrichment_Opt_Out__c": person.opted_out,
         "CreatedDate": SEED_TIME,
         "LastModifiedDate": SEED_TIME,
+        "SystemModstamp": SEED_TIME,
     }
 
 
@@ -247,6 +250,13 @@ def _field_type(sobject: str, path: _Path) -> str:
 def _check_literal(kind: str, value: Any, path: _Path) -> None:
     if value is None:
         return
+    if (kind == "datetime") != isinstance(value, datetime):
+        raise SoqlError(
+            f"value of filter criterion for field '{path.field}' must be of type {kind} "
+            "and should not be enclosed in quotes"
+        )
+    if kind == "datetime":
+        return
     is_bool = isinstance(value, bool)
     if (kind == "boolean") != is_bool or (not is_bool and isinstance(value, int | float)):
         raise SoqlError(
@@ -256,6 +266,13 @@ def _check_literal(kind: str, value: Any, path: _Path) -> None:
 
 def _norm(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def parse_stamp(value: Any) -> datetime | None:
+    """A stored datetime (`2024-01-01T00:00:00.000+0000`) as an aware datetime."""
+    if isinstance(value, datetime) or value is None:
+        return value
+    return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def _literal(kind: str, value: Any) -> Any:
@@ -280,21 +297,29 @@ def _condition(expr: Comparison | InList | Like, kind: str, path: _Path) -> Any:
             return lambda v: _norm(v) not in wanted
         return lambda v: v is not None and _norm(v) in wanted
     _check_literal(kind, expr.value, path)
-    target = _literal(kind, expr.value)
-    if expr.op == "=":
-        return lambda v: _norm(v) == target
-    if expr.op == "!=":
-        return lambda v: _norm(v) != target
+    if kind == "datetime":
+        test = _compare(expr.op, expr.value)
+        return lambda v: test(parse_stamp(v))
+    test = _compare(expr.op, _literal(kind, expr.value))
+    return lambda v: test(_norm(v))
+
+
+def _compare(op: str, target: Any) -> Callable[[Any], bool]:
+    """`v <op> target` with SOQL's null rules (already-normalised values)."""
+    if op == "=":
+        return lambda v: v == target
+    if op == "!=":
+        return lambda v: v != target
     if target is None:
-        raise SoqlError(f"invalid operator with null: {expr.op}")
+        raise SoqlError(f"invalid operator with null: {op}")
     ops: dict[str, Callable[[Any, Any], bool]] = {
         "<": operator.lt,
         "<=": operator.le,
         ">": operator.gt,
         ">=": operator.ge,
     }
-    compare = ops[expr.op]
-    return lambda v: v is not None and compare(_norm(v), target)
+    compare = ops[op]
+    return lambda v: v is not None and compare(v, target)
 
 
 def _like_regex(pattern: str) -> str:

@@ -7,7 +7,8 @@
     unary      := NOT unary | "(" expr ")" | condition
     condition  := field (op literal | [NOT] IN "(" literal ("," literal)* ")" | LIKE string)
     op         := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
-    literal    := 'string' | number | TRUE | FALSE | NULL
+    literal    := 'string' | number | datetime | TRUE | FALSE | NULL
+    datetime   := YYYY-MM-DDThh:mm:ss[.sss](Z | +hh:mm | -hh:mm)   (unquoted, as in SOQL)
 
 Keywords and field names are case-insensitive, as in SOQL. NOT binds tighter than AND, AND
 tighter than OR (real SOQL asks for parentheses when mixing them; accepting the usual
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-Literal = str | int | float | bool | None
+Literal = str | int | float | bool | datetime | None
 
 KEYWORDS = frozenset(
     [
@@ -50,6 +52,7 @@ _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^'\\]|\\.)*')
+  | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2}))
   | (?P<number>-?\d+(?:\.\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<op>!=|<>|<=|>=|=|<|>)
@@ -277,6 +280,9 @@ class _Parser:
         if tok.kind == "string":
             self.i += 1
             return tok.value
+        if tok.kind == "datetime":
+            self.i += 1
+            return datetime.fromisoformat(tok.value.replace("Z", "+00:00"))
         if tok.kind == "number":
             self.i += 1
             return float(tok.value) if "." in tok.value else int(tok.value)

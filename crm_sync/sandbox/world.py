@@ -30,6 +30,7 @@ class WorldOptions:
     rate_limit_window: float = 60.0
     balance: int = 1_000_000
     webhook_retry_interval: float = 60.0
+    api_version: str = "v1"  # the dialect the config speaks; the emulator serves both
     enrichment_kwargs: dict[str, Any] = field(default_factory=dict)
     hubspot_kwargs: dict[str, Any] = field(default_factory=dict)
     salesforce_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -89,22 +90,33 @@ class SandboxWorld:
 
     @property
     def enrichment_url(self) -> str:
-        return f"{self.servers['enrichment'].url}/api/v1"
+        return f"{self.servers['enrichment'].url}/api/{self.options.api_version}"
 
     def enrichment_section(self) -> dict[str, Any]:
         return {
             "provider": "fullenrich",
+            "api_version": self.options.api_version,
             "base_url": self.enrichment_url,
             "api_key": self.enrichment.api_key,
             "rate_limit_per_minute": self.options.rate_limit_calls,
         }
 
-    def hubspot_source(self, name: str = "hubspot", **extra: Any) -> dict[str, Any]:
+    def hubspot_auth(self, auth: str = "private_app") -> dict[str, Any]:
+        """The settings keys of one HubSpot auth flow on this world."""
+        return self.hubspot.auth_settings(auth)
+
+    def salesforce_auth(self, auth: str = "session") -> dict[str, Any]:
+        """The settings keys of one Salesforce auth flow on this world."""
+        return self.salesforce.auth_settings(self.servers["salesforce"].url, auth)
+
+    def hubspot_source(
+        self, name: str = "hubspot", auth: str = "private_app", **extra: Any
+    ) -> dict[str, Any]:
         source: dict[str, Any] = {
             "name": name,
             "connector": "hubspot",
             "settings": {
-                "access_token": self.hubspot.token,
+                **self.hubspot_auth(auth),
                 "base_url": self.servers["hubspot"].url,
                 "requests_per_second": 50,
             },
@@ -114,15 +126,13 @@ class SandboxWorld:
         source.update(extra)
         return source
 
-    def salesforce_source(self, name: str = "salesforce", **extra: Any) -> dict[str, Any]:
+    def salesforce_source(
+        self, name: str = "salesforce", auth: str = "session", **extra: Any
+    ) -> dict[str, Any]:
         source: dict[str, Any] = {
             "name": name,
             "connector": "salesforce",
-            "settings": {
-                "object": "Contact",
-                "instance_url": self.servers["salesforce"].url,
-                "session_id": self.salesforce.session_id,
-            },
+            "settings": {"object": "Contact", **self.salesforce_auth(auth)},
             "fields": {"email": "Email", "phone": "MobilePhone"},
             "opt_out_field": "Enrichment_Opt_Out__c",
         }

@@ -9,11 +9,14 @@ received batch whose claim is free.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
 from crm_sync.store.records import RECEIVED, Batch
+from crm_sync.store.reports import outcomes_by_source
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batches
 
@@ -83,3 +86,50 @@ def replayable_batches(
     if since is not None:
         eligible.append(batches.c.received_at >= since)
     return load_batches(conn, and_(*eligible))
+
+
+class WriteBackQueries:
+    """Methods of `Store` for held results, `replay` and the outcome counts of `status`.
+
+    A mixin, like `OperatorQueries`: it relies only on `Store._read` and `Store._write`.
+    """
+
+    def _write(self, work: Callable[[Connection, datetime], Any]) -> Any:
+        raise NotImplementedError
+
+    def _read(self, work: Callable[[Connection, datetime], Any]) -> Any:
+        raise NotImplementedError
+
+    def hold_batch(self, batch_id: str, *, owner: str, reason: str) -> bool:
+        """Keep a claimed received batch unwritten: the CRM refused a mapped field."""
+        return bool(self._write(lambda c, now: hold_batch(c, now, batch_id, owner, reason)))
+
+    def claim_for_replay(
+        self,
+        *,
+        owner: str,
+        lease: timedelta,
+        source: str | None = None,
+        since: datetime | None = None,
+    ) -> list[Batch]:
+        """Received batches (held ones at once, others when unclaimed) claimed for replay."""
+        result: list[Batch] = self._write(
+            lambda c, now: claim_for_replay(
+                c, now, owner=owner, lease=lease, source=source, since=since
+            )
+        )
+        return result
+
+    def replayable_batches(
+        self, *, source: str | None = None, since: datetime | None = None
+    ) -> list[Batch]:
+        """Received batches `replay` would write, unclaimed (for `--dry-run`)."""
+        result: list[Batch] = self._read(
+            lambda c, _now: replayable_batches(c, source=source, since=since)
+        )
+        return result
+
+    def outcomes_by_source(self) -> dict[str, dict[str, int]]:
+        """Contacts per source by their last outcome name, for `crm-sync status`."""
+        result: dict[str, dict[str, int]] = self._read(lambda c, _now: outcomes_by_source(c))
+        return result

@@ -175,6 +175,22 @@ scan_cursors = Table(
 )
 
 
+#: v2 per-contact webhook events (`contact_finished`): one result item per contact, stored as
+#: it arrives (internal shape) and written back on its own before the batch completes.
+contact_results = Table(
+    "contact_results",
+    metadata,
+    Column("batch_id", String(36), ForeignKey("batches.id"), primary_key=True),
+    Column("record_id", String(200), primary_key=True),
+    Column("raw_item", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("written_at", UtcDateTime, nullable=True),
+    Column("claim_owner", String(200), nullable=True),
+    Column("claim_until", UtcDateTime, nullable=True),
+    Index("ix_contact_results_pending", "written_at"),
+)
+
+
 def _step_1_initial(conn: Connection) -> None:
     """Create every table of the first schema."""
     metadata.create_all(conn, checkfirst=True)
@@ -185,7 +201,12 @@ def _step_2_scan_cursors(conn: Connection) -> None:
     scan_cursors.create(conn, checkfirst=True)
 
 
-def _step_3_outcome_reasons(conn: Connection) -> None:
+def _step_3_contact_results(conn: Connection) -> None:
+    """Per-contact results of v2 `contact_finished` events; a new table, nothing to move."""
+    contact_results.create(conn, checkfirst=True)
+
+
+def _step_4_outcome_reasons(conn: Connection) -> None:
     """Outcomes carry their reason (`rejected: <the CRM's words>`, `invalid_value: ...`).
 
     VARCHAR(64) refused those on PostgreSQL; SQLite never enforced the length.
@@ -198,7 +219,8 @@ def _step_3_outcome_reasons(conn: Connection) -> None:
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _step_1_initial,
     _step_2_scan_cursors,
-    _step_3_outcome_reasons,
+    _step_3_contact_results,
+    _step_4_outcome_reasons,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

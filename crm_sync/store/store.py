@@ -18,8 +18,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm_sync.logs import register_secret
-from crm_sync.store import collecting, planning, replaying, reports, transitions
-from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
+from crm_sync.store import collecting, planning, reports, transitions
+from crm_sync.store.contact_results import ContactResults
+from crm_sync.store.engine import (
+    Timeouts,
+    Transactor,
+    build_engine,
+    is_memory_sqlite,
+    normalise_url,
+)
+from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
     PLANNED,
@@ -33,13 +41,14 @@ from crm_sync.store.records import (
     WebhookEvent,
     utc_now,
 )
+from crm_sync.store.replaying import WriteBackQueries
 from crm_sync.store.rows import load_batches, load_ledger_row, load_webhook_events
 from crm_sync.store.schema import batches, migrate
 
 Clock = Callable[[], datetime]
 
 
-class Store:
+class Store(OperatorQueries, WriteBackQueries):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
     def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
@@ -47,11 +56,11 @@ class Store:
         self._clock = clock
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock = utc_now) -> Store:
+    def open(cls, url: str, *, clock: Clock = utc_now, timeouts: Timeouts | None = None) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...); create or migrate the schema."""
         url = normalise_url(url)
         register_secret(make_url(url).password)
-        engine = build_engine(url)
+        engine = build_engine(url, timeouts)
         store = cls(Transactor(engine, serialise=is_memory_sqlite(url)), clock)
         try:
             store._tx.run(migrate)
@@ -63,6 +72,11 @@ class Store:
     def close(self) -> None:
         """Close every pooled connection."""
         self._tx.engine.dispose()
+
+    @property
+    def contact_results(self) -> ContactResults:
+        """Per-contact results of v2 `contact_finished` webhooks."""
+        return ContactResults(self._write, self._read)
 
     @property
     def backend(self) -> str:
@@ -292,37 +306,6 @@ class Store:
         """received -> written by the claim holder."""
         return bool(self._write(lambda c, now: transitions.mark_written(c, now, batch_id, owner)))
 
-    def hold_batch(self, batch_id: str, *, owner: str, reason: str) -> bool:
-        """Keep a claimed received batch unwritten: the CRM refused a mapped field."""
-        return bool(
-            self._write(lambda c, now: replaying.hold_batch(c, now, batch_id, owner, reason))
-        )
-
-    def claim_for_replay(
-        self,
-        *,
-        owner: str,
-        lease: timedelta,
-        source: str | None = None,
-        since: datetime | None = None,
-    ) -> list[Batch]:
-        """Received batches (held ones at once, others when unclaimed) claimed for replay."""
-        result: list[Batch] = self._write(
-            lambda c, now: replaying.claim_for_replay(
-                c, now, owner=owner, lease=lease, source=source, since=since
-            )
-        )
-        return result
-
-    def replayable_batches(
-        self, *, source: str | None = None, since: datetime | None = None
-    ) -> list[Batch]:
-        """Received batches `replay` would write, unclaimed (for `--dry-run`)."""
-        result: list[Batch] = self._read(
-            lambda c, _now: replaying.replayable_batches(c, source=source, since=since)
-        )
-        return result
-
     # bounded scans
     def scan_cursor(self, source: str) -> str | None:
         """Where this source's next bounded scan starts (None: from the beginning)."""
@@ -378,13 +361,6 @@ class Store:
     def batches_by_state(self) -> dict[str, int]:
         """Batch count per state."""
         result: dict[str, int] = self._read(lambda c, _now: reports.batches_by_state(c))
-        return result
-
-    def outcomes_by_source(self) -> dict[str, dict[str, int]]:
-        """Contacts per source by their last outcome name, for `crm-sync status`."""
-        result: dict[str, dict[str, int]] = self._read(
-            lambda c, _now: reports.outcomes_by_source(c)
-        )
         return result
 
     def in_doubt_batches(self) -> list[Batch]:

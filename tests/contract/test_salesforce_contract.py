@@ -12,7 +12,7 @@ from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
 from crm_sync.config import SourceConfig
 from crm_sync.sandbox.salesforce import SalesforceEmulator
-from crm_sync.sandbox.salesforce_data import SEED_TIME, make_id
+from crm_sync.sandbox.salesforce_data import make_id
 from crm_sync.sandbox.server import BackgroundServer
 
 FIELDS = {"email": "Email", "phone": "MobilePhone"}
@@ -23,18 +23,17 @@ PAGE_SIZE = 3  # the emulator's page: the connector asks for at least 200 a page
 class SalesforceHarness:
     """Builds Salesforce connectors through the registry and edits the org's Contacts directly."""
 
-    def __init__(self, emulator: SalesforceEmulator, server: BackgroundServer) -> None:
+    def __init__(
+        self, emulator: SalesforceEmulator, server: BackgroundServer, auth: str = "session"
+    ) -> None:
         self.emulator = emulator
         self.server = server
+        self.auth = auth
         self._index = itertools.count(500_000)
 
     def make_connector(self, *, opt_out: bool = True) -> Connector:
-        """A connector on the emulator's session, found by name like any configured source."""
-        settings = {
-            "instance_url": self.server.url,
-            "session_id": self.emulator.session_id,
-            "max_retries": 0,
-        }
+        """A connector logging in with the harness's auth flow, found by name like any source."""
+        settings = {**self.emulator.auth_settings(self.server.url, self.auth), "max_retries": 0}
         source = SourceConfig(
             name="contract-salesforce",
             connector="salesforce",
@@ -54,6 +53,7 @@ class SalesforceHarness:
     ) -> str:
         """A Contact without an Account, created in the Salesforce UI."""
         record_id = make_id("Contact", next(self._index))
+        now = self.emulator.stamp()
         record = {
             "Id": record_id,
             "FirstName": first_name,
@@ -64,8 +64,9 @@ class SalesforceHarness:
             "LinkedIn_URL__c": None,
             OPT_OUT: opted_out,
             "AccountId": None,
-            "CreatedDate": SEED_TIME,
-            "LastModifiedDate": SEED_TIME,
+            "CreatedDate": now,
+            "LastModifiedDate": now,
+            "SystemModstamp": now,
         }
         record.update({FIELDS[name]: value or None for name, value in values.items()})
         self.emulator.records[record_id] = record
@@ -85,12 +86,16 @@ class SalesforceHarness:
         return make_id("Contact", 999_999_999)
 
 
-@pytest.fixture(scope="module")
-def contract() -> Iterator[ConnectorContract]:
-    """One org (with unrelated seeded Contacts and Leads) shared by every check."""
+AUTH_FLOWS = ["session", "password", "jwt", "client_credentials"]
+
+
+@pytest.fixture(scope="module", params=AUTH_FLOWS)
+def contract(request: pytest.FixtureRequest) -> Iterator[ConnectorContract]:
+    """One org (with unrelated seeded Contacts and Leads) shared by every check of a flow."""
     emulator = SalesforceEmulator(contacts=12, leads=5, page_size=PAGE_SIZE)
     with BackgroundServer(emulator.app) as server:
-        yield ConnectorContract(SalesforceHarness(emulator, server), page_size=PAGE_SIZE)
+        harness = SalesforceHarness(emulator, server, request.param)
+        yield ConnectorContract(harness, page_size=PAGE_SIZE)
 
 
 CHECKS = ConnectorContract.check_names()

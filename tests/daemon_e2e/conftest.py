@@ -127,7 +127,7 @@ def assert_every_found_value_written(
     records = {"hubspot": world.hubspot.records, "salesforce": world.salesforce.records}
     checked = 0
     for enrichment_id in world.enrichment.job_ids():
-        for item in world.enrichment.result_body(enrichment_id).get("datas", []):
+        for item in world.enrichment.internal_result(enrichment_id).get("datas", []):
             source, rid = item["custom"]["source"], item["custom"]["crm_id"]
             if rid in exclude:
                 continue

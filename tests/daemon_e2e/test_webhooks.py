@@ -22,12 +22,16 @@ from tests.daemon_e2e.conftest import (
     wait_for,
     world_candidates,
 )
+from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 
-RESULT_GET_PREFIX = "/api/v1/contact/enrich/bulk/"
+
+def result_gets(world: SandboxWorld) -> list[Any]:
+    """The result GETs the emulator answered (either dialect)."""
+    return [c for c in world.enrichment.calls if "/contact/enrich/bulk/" in c.path]
 
 
 @pytest.fixture
-def world() -> Iterator[SandboxWorld]:
+def world(api_version: str) -> Iterator[SandboxWorld]:
     """A world of 250 HubSpot and 120 Salesforce contacts whose jobs finish in 0.2 s."""
     options = WorldOptions(
         hubspot_contacts=250,
@@ -35,15 +39,18 @@ def world() -> Iterator[SandboxWorld]:
         completion_delay=0.2,
         rate_limit_calls=5000,
         webhook_retry_interval=0.2,
+        api_version=api_version,
     )
     with SandboxWorld(options) as started:
         yield started
 
 
-def _daemon_config(world: SandboxWorld, tmp_path: Path, poll_after: float) -> dict[str, Any]:
+def daemon_config(
+    world: SandboxWorld, tmp_path: Path, poll_after: float, **enrichment: Any
+) -> dict[str, Any]:
     """A daemon config whose public webhook URL is its own listen address."""
     port = free_port()
-    return world.config_dict(
+    raw = world.config_dict(
         f"sqlite:///{tmp_path / 'state.sqlite3'}",
         webhook={
             "listen": f"127.0.0.1:{port}",
@@ -56,9 +63,11 @@ def _daemon_config(world: SandboxWorld, tmp_path: Path, poll_after: float) -> di
             "shutdown_grace_seconds": 5,
         },
     )
+    raw["enrichment"].update(enrichment)
+    return raw
 
 
-def _run_until_done(world: SandboxWorld, raw: dict[str, Any], timeout: float) -> list[Any]:
+def run_until_done(world: SandboxWorld, raw: dict[str, Any], timeout: float) -> list[Any]:
     """Run the daemon until the whole backlog is written; the batches of every API job."""
     config = parse_config(raw, env={})
     expected = world_candidates(world)
@@ -87,15 +96,14 @@ def _run_until_done(world: SandboxWorld, raw: dict[str, Any], timeout: float) ->
 
 def test_webhooks_write_every_result_without_polling(world: SandboxWorld, tmp_path: Path) -> None:
     """Signed webhooks to the daemon's own URL get every result written, with no result GET."""
-    raw = _daemon_config(world, tmp_path, poll_after=600)
+    raw = daemon_config(world, tmp_path, poll_after=600)
 
-    batches = _run_until_done(world, raw, timeout=20)
+    batches = run_until_done(world, raw, timeout=20)
 
     assert len(batches) >= 4
     assert all(b is not None and b.state == "written" for b in batches)
     assert {b.result_source for b in batches if b is not None} == {"webhook"}
-    result_gets = [c for c in world.enrichment.calls if c.path.startswith(RESULT_GET_PREFIX)]
-    assert result_gets == []
+    assert result_gets(world) == []
     delivered = [a for a in world.enrichment.webhook_attempts if a.status == 200]
     assert {a.enrichment_id for a in delivered} == set(world.enrichment.job_ids())
     submitted_once(world)
@@ -106,9 +114,9 @@ def test_webhooks_write_every_result_without_polling(world: SandboxWorld, tmp_pa
 def test_dropped_webhooks_are_recovered_by_polling(world: SandboxWorld, tmp_path: Path) -> None:
     """With every webhook dropped, polling after poll_after_seconds writes every result."""
     world.enrichment.faults.drop_webhooks = True
-    raw = _daemon_config(world, tmp_path, poll_after=1)
+    raw = daemon_config(world, tmp_path, poll_after=1)
 
-    batches = _run_until_done(world, raw, timeout=25)
+    batches = run_until_done(world, raw, timeout=25)
 
     assert len(batches) >= 4
     assert all(b is not None and b.state == "written" for b in batches)

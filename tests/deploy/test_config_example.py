@@ -31,9 +31,25 @@ _COMMENTED_KEY = re.compile(r"^(\s*)# ((?:- )?[a-z_][A-Za-z0-9_]*:(?: .*)?)$")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _WHOLE_ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 # Keys whose value is a secret and so may only come from the environment.
-SECRET_KEYS = {"api_key", "access_token", "password", "security_token", "session_id"}
+SECRET_KEYS = {
+    "api_key",
+    "access_token",
+    "password",
+    "security_token",
+    "session_id",
+    "private_key",
+    "consumer_secret",
+    "client_secret",
+    "refresh_token",
+    "urls",
+}
 # Active values that differ from the model default on purpose (the rest show the default).
-INTENDED_NON_DEFAULTS = {"enrichment.api_key", "schedule.cron", "webhook.public_url"}
+INTENDED_NON_DEFAULTS = {
+    "enrichment.api_key",
+    "schedule.cron",
+    "webhook.public_url",
+    "notify.urls",
+}
 
 
 def uncomment_keys(text: str) -> str:
@@ -182,7 +198,7 @@ def test_missing_environment_variable_is_reported_by_name() -> None:
     missing: list[str] = []
     interpolate_env(yaml.safe_load(example_text()), {}, "", missing)
     named = " ".join(missing)
-    for variable in ("FULLENRICH_API_KEY", "HUBSPOT_TOKEN", "SALESFORCE_PASSWORD"):
+    for variable in ("FULLENRICH_API_KEY", "HUBSPOT_TOKEN", "SALESFORCE_PRIVATE_KEY"):
         assert variable in named
 
 
@@ -221,4 +237,5 @@ def test_active_values_show_the_model_defaults() -> None:
             if f"{section}.{key}" in INTENDED_NON_DEFAULTS:
                 continue
             default = model.model_fields[key].default
-            assert value == default, f"{section}.{key}: example {value!r}, default {default!r}"
+            shown = tuple(value) if isinstance(default, tuple) else value  # YAML lists, tuples
+            assert shown == default, f"{section}.{key}: example {value!r}, default {default!r}"

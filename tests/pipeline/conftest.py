@@ -15,10 +15,15 @@ from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 
 
 @pytest.fixture
-def world() -> Iterator[SandboxWorld]:
-    """Three emulators with 120 contacts in each CRM and fast completion."""
+def world(api_version: str) -> Iterator[SandboxWorld]:
+    """Three emulators with 120 contacts in each CRM and fast completion, spoken to in
+    `api_version` (v1 unless the module runs both, see tests/dialects.py)."""
     options = WorldOptions(
-        hubspot_contacts=120, salesforce_contacts=120, completion_delay=0.05, rate_limit_calls=1000
+        hubspot_contacts=120,
+        salesforce_contacts=120,
+        completion_delay=0.05,
+        rate_limit_calls=1000,
+        api_version=api_version,
     )
     with SandboxWorld(options) as started:
         yield started

@@ -5,42 +5,45 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from crm_sync.daemon.webapp import check_body
+from crm_sync.enrichment.wire import dialect_for
 from crm_sync.pipeline.collect import accept_result
 from crm_sync.pipeline.cycle import collect_and_write
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.records import PlannedContact
+from tests.dialects import both_api_versions, wire_item, wire_result  # noqa: F401
 from tests.pipeline.conftest import context, make_config
 
 
-def _body(world: SandboxWorld, enrichment_id: str, source: str, record_ids: list[str]) -> str:
-    """A result as the API sends it: the person's names echoed, an email found."""
-    records = world.hubspot.records
-    return json.dumps(
-        {
-            "id": enrichment_id,
-            "name": "crm-sync test",
-            "status": "FINISHED",
-            "datas": [
-                {
-                    "custom": {"crm_id": rid, "source": source},
-                    "contact": {
-                        "firstname": records[rid].get("firstname") or "",
-                        "lastname": records[rid].get("lastname") or "",
-                        "most_probable_email": f"found.{rid}@example.com",
-                        "most_probable_email_status": "DELIVERABLE",
-                    },
-                }
-                for rid in record_ids
-            ],
-        }
-    )
+def _body(
+    api_version: str,
+    enrichment_id: str,
+    source: str,
+    record_ids: list[str],
+    names: dict[str, tuple[str | None, str | None]],
+) -> str:
+    """The webhook body in the dialect's shape, read as the receiver reads it."""
+    items = [
+        wire_item(
+            api_version,
+            {"crm_id": rid, "source": source},
+            f"found.{rid}@example.com",
+            names[rid],
+        )
+        for rid in record_ids
+    ]
+    wire = json.dumps(wire_result(api_version, enrichment_id, items)).encode()
+    return check_body(wire, dialect_for(api_version))
 
 
-def test_in_doubt_batch_is_adopted_and_written(world: SandboxWorld, tmp_path: Path) -> None:
+def test_in_doubt_batch_is_adopted_and_written(
+    world: SandboxWorld, tmp_path: Path, api_version: str
+) -> None:
     """The matching in_doubt batch takes the enrichment id; its found emails reach the CRM."""
     config = make_config(world, tmp_path, sources=[world.hubspot_source()])
     ids = [rid for rid, p in world.hubspot.records.items() if not p.get("email")][:3]
+    names = {r: (p.get("firstname"), p.get("lastname")) for r, p in world.hubspot.records.items()}
     with context(config) as ctx:
         store = ctx.store
         planned = [PlannedContact(rid, ("contact.emails",), {"firstname": "x"}) for rid in ids]
@@ -56,11 +59,17 @@ def test_in_doubt_batch_is_adopted_and_written(world: SandboxWorld, tmp_path: Pa
         assert store.mark_sending(batch.id, ctx.owner)
         assert store.mark_in_doubt(batch.id, "crashed")
         assert (
-            accept_result(ctx, _body(world, "other-job", "hubspot", ids[:2]), source_kind="webhook")
+            accept_result(
+                ctx,
+                _body(api_version, "other-job", "hubspot", ids[:2], names),
+                source_kind="webhook",
+            )
             == "unknown"
         )
         assert (
-            accept_result(ctx, _body(world, "lost-job", "hubspot", ids), source_kind="webhook")
+            accept_result(
+                ctx, _body(api_version, "lost-job", "hubspot", ids, names), source_kind="webhook"
+            )
             == "stored"
         )
         collect_and_write(ctx, {"hubspot": SourceCounts()})

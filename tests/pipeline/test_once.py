@@ -9,6 +9,7 @@ from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.policies import identity_problem, normalize_domain
 from crm_sync.sandbox.people import truth_for_request
 from crm_sync.sandbox.world import SandboxWorld
+from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.pipeline.conftest import context, make_config
 
 ACCEPTED = {"DELIVERABLE", "HIGH_PROBABILITY"}

@@ -10,6 +10,7 @@ import pytest
 from connectors.salesforce import SalesforceConnector
 from crm_sync.config import SourceConfig
 from crm_sync.sandbox.salesforce import SalesforceEmulator
+from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
 from crm_sync.sandbox.server import BackgroundServer
 
 OPT_OUT = "Enrichment_Opt_Out__c"
@@ -32,7 +33,7 @@ class Org:
         **settings: Any,
     ) -> SalesforceConnector:
         """A connector using the session id unless other credentials are given."""
-        if not {"username", "session_id"} & set(settings):
+        if not {"username", "session_id", "consumer_key", "auth"} & set(settings):
             settings.update(instance_url=self.server.url, session_id=self.emulator.session_id)
         source = SourceConfig(
             name="sf",
@@ -47,6 +48,27 @@ class Org:
             SalesforceConnector.settings_model.model_validate(settings),
             sleep=self.sleeps.append,
         )
+
+    def jwt_settings(self, **overrides: Any) -> dict[str, Any]:
+        """Settings of the JWT bearer flow for the emulator's app and pre-authorized user."""
+        settings: dict[str, Any] = {
+            "consumer_key": self.emulator.oauth_app.consumer_key,
+            "username": self.emulator.username,
+            "private_key": sandbox_key_pair().private_key,
+            "login_url": self.server.url,
+        }
+        settings.update(overrides)
+        return settings
+
+    def client_credentials_settings(self, **overrides: Any) -> dict[str, Any]:
+        """Settings of the client credentials flow for the emulator's app."""
+        settings: dict[str, Any] = {
+            "consumer_key": self.emulator.oauth_app.consumer_key,
+            "consumer_secret": self.emulator.oauth_app.consumer_secret,
+            "login_url": self.server.url,
+        }
+        settings.update(overrides)
+        return settings
 
 
 @pytest.fixture

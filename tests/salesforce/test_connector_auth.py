@@ -160,3 +160,93 @@ def test_plain_http_routing_is_limited_to_the_emulator_origins() -> None:
         SalesforceSettings(instance_url="https://x.my.salesforce.com", session_id="s")  # type: ignore[arg-type]
     )
     assert rewrites_for(https_only, "https://x.my.salesforce.com/a") == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "flow"),
+    [
+        ({"consumer_key": "k", "username": "u", "private_key": "pem"}, "jwt"),
+        ({"consumer_key": "k", "username": "u", "private_key_file": "/k.pem"}, "jwt"),
+        (
+            {
+                "consumer_key": "k",
+                "consumer_secret": "s",
+                "login_url": "https://a.my.salesforce.com",
+            },
+            "client_credentials",
+        ),
+        ({"username": "u", "password": "p", "security_token": "t"}, "password"),
+        ({"instance_url": "https://x.my.salesforce.com", "session_id": "s"}, "session"),
+    ],
+)
+def test_auth_is_inferred_from_the_keys_set(settings: dict[str, Any], flow: str) -> None:
+    """Without `auth:`, the one flow whose keys are present is used."""
+    assert SalesforceSettings.model_validate(settings).auth == flow
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        (
+            {"username": "u", "password": "p", "security_token": "t", "private_key": "pem"},
+            ["private_key (jwt)", "password, security_token (password)", "ambiguous"],
+        ),
+        (
+            {"instance_url": "https://x", "session_id": "s", "consumer_secret": "c"},
+            ["consumer_secret (client_credentials)", "session_id, instance_url (session)"],
+        ),
+        (
+            {
+                "auth": "jwt",
+                "consumer_key": "k",
+                "username": "u",
+                "private_key": "p",
+                "password": "x",
+            },
+            ["auth is jwt, but password belong to another flow"],
+        ),
+        ({"consumer_key": "k", "username": "u"}, ["no credentials"]),
+        ({"auth": "jwt", "consumer_key": "k", "username": "u"}, ["private_key"]),
+        (
+            {"consumer_key": "k", "username": "u", "private_key": "p", "private_key_file": "f"},
+            ["one of private_key (PEM text) or private_key_file"],
+        ),
+        (
+            {
+                "consumer_key": "k",
+                "consumer_secret": "s",
+                "login_url": "https://login.salesforce.com",
+            },
+            ["My Domain login_url"],
+        ),
+        ({"consumer_key": "k", "consumer_secret": "s"}, ["needs login_url"]),
+    ],
+)
+def test_ambiguous_or_incomplete_auth_is_a_config_error(
+    settings: dict[str, Any], named: list[str]
+) -> None:
+    """Keys of two flows, or a flow missing a key, is one config problem naming the keys."""
+    problems = validate_source(source(settings=settings))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("settings: ")
+    for words in named:
+        assert words in problems[0]
+    for secret in ("pem", "s3cr"):
+        assert secret not in problems[0].split(":", 1)[1].replace("private_key", "")
+
+
+def test_new_secrets_are_masked_in_reprs() -> None:
+    """consumer_secret and private_key never show in the settings' or connector's repr."""
+    settings = {
+        "consumer_key": "k",
+        "consumer_secret": "C0nsumer-S3cret",
+        "login_url": "https://acme.my.salesforce.com",
+    }
+    parsed = SalesforceSettings.model_validate(settings)
+    connector = SalesforceConnector.from_source(source(settings=settings))
+    for text in (repr(parsed), repr(connector), repr(connector.api), repr(connector.api.auth)):
+        assert "C0nsumer-S3cret" not in text
+    jwt_settings = SalesforceSettings.model_validate(
+        {"consumer_key": "k", "username": "u", "private_key": "-----BEGIN PRIVATE KEY-----xyz"}
+    )
+    assert "xyz" not in repr(jwt_settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import requests
@@ -134,8 +135,16 @@ def test_soap_login_answers_session_or_fault(org: Org) -> None:
     ok = requests.post(
         url, envelope.format(u="sandbox@example.com", p="sandbox-passwordsandbox-token"), timeout=5
     )
-    assert f"<sessionId>{org.emulator.session_id}</sessionId>" in ok.text
+    session = re.search(r"<sessionId>([^<]+)</sessionId>", ok.text)
+    assert session is not None
+    assert call(org, "GET", f"{V}/limits", token=session.group(1)).status_code == 200
     assert f"<serverUrl>{org.server.url}/services/Soap/u/59.0/" in ok.text
     bad = requests.post(url, envelope.format(u="sandbox@example.com", p="wrong"), timeout=5)
     assert bad.status_code == 500
     assert "<sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode>" in bad.text
+    retired = requests.post(
+        f"{org.server.url}/services/Soap/u/65.0",
+        envelope.format(u="sandbox@example.com", p="sandbox-passwordsandbox-token"),
+        timeout=5,
+    )
+    assert retired.status_code == 404  # SOAP login() is absent from API 65.0 and later

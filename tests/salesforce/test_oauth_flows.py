@@ -1,0 +1,199 @@
+"""OAuth 2.0 JWT bearer and client credentials against the emulator's token endpoint, and
+session renewal: an expired session is renewed once and no write is lost or sent twice."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from connectors.base import FieldUpdate, WriteStatus
+from connectors.salesforce_auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
+from connectors.salesforce_settings import SalesforceSettings
+from crm_sync.errors import AuthError
+from crm_sync.sandbox.salesforce_keys import generate_key_pair, public_key_pem, sandbox_key_pair
+from tests.salesforce.conftest import Org
+
+PASSWORD = {
+    "username": "sandbox@example.com",
+    "password": "sandbox-password",
+    "security_token": "sandbox-token",
+}
+
+
+def _flow_settings(org: Org, flow: str) -> dict[str, Any]:
+    if flow == "jwt":
+        return org.jwt_settings()
+    if flow == "client_credentials":
+        return org.client_credentials_settings()
+    return {"login_url": org.server.url, **PASSWORD}
+
+
+def _ids(org: Org, n: int = 3) -> list[str]:
+    return sorted(org.emulator.of_type("Contact"))[:n]
+
+
+def test_jwt_bearer_flow_logs_in_and_check_names_the_user(org: Org) -> None:
+    """The assertion is accepted; check says the flow and the pre-authorized user."""
+    connector = org.connector(**org.jwt_settings())
+    assert len(connector.read(_ids(org))) == 3
+    assert org.emulator.calls["token"] == 1
+    lines = {r.name: r for r in connector.check()}
+    assert lines["salesforce session"].ok
+    assert "auth jwt as sandbox@example.com" in lines["salesforce session"].detail
+    assert "salesforce auth" not in lines  # no retirement warning outside password mode
+
+
+def test_client_credentials_flow_runs_as_the_apps_user(org: Org) -> None:
+    """Consumer key and secret give a session of the app's "run as" user."""
+    connector = org.connector(**org.client_credentials_settings())
+    assert len(connector.read(_ids(org))) == 3
+    detail = {r.name: r for r in connector.check()}["salesforce session"].detail
+    assert "auth client_credentials as integration@example.com" in detail
+
+
+def test_password_check_warns_that_soap_login_is_retired(org: Org) -> None:
+    """Password mode still works (SOAP at 64.0 whatever api_version) and check warns."""
+    connector = org.connector(login_url=org.server.url, **PASSWORD)
+    lines = {r.name: r for r in connector.check()}
+    assert "auth password as sandbox@example.com" in lines["salesforce session"].detail
+    warning = lines["salesforce auth"].detail
+    assert "Summer '27" in warning
+    assert "Moving from password to JWT" in warning
+    assert soap_version("66.0") == "64.0"
+    assert soap_version("59.0") == "59.0"
+
+
+def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
+    """`private_key_file` works like `private_key`."""
+    key = tmp_path / "jwt.key"
+    key.write_text(sandbox_key_pair().private_key)
+    settings = org.jwt_settings(private_key=None, private_key_file=str(key))
+    connector = org.connector(**settings)
+    assert len(connector.read(_ids(org, 1))) == 1
+
+
+def test_assertion_has_the_documented_claims() -> None:
+    """RS256; iss consumer key, sub username, aud the login URL, numeric exp <= 3 minutes."""
+    settings = SalesforceSettings.model_validate(
+        {
+            "consumer_key": "3MVGkey",
+            "username": "int@acme.com",
+            "private_key": sandbox_key_pair().private_key,
+            "domain": "acme.my",
+        }
+    )
+    now = time.time()
+    assertion = jwt_assertion(settings, now)
+    assert jwt.get_unverified_header(assertion)["alg"] == "RS256"
+    claims = jwt.decode(
+        assertion,
+        public_key_pem(sandbox_key_pair().certificate),
+        algorithms=["RS256"],
+        audience="https://acme.my.salesforce.com",
+    )
+    assert claims["iss"] == "3MVGkey"
+    assert claims["sub"] == "int@acme.com"
+    assert isinstance(claims["exp"], int)
+    assert 0 < claims["exp"] - now <= ASSERTION_LIFETIME
+
+
+@pytest.mark.parametrize(
+    ("settings", "code", "words"),
+    [
+        ({"private_key": generate_key_pair().private_key}, "invalid_grant", "invalid assertion"),
+        ({"consumer_key": "3MVGnot-the-app"}, "invalid_client_id", "client identifier invalid"),
+        ({"username": "someone@example.com"}, "invalid_grant", "hasn't approved"),
+    ],
+)
+def test_jwt_refusals_carry_salesforces_code(
+    org: Org, settings: dict[str, Any], code: str, words: str
+) -> None:
+    """A wrongly signed assertion, an unknown app, a user not pre-authorized: AuthError + code."""
+    connector = org.connector(**org.jwt_settings(**settings))
+    with pytest.raises(AuthError) as info:
+        connector.read(_ids(org, 1))
+    assert info.value.code == code
+    assert words in str(info.value)
+    assert "PRIVATE KEY" not in str(info.value)
+    assert org.emulator.calls["query"] == 0
+
+
+def test_wrong_consumer_secret_is_invalid_client_without_the_secret(org: Org) -> None:
+    """A wrong secret: invalid_client, and the secret is not quoted."""
+    connector = org.connector(**org.client_credentials_settings(consumer_secret="Wr0ng-S3cret"))
+    with pytest.raises(AuthError) as info:
+        connector.read(_ids(org, 1))
+    assert info.value.code == "invalid_client"
+    assert "Wr0ng-S3cret" not in str(info.value)
+    lines = connector.check()
+    assert lines[0].credentials_refused
+    assert "invalid_client" in lines[0].detail
+
+
+@pytest.mark.parametrize("flow", ["jwt", "client_credentials", "password"])
+def test_expired_session_is_renewed_once_mid_read(org: Org, flow: str) -> None:
+    """After the org expires every session, the next call logs in again and goes on."""
+    connector = org.connector(**_flow_settings(org, flow))
+    assert connector.read(_ids(org, 1))
+    org.emulator.expire_sessions()
+    assert connector.read(_ids(org, 2))
+    logins = org.emulator.calls["login"] + org.emulator.calls["token"]
+    assert logins == 2
+    assert connector.calls.counts["session_renewed"] == 1
+
+
+def test_write_refused_for_an_expired_session_is_applied_exactly_once(org: Org) -> None:
+    """INVALID_SESSION_ID proves the write was not applied: renewed, sent again, applied once."""
+    connector = org.connector(**org.jwt_settings())
+    ids = _ids(org, 3)
+    assert connector.read(ids)
+    org.emulator.expire_sessions()
+    updates = [FieldUpdate(i, {"phone": f"+3314455667{n}"}) for n, i in enumerate(ids)]
+    outcomes = connector.write(updates)
+    assert [o.status for o in outcomes] == [WriteStatus.WRITTEN] * 3
+    assert sorted(w.record_id for w in org.emulator.writes) == ids
+    assert org.emulator.calls["composite"] == 1  # the refused call never reached the handler
+    assert connector.calls.counts["write"] == 2
+
+
+def test_write_refused_with_another_401_is_not_sent_again(org: Org) -> None:
+    """A 401 that does not say INVALID_SESSION_ID proves nothing: the write is not resent."""
+    connector = org.connector(**org.jwt_settings())
+    ids = _ids(org, 2)
+    assert connector.read(ids)
+    org.emulator.fail_next(1, status=401)
+    with pytest.raises(AuthError) as info:
+        connector.write([FieldUpdate(i, {"phone": "+33144556677"}) for i in ids])
+    assert "not sent again" in str(info.value)
+    assert org.emulator.writes == []
+    assert connector.calls.counts["write"] == 1
+
+
+def test_session_mode_stops_with_a_clear_message(org: Org) -> None:
+    """A given session cannot be renewed: AuthError saying so, and what to use instead."""
+    connector = org.connector()
+    assert connector.read(_ids(org, 1))
+    org.emulator.rotate_session("another-session")
+    with pytest.raises(AuthError) as info:
+        connector.read(_ids(org, 1))
+    assert "cannot renew" in str(info.value)
+    assert "jwt" in str(info.value)
+
+
+def test_sessions_expire_after_the_configured_ttl(make_org: Any) -> None:
+    """With `session_ttl`, a session older than N seconds is refused and renewed."""
+    clock = [1_800_000_000.0]
+    org = make_org(contacts=5, session_ttl=600, clock=lambda: clock[0])
+    connector = org.connector(**org.jwt_settings())
+    connector.api.auth._clock = lambda: clock[0]  # the assertion's exp follows the org's clock
+    assert connector.read(_ids(org, 1))
+    clock[0] += 599
+    assert connector.read(_ids(org, 1))
+    assert org.emulator.calls["token"] == 1
+    clock[0] += 1
+    assert connector.read(_ids(org, 1))
+    assert org.emulator.calls["token"] == 2
