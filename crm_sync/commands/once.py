@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
                     )
             except RunFailed as failed:
                 stop.finished.set()
-                _print_report(failed.report, as_json, file=sys.stdout)
+                if as_json or getattr(failed.report, "sources", None):
+                    _print_report(failed.report, as_json, file=sys.stdout)
                 _tell(ctx, failed.report, started, args, failed=failed)
                 raise
             stop.finished.set()

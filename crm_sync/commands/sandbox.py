@@ -24,6 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds before an enrichment finishes",
     )
+    parser.add_argument(
+        "--session-ttl",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Salesforce sessions and HubSpot OAuth access tokens expire after this long "
+        "(default: Salesforce never, HubSpot 1800)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         salesforce_contacts=args.contacts,
         seed=args.seed,
         completion_delay=args.completion_delay,
+        salesforce_kwargs={"session_ttl": args.session_ttl},
+        hubspot_kwargs={"access_token_ttl": args.session_ttl or 1800.0},
     )
     port = args.port
     ports = (port, port + 1, port + 2) if port else (0, 0, 0)
@@ -52,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(world: object, wanted: tuple[str, ...]) -> None:
+    from crm_sync.sandbox.auth_guide import auth_lines, example_settings, write_key_pair
     from crm_sync.sandbox.world import SandboxWorld
 
     assert isinstance(world, SandboxWorld)
+    key_file, _ = write_key_pair()
     lines = ["crm-sync sandbox (Ctrl-C to stop)"]
     if "enrichment" in wanted:
         lines += [
@@ -73,11 +85,14 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
             f"  session id: {sf.session_id}",
             f"  username: {sf.username} (password sandbox-password, token sandbox-token)",
         ]
+    lines += auth_lines(world, wanted, key_file)
     if wanted == SERVICES[:3]:
         config = world.config_dict("sqlite:///crm-sync-sandbox.sqlite3")
         lines += [
             "",
             "# a config that uses these emulators:",
             yaml.safe_dump(config, sort_keys=False),
+            "# each auth flow's settings keys (replace a source's own to try one):",
+            yaml.safe_dump(example_settings(world, key_file), sort_keys=False),
         ]
     print("\n".join(lines), flush=True)

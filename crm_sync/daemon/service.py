@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crm_sync.after_run import after_run
+from crm_sync.daemon.fresh_lane import FreshLaneThread
 from crm_sync.daemon.health import CycleCollector, CycleHealth
 from crm_sync.daemon.scheduler import Scheduler
 from crm_sync.daemon.server import HttpServer
@@ -86,6 +87,7 @@ class Daemon:
             self.app, host or settings.host, settings.port if port is None else port
         )
         self._worker = threading.Thread(target=self._worker_loop, name="writeback", daemon=True)
+        self.fresh = FreshLaneThread(ctx, metrics)  # the fresh lane, beside the cycle
         self._unbind: Callable[[], None] = lambda: None
 
     @property
@@ -106,6 +108,7 @@ class Daemon:
         _log().info("webhook_listening", host=self.server.host, port=self.server.port)
         self._worker.start()
         self.scheduler.start()
+        self.fresh.start()
 
     def request_stop(self, reason: str = "requested") -> None:
         """Stop taking work; a second request is only logged. Not for signal handlers."""
@@ -141,6 +144,7 @@ class Daemon:
         self._stop.set()
         self._wake.set()
         self.scheduler.shutdown()
+        self.fresh.stop(timeout=self.ctx.config.schedule.shutdown_grace_seconds)
         grace = self.ctx.config.schedule.shutdown_grace_seconds
         lock = self._work_lock
         clean = lock.acquire(timeout=grace) if grace > 0 else lock.acquire(blocking=False)

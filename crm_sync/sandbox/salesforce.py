@@ -47,6 +47,9 @@ from crm_sync.sandbox.soql import SoqlError, parse
 API = "/services/data/v{version:str}"
 MAX_COLLECTION = 200
 LAST_SOAP_LOGIN_VERSION = 64.0
+# REST versions this org answers: composite/sobjects exists from 42.0; 66.0 is the newest the
+# emulator models. Others are 404 NOT_FOUND, as an org answers a version it does not know.
+API_VERSIONS = (42.0, 66.0)
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the emulator's well-known login
 SANDBOX_SECURITY_TOKEN = "sandbox-token"  # noqa: S105 - the emulator's well-known login
 
@@ -63,6 +66,12 @@ class WriteRecord:
 
 def _errors(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse([{"message": message, "errorCode": code}], status_code=status)
+
+
+def _known_version(text: str) -> bool:
+    return (
+        bool(re.fullmatch(r"\d+\.\d", text)) and API_VERSIONS[0] <= float(text) <= API_VERSIONS[1]
+    )
 
 
 class SalesforceEmulator:
@@ -207,7 +216,7 @@ class SalesforceEmulator:
         if self._expire_at is not None and self._expire_at in request.url.path:
             self._expire_at = None
             self.rotate_session(self.session_id + "-renewed")
-        if not re.fullmatch(r"\d+\.\d+", request.path_params.get("version", "")):
+        if not _known_version(request.path_params.get("version", "")):
             response: Response = _errors(404, "NOT_FOUND", "The requested resource does not exist")
         elif self._user_of(request) is None:
             response = _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")

@@ -191,6 +191,19 @@ contact_results = Table(
 )
 
 
+#: The fresh lane's contacts: when each joined an open batch and when it began to wait.
+fresh_contacts = Table(
+    "fresh_contacts",
+    metadata,
+    Column("batch_id", String(36), primary_key=True),
+    Column("record_id", String(200), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("joined_at", UtcDateTime, nullable=False),  # when it joined the open batch
+    Column("created_at", UtcDateTime, nullable=False),  # CRM creation, else first seen
+    Index("ix_fresh_contacts_source", "source"),
+)
+
+
 def _step_1_initial(conn: Connection) -> None:
     """Create every table of the first schema."""
     metadata.create_all(conn, checkfirst=True)
@@ -206,7 +219,12 @@ def _step_3_contact_results(conn: Connection) -> None:
     contact_results.create(conn, checkfirst=True)
 
 
-def _step_4_outcome_reasons(conn: Connection) -> None:
+def _step_4_fresh_contacts(conn: Connection) -> None:
+    """The fresh lane's contacts (open batches, latency); a new table, nothing to move."""
+    fresh_contacts.create(conn, checkfirst=True)
+
+
+def _step_5_outcome_reasons(conn: Connection) -> None:
     """Outcomes carry their reason (`rejected: <the CRM's words>`, `invalid_value: ...`).
 
     VARCHAR(64) refused those on PostgreSQL; SQLite never enforced the length.
@@ -220,7 +238,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _step_1_initial,
     _step_2_scan_cursors,
     _step_3_contact_results,
-    _step_4_outcome_reasons,
+    _step_4_fresh_contacts,
+    _step_5_outcome_reasons,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

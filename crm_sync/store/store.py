@@ -27,6 +27,7 @@ from crm_sync.store.engine import (
     is_memory_sqlite,
     normalise_url,
 )
+from crm_sync.store.open_batches import OpenBatchStore
 from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
@@ -68,6 +69,11 @@ class Store(OperatorQueries, WriteBackQueries):
             engine.dispose()
             raise
         return store
+
+    @property
+    def open_batches(self) -> OpenBatchStore:
+        """The fresh lane's open batches (`open_batches.py`)."""
+        return OpenBatchStore(self._write, self._read)
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -11,15 +11,25 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client.parser import text_string_to_metric_families
 
-from crm_sync.exit_codes import EXIT_AUTH
+from crm_sync.daemon.service import Daemon
+from crm_sync.daemon.testing import IdleClient
+from crm_sync.exit_codes import EXIT_AUTH, EXIT_CREDITS, EXIT_IN_DOUBT, EXIT_TRANSIENT
+from crm_sync.metrics import Metrics
+from crm_sync.notify import notices_for
+from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from crm_sync.store.store import Store
+from tests.daemon.conftest import make_config
 from tests.ops.recorder import Recorded, Recorder
 
 NOTIFY_PASSWORD = "notify-secret-7f3a9"
@@ -154,3 +164,77 @@ def test_unreachable_gateway_and_endpoint_leave_a_good_run_at_zero(
         json.loads(line).get("event") for line in result.stderr.splitlines() if line[:1] == "{"
     }
     assert {"notification_failed", "metrics_push_failed"} <= events
+
+
+def test_a_run_that_cannot_run_still_notifies(world: SandboxWorld, tmp_path: Path) -> None:
+    """The enrichment API on a closed port: the run ends early (exit 5), and `failed` says why."""
+    port = _closed_port()
+    with Recorder() as hook:
+        config = world.config_dict(
+            f"sqlite:///{tmp_path / 'state.sqlite3'}",
+            sources=[world.hubspot_source()],
+            notify={"urls": [f"json://127.0.0.1:{hook.port}/x"]},
+        )
+        config["enrichment"]["base_url"] = f"http://127.0.0.1:{port}/api/v1"
+        config["enrichment"]["max_retries"] = 0
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, "-m", "crm_sync.cli", "--once", "--json", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == EXIT_TRANSIENT, result.stderr[-3000:]
+        (message,) = _messages(hook.wait_for(1))
+    assert message["title"] == "crm-sync: failed"
+    assert f"127.0.0.1:{port}" in message["message"]
+    assert "crm-sync check --config" in message["message"]
+
+
+def _report_with(source: SourceReport, exit_code: int) -> RunReport:
+    report = RunReport("r1", datetime.now(UTC), exit_code=exit_code)
+    report.sources.append(source)
+    return report
+
+
+def test_events_per_source_outcome() -> None:
+    """low_balance for a source stopped by credits, in_doubt for contacts left in doubt, neither
+    counted as `failed`; a run-level failure reason becomes one `failed` notice."""
+    low = SourceReport(
+        "hs", "hubspot", status="skipped", message="balance 5 is below min_balance 10"
+    )
+    low.exit_code = EXIT_CREDITS
+    doubt = SourceReport("sf", "salesforce", SourceCounts(in_doubt=3))
+    events = [(n.event, n.source) for n in notices_for(_report_with(low, EXIT_CREDITS))]
+    assert events == [("low_balance", "hs"), ("finished", None)]
+    notices = notices_for(_report_with(doubt, EXIT_IN_DOUBT), "/etc/c.yaml")
+    assert [(n.event, n.source) for n in notices] == [("in_doubt", "sf"), ("finished", None)]
+    assert "crm-sync status --config /etc/c.yaml" in notices[0].body
+    assert "crm-sync resolve" in notices[0].body
+    ended = notices_for(_report_with(SourceReport("hs", "hubspot"), 5), failure="store down")
+    assert [(n.event, n.reason) for n in ended if n.event == "failed"] == [("failed", "store down")]
+
+
+def test_the_daemon_notifies_a_failed_cycle(tmp_path: Path) -> None:
+    """The daemon's cycle cannot reach the API: its `failed` notice reaches the endpoint."""
+    with Recorder() as hook:
+        config = make_config(tmp_path, notify={"urls": [f"json://127.0.0.1:{hook.port}/d"]})
+        store = Store.open(config.state.url)
+        ctx = Context(config=config, store=store, client=IdleClient(), connectors={})
+        never = IntervalTrigger(hours=24)
+        daemon = Daemon(
+            ctx,
+            metrics=Metrics(),
+            scheduler_options={"cycle_trigger_override": never, "poll_trigger_override": never},
+        )
+        daemon.start()
+        try:
+            (message,) = _messages(hook.wait_for(1))
+        finally:
+            daemon.request_stop()
+            daemon.shutdown()
+            store.close()
+    assert message["title"] == "crm-sync: failed"
+    assert message["type"] == "failure"

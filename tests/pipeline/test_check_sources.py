@@ -43,11 +43,12 @@ def test_every_source_ok(
 def test_bad_token_and_missing_field_are_named(
     world: SandboxWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A refused token exits 3; a mapped field that does not exist is named with its reason."""
+    """A refused token and a missing field are both named; the field (config, 2) outranks the
+    token (3) in the exit code, as `exit_codes.most_severe` orders them."""
     config = world.config_dict(f"sqlite:///{tmp_path / 's.db'}")
     config["sources"][0]["settings"]["access_token"] = "not-the-token"
     config["sources"][1]["fields"]["phone"] = "Fax__c"
-    assert main(["check", "--config", _write(tmp_path, config)]) == 3
+    assert main(["check", "--config", _write(tmp_path, config)]) == 2
     out = capsys.readouterr().out
     assert "source hubspot hubspot.token: FAILED HubSpot refused the access token" in out
     assert "source salesforce field phone: FAILED Contact.Fax__c missing" in out
