@@ -103,6 +103,8 @@ class StateConfig(_Frozen):
 
     url: str = "sqlite:///crm-sync.sqlite3"
     in_doubt_release_hours: float = Field(72.0, gt=0)
+    # Days a verified result that no batch claimed is kept (then pruned, with a warning).
+    unmatched_result_days: float = Field(90.0, gt=0)
     connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
     statement_timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
@@ -186,6 +188,8 @@ class RunConfig(_Frozen):
     poll_max_seconds: float = Field(60.0, gt=0)
     collect_deadline_seconds: float = Field(1800.0, gt=0)
     max_contacts_per_run: int | None = Field(None, ge=1)
+    # Polls of a result that cannot be read at all before its batch is failed.
+    max_unreadable_results: int = Field(5, ge=1)
     # The fresh lane's open batch is sent at `batch_size` contacts or when its oldest has waited
     # this long; the lane also sends at most one POST per this many seconds per source.
     max_batch_wait_seconds: float = Field(60.0, gt=0)

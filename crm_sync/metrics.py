@@ -31,7 +31,7 @@ PREFIX = "crm_sync"
 WEBHOOK_OUTCOMES = (
     "stored",
     "duplicate",
-    "unknown",
+    "kept",
     "bad_signature",
     "malformed",
     "too_large",

@@ -24,6 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds before an enrichment finishes",
     )
+    from crm_sync.sandbox.enrichment_styles import AnswerStyles
+
+    parser.add_argument(
+        "--answer-style",
+        action="append",
+        choices=AnswerStyles.names(),
+        default=[],
+        help="an edge of the real API the enrichment emulator shows (repeatable)",
+    )
     parser.add_argument(
         "--session-ttl",
         type=float,
@@ -35,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crm_sync.sandbox.enrichment_styles import AnswerStyles
     from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 
     options = WorldOptions(
@@ -42,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         salesforce_contacts=args.contacts,
         seed=args.seed,
         completion_delay=args.completion_delay,
+        enrichment_kwargs={"styles": AnswerStyles.named(args.answer_style)},
         salesforce_kwargs={"session_ttl": args.session_ttl},
         hubspot_kwargs={"access_token_ttl": args.session_ttl or 1800.0},
     )
@@ -73,6 +84,9 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
             f"enrichment API: {world.enrichment_url}",
             f"  api key: {world.enrichment.api_key}",
         ]
+        styles = [n for n in world.enrichment.styles.names() if getattr(world.enrichment.styles, n)]
+        if styles:
+            lines.append(f"  answer styles: {', '.join(styles)}")
     if "hubspot" in wanted:
         lines += [
             f"hubspot: {world.servers['hubspot'].url}",

@@ -90,6 +90,7 @@ def collect_status(store: Any, *, days: int = 14, runs: int = 10) -> dict[str, A
         "batches_by_state": store.batches_by_state(),
         "contacts_by_outcome": contacts_by_outcome(store.outcomes_by_source()),
         "in_doubt": in_doubt,
+        "kept_results": kept_results(store, now),
         "credits_in_flight": store.credits_in_flight(),
         "recent_runs": history,
         "credits_by_source_and_day": spend,
@@ -112,6 +113,19 @@ def contacts_by_outcome(by_source: dict[str, dict[str, int]]) -> dict[str, dict[
         source: dict(sorted((dict.fromkeys(ALWAYS_SHOWN_OUTCOMES, 0) | outcomes).items()))
         for source, outcomes in by_source.items()
     }
+
+
+def kept_results(store: Any, now: datetime) -> list[dict[str, Any]]:
+    """Signed results no batch has claimed yet (kept, attached when a batch carries the id)."""
+    return [
+        {
+            "enrichment_id": k.enrichment_id,
+            "status": k.result_status,
+            "received_at": k.received_at.isoformat(),
+            "age_hours": round((now - k.received_at).total_seconds() / 3600, 1),
+        }
+        for k in store.early_results()
+    ]
 
 
 def _run_entry(run: Any) -> dict[str, Any]:
@@ -147,6 +161,10 @@ def render(status: dict[str, Any]) -> str:
     if not by_outcome:
         lines.append("  (none)")
     lines += _render_in_doubt(status["in_doubt"])
+    kept = status.get("kept_results", [])
+    lines.append(f"Kept results no batch has claimed yet: {len(kept)}")
+    lines += [f"  {k['enrichment_id']} {k['status']} age={k['age_hours']}h" for k in kept[:20]]
+    lines += ["  ..."] if len(kept) > 20 else []
     lines.append(f"Credits reserved by batches in flight: {status['credits_in_flight']}")
     lines.append("Recent runs (credits charged by the API; reserved = worst case still held):")
     lines += [_render_run(r) for r in status["recent_runs"]] or ["  (none)"]

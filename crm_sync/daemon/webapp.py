@@ -6,7 +6,11 @@ result) and before it is written back (so the answer is fast). Everything that i
 after `webhook.body_timeout_seconds` (408). `/readyz` answers 503 within
 `webhook.readyz_timeout_seconds` even when the database hangs; `/healthz` fails when the
 daemon's cycles stopped (see `crm_sync.daemon.health`).
-(401, 400, 413) is refused before the store is touched.
+
+A signed body whose envelope is readable (a JSON object with an id, a terminal status, `datas`
+a list) is acknowledged even when some items are not: those are recorded `malformed` at
+write-back, the others written. A result for an id no batch carries yet is kept ("kept") and
+attached later, never dropped.
 
 The wire dialect comes from the configuration (`enrichment.api_version`), never from the
 payload: a v2 body is mapped to the internal shape before it is stored. With v2 and
@@ -42,7 +46,9 @@ from crm_sync.pipeline.contact_events import accept_contact_event
 from crm_sync.pipeline.context import Context
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ACKNOWLEDGED = frozenset({"stored", "duplicate", "unknown"})
+# "kept": no batch carries the id yet (the POST's answer is not recorded, or the batch is
+# in_doubt); the result is stored durably and attached when a batch does. Never "unknown".
+ACKNOWLEDGED = frozenset({"stored", "duplicate", "kept"})
 
 
 def _log() -> Any:
@@ -180,7 +186,7 @@ async def _store(ctx: Context, body: bytes, dialect: WireDialect) -> tuple[str, 
     if outcome not in ACKNOWLEDGED:
         _log().warning("webhook_malformed", reason=f"outcome {outcome}")
         return "malformed", 400
-    level = _log().warning if outcome == "unknown" else _log().info
+    level = _log().warning if outcome == "kept" else _log().info
     level(f"webhook_{outcome}", enrichment_id=_id_of(text))
     return outcome, 200
 

@@ -44,8 +44,8 @@ class SourceCounts:
     invalid_input: int = 0  # contacts the enrichment API refused as items (its error code)
     invalid_value: int = 0  # found values not written because they are not plausible
     identity_mismatch: int = 0  # results whose names or domain are not the record's
-    malformed: int = 0  # result items that could not be read
-    not_returned: int = 0  # contacts of a finished batch with no result item
+    malformed: int = 0  # result items that could not be read (outcome `malformed`)
+    not_returned: int = 0  # contacts a finished result had no item for (outcome `not_returned`)
     held_for_config: int = 0  # left unwritten: the CRM refused a mapped field (config)
     credits_spent: int = 0
     in_doubt: int = 0

@@ -6,6 +6,11 @@ nor is an implausible value (`invalid_value`). Every contact's outcome goes to t
 frees it from `in flight`. Running this twice on the same batch (after a crash) writes nothing
 new: the second read finds our own values.
 
+Every contact of a batch is settled: an item that could not be read gives `malformed` (with
+its reason), and a FINISHED result without an item for the contact gives `not_returned`; both
+take the not-found cooldown, since the API may have charged for them. An item whose `custom`
+names no contact of the batch is logged and changes nothing.
+
 A write the CRM refuses for the whole field (it does not exist, it is read-only) is a config
 mistake, not the contact's: those contacts stay in flight and the batch stays `received`
 ("held"), so `crm-sync replay` (or a later run) writes them once the config is fixed.
@@ -17,17 +22,30 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from connectors.base import Connector, Contact, FieldUpdate, WriteStatus
 from crm_sync.config import SourceConfig
-from crm_sync.enrichment.models import EnrichmentResult, EnrichmentStatus, ResultItem
+from crm_sync.enrichment.models import (
+    EnrichmentResult,
+    EnrichmentStatus,
+    MalformedItem,
+    ResultItem,
+)
 from crm_sync.failpoints import failpoint
 from crm_sync.identity import Mismatch, identity_mismatch
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.policies import FieldDecision, decide
-from crm_sync.store.records import OUTCOME_RETRY, Batch, BatchContact, ContactOutcome
+from crm_sync.store.records import (
+    OUTCOME_MALFORMED,
+    OUTCOME_NOT_RETURNED,
+    OUTCOME_RETRY,
+    Batch,
+    BatchContact,
+    ContactOutcome,
+)
 
 OUTCOME_INVALID_VALUE = "invalid_value"
 OUTCOME_IDENTITY_MISMATCH = "identity_mismatch"
@@ -87,8 +105,9 @@ def write_contacts(
     written_ids = _write(ctx.connectors[batch.source], plan, counts)
     failpoint("after_crm_write")
     for record_id in written_ids:
+        pending = plan.outcomes[record_id]
         plan.outcomes[record_id] = ContactOutcome(
-            record_id, "written", dict(plan.outcomes[record_id].values_written), True
+            record_id, "written", dict(pending.values_written), True, pending.detail
         )
     _count(plan, counts)
     settled = [o for rid, o in plan.outcomes.items() if rid not in plan.held]
@@ -101,7 +120,7 @@ def plan_contacts(ctx: Context, batch: Batch, result: EnrichmentResult) -> Write
     fill-empty), without writing: write-back and `replay --dry-run` both start here."""
     source = ctx.source_config(batch.source)
     contacts = [c for c in batch.contacts if c.outcome is None]
-    items = _items_by_record(result, batch.source)
+    items = _items_by_record(result, batch, get_logger(source=batch.source, batch=batch.id))
     current = _read_all(ctx.connectors[batch.source], [c.record_id for c in contacts])
     return _plan(contacts, items, current, result.status, source)
 
@@ -112,12 +131,28 @@ def preview_batch(ctx: Context, batch: Batch) -> WritePlan:
     return plan_contacts(ctx, batch, result)
 
 
-def _items_by_record(result: EnrichmentResult, source: str) -> dict[str, ResultItem]:
-    items: dict[str, ResultItem] = {}
-    for item in result.datas:
+def _items_by_record(
+    result: EnrichmentResult, batch: Batch, log: Any
+) -> dict[str, ResultItem | MalformedItem]:
+    """The result's items by the record they name; a readable item wins over a malformed one.
+
+    Items naming no contact of this batch (another source, an unknown id, no `custom`) are
+    logged and dropped: they must not change any record.
+    """
+    ours = {c.record_id for c in batch.contacts}
+    items: dict[str, ResultItem | MalformedItem] = {}
+    every: list[ResultItem | MalformedItem] = [*result.malformed, *result.datas]
+    for item in every:
         record_id = item.custom.get("crm_id")
-        if record_id and item.custom.get("source", source) == source:
+        if record_id in ours and item.custom.get("source", batch.source) == batch.source:
             items[record_id] = item
+            continue
+        log.warning(
+            "result_item_unknown_custom",
+            crm_id=record_id,
+            item_source=item.custom.get("source"),
+            malformed=isinstance(item, MalformedItem),
+        )
     return items
 
 
@@ -131,18 +166,26 @@ def _read_all(connector: Connector, ids: list[str]) -> dict[str, Contact]:
 
 def _plan(
     contacts: Sequence[BatchContact],
-    items: dict[str, ResultItem],
+    items: dict[str, ResultItem | MalformedItem],
     current: dict[str, Contact],
     status: EnrichmentStatus,
     source: SourceConfig,
 ) -> WritePlan:
     plan = WritePlan()
+    finished = status == EnrichmentStatus.FINISHED
     for contact in contacts:
         rid = contact.record_id
         item = items.get(rid)
+        if isinstance(item, MalformedItem):
+            plan.outcomes[rid] = ContactOutcome(rid, OUTCOME_MALFORMED, {}, False, item.reason)
+            continue
+        if item is None and finished:
+            detail = "the finished result has no item for this contact"
+            plan.outcomes[rid] = ContactOutcome(rid, OUTCOME_NOT_RETURNED, {}, False, detail)
+            continue
         has_data = item is not None and _has_data(item)
-        if item is None or (status != EnrichmentStatus.FINISHED and not has_data):
-            # canceled, out of credits or missing from the result: ask again (free if empty)
+        if item is None or (not finished and not has_data):
+            # canceled or out of credits: the API did not process it; ask again (free if empty)
             plan.outcomes[rid] = ContactOutcome(rid, OUTCOME_RETRY, {}, False)
             continue
         record = current.get(rid)
@@ -152,8 +195,9 @@ def _plan(
         mismatch = identity_mismatch(record, item.contact) if has_data else None
         if mismatch is not None:
             plan.mismatches[rid] = mismatch
-            outcome = f"{OUTCOME_IDENTITY_MISMATCH}: {mismatch.message}"[:500]
-            plan.outcomes[rid] = ContactOutcome(rid, outcome, {}, True)
+            plan.outcomes[rid] = ContactOutcome(
+                rid, OUTCOME_IDENTITY_MISMATCH, {}, True, mismatch.message
+            )
             continue
         decision = decide(
             record,
@@ -163,8 +207,9 @@ def _plan(
             overwrite=source.overwrite,
         )
         plan.decisions[rid] = decision
+        outcome_name, why = _outcome(decision)
         plan.outcomes[rid] = ContactOutcome(
-            rid, _outcome(decision), dict(decision.values), decision.found_anything
+            rid, outcome_name, dict(decision.values), decision.found_anything, why
         )
         if decision.values:
             plan.updates.append(FieldUpdate(rid, dict(decision.values)))
@@ -176,17 +221,18 @@ def _has_data(item: ResultItem) -> bool:
     return bool(c.most_probable_email or c.most_probable_phone or c.phones or c.emails)
 
 
-def _outcome(decision: FieldDecision) -> str:
+def _outcome(decision: FieldDecision) -> tuple[str, str | None]:
+    """The contact's outcome name, and its detail (why values were refused) if any."""
+    why = "; ".join(f"{name}: {r.message}" for name, r in sorted(decision.invalid.items()))
     if decision.values:
-        return "pending_write"
+        return "pending_write", why or None
     if decision.invalid:
-        why = "; ".join(f"{name}: {r.message}" for name, r in sorted(decision.invalid.items()))
-        return f"{OUTCOME_INVALID_VALUE}: {why}"[:500]
+        return OUTCOME_INVALID_VALUE, why
     if decision.kept_existing:
-        return "kept_existing"
+        return "kept_existing", None
     if decision.not_accepted:
-        return "not_accepted"
-    return "not_found"
+        return "not_accepted", None
+    return "not_found", None
 
 
 def _write(connector: Connector, plan: WritePlan, counts: SourceCounts) -> list[str]:
@@ -206,7 +252,7 @@ def _write(connector: Connector, plan: WritePlan, counts: SourceCounts) -> list[
                 counts.rejected += 1
                 counts.reject(f"crm:{reason_code(outcome.reason)}")
                 plan.outcomes[update.record_id] = ContactOutcome(
-                    update.record_id, f"rejected: {outcome.reason}"[:500], {}, True
+                    update.record_id, "rejected", {}, True, outcome.reason or "rejected"
                 )
     return written
 
@@ -230,6 +276,8 @@ def _count(plan: WritePlan, counts: SourceCounts) -> None:
     for contact_outcome in plan.outcomes.values():
         if contact_outcome.outcome == OUTCOME_RETRY:
             counts.skipped["not_processed_by_api"] += 1
+        counts.malformed += contact_outcome.outcome == OUTCOME_MALFORMED
+        counts.not_returned += contact_outcome.outcome == OUTCOME_NOT_RETURNED
 
 
 _INNER_ERROR = re.compile(r'"error"\s*:\s*"([A-Z][A-Z_]+)"')

@@ -1,9 +1,10 @@
 """The "swapped custom" answer style: a result item carries another contact's `custom`.
 
 An independent fake of the API showed a result whose `custom` named another contact of the
-same batch: written as is, two people swap emails. With `EnrichmentEmulator(swap_custom=True)`
-each finished job's first two items trade their `custom`, while their contact data (and the
-names it echoes) stays with the person it was found for.
+same batch: written as is, two people swap emails. With the `swapped_custom` answer style
+(`AnswerStyles(swapped_custom=True)`, `crm-sync sandbox --answer-style swapped_custom`) each
+finished job's first two items trade their `custom`, while their contact data (and the names
+it echoes) stays with the person it was found for.
 """
 
 from __future__ import annotations

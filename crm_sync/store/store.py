@@ -43,13 +43,14 @@ from crm_sync.store.records import (
     utc_now,
 )
 from crm_sync.store.replaying import WriteBackQueries
+from crm_sync.store.results_api import ResultMethods
 from crm_sync.store.rows import load_batches, load_ledger_row, load_webhook_events
 from crm_sync.store.schema import batches, migrate
 
 Clock = Callable[[], datetime]
 
 
-class Store(OperatorQueries, WriteBackQueries):
+class Store(OperatorQueries, ResultMethods, WriteBackQueries):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
     def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
@@ -182,14 +183,19 @@ class Store(OperatorQueries, WriteBackQueries):
         )
 
     def mark_submitted(self, batch_id: str, enrichment_id: str, *, next_poll_at: datetime) -> bool:
-        """sending -> submitted with the API's id (also from in_doubt: a late answer is kept)."""
-        return bool(
-            self._write(
-                lambda c, now: transitions.mark_submitted(
-                    c, now, batch_id, enrichment_id, next_poll_at
-                )
-            )
-        )
+        """sending -> submitted with the API's id (also from in_doubt: a late answer is kept).
+
+        A result kept for that id (its webhook came before the POST's answer) is attached in
+        the same transaction: the batch goes straight on to `received`.
+        """
+
+        def work(conn: Connection, now: datetime) -> bool:
+            moved = transitions.mark_submitted(conn, now, batch_id, enrichment_id, next_poll_at)
+            if moved:
+                collecting.attach_early(conn, now, enrichment_id)
+            return moved
+
+        return bool(self._write(work))
 
     def mark_failed(self, batch_id: str, error: str) -> bool:
         """planned|sending -> failed (refused before any work); its contacts are freed."""
@@ -250,8 +256,9 @@ class Store(OperatorQueries, WriteBackQueries):
         *,
         source_kind: str,
         credits_spent: int | None,
+        keep_unknown: bool = False,
     ) -> str:
-        """Keep a terminal result once: "stored", "duplicate" or "unknown"."""
+        """Keep a terminal result once: "stored", "duplicate", "unknown" (or "kept")."""
         result: str = self._write(
             lambda c, now: collecting.store_result(
                 c,
@@ -261,6 +268,7 @@ class Store(OperatorQueries, WriteBackQueries):
                 status,
                 source_kind=source_kind,
                 credits_spent=credits_spent,
+                keep_unknown=keep_unknown,
             )
         )
         return result

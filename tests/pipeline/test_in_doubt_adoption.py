@@ -42,7 +42,8 @@ def test_in_doubt_batch_is_adopted_and_written(
 ) -> None:
     """The matching in_doubt batch takes the enrichment id; its found emails reach the CRM."""
     config = make_config(world, tmp_path, sources=[world.hubspot_source()])
-    ids = [rid for rid, p in world.hubspot.records.items() if not p.get("email")][:3]
+    without_email = [rid for rid, p in world.hubspot.records.items() if not p.get("email")]
+    ids, stranger = without_email[:3], without_email[3]
     names = {r: (p.get("firstname"), p.get("lastname")) for r, p in world.hubspot.records.items()}
     with context(config) as ctx:
         store = ctx.store
@@ -58,14 +59,8 @@ def test_in_doubt_batch_is_adopted_and_written(
         assert batch is not None
         assert store.mark_sending(batch.id, ctx.owner)
         assert store.mark_in_doubt(batch.id, "crashed")
-        assert (
-            accept_result(
-                ctx,
-                _body(api_version, "other-job", "hubspot", ids[:2], names),
-                source_kind="webhook",
-            )
-            == "unknown"
-        )
+        foreign = _body(api_version, "other-job", "hubspot", [*ids[:2], stranger], names)
+        assert accept_result(ctx, foreign, source_kind="webhook") == "kept"
         assert (
             accept_result(
                 ctx, _body(api_version, "lost-job", "hubspot", ids, names), source_kind="webhook"

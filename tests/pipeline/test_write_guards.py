@@ -9,6 +9,7 @@ import pytest
 from crm_sync.commands.status import collect_status, render
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts
+from crm_sync.sandbox.enrichment_styles import AnswerStyles
 from crm_sync.sandbox.people import slug
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.pipeline.conftest import context, make_config
@@ -64,10 +65,9 @@ def test_implausible_values_are_refused(world: SandboxWorld, tmp_path: Path) -> 
     for rid in ids[:5]:
         row = ledger[rid]
         assert row is not None
-        assert row.outcome is not None
-        assert row.outcome.startswith("invalid_value: "), row.outcome
-    assert "too long" in (ledger[ids[0]].outcome or "")  # type: ignore[union-attr]
-    assert "phone: the phone number contains letters" in (ledger[ids[4]].outcome or "")  # type: ignore[union-attr]
+        assert row.outcome == "invalid_value", row.outcome
+    assert "email: The email address is too long" in (ledger[ids[0]].detail or "")  # type: ignore[union-attr]
+    assert ledger[ids[4]].detail == "phone: the phone number contains letters"  # type: ignore[union-attr]
     hubspot = counts["hubspot"]
     assert hubspot.invalid_value == 5
     assert hubspot.rejected_reasons["invalid_value:email_too_long"] == 1
@@ -109,7 +109,8 @@ def test_a_result_for_someone_else_is_not_written(world: SandboxWorld, tmp_path:
     for rid, code in ((ids[0], "first_name"), (ids[3], "domain")):
         row = outcomes[rid]
         assert row is not None
-        assert (row.outcome or "").startswith(f"identity_mismatch: {code} differs"), row.outcome
+        assert row.outcome == "identity_mismatch", row.outcome
+        assert (row.detail or "").startswith(f"{code} differs: record "), row.detail
         assert row.found
     assert counts["hubspot"].identity_mismatch == 2
     assert counts["hubspot"].rejected_reasons["identity_mismatch:domain"] == 1
@@ -132,7 +133,7 @@ def test_swapped_custom_never_swaps_two_people(crm: str, tmp_path: Path) -> None
         salesforce_contacts=120 if crm == "salesforce" else 0,
         completion_delay=0.05,
         rate_limit_calls=1000,
-        enrichment_kwargs={"swap_custom": True},
+        enrichment_kwargs={"styles": AnswerStyles(swapped_custom=True)},
     )
     with SandboxWorld(options) as world:
         source = world.hubspot_source() if crm == "hubspot" else world.salesforce_source()

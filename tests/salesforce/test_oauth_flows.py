@@ -80,8 +80,42 @@ def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
     assert len(connector.read(_ids(org, 1))) == 1
 
 
+@pytest.mark.parametrize(
+    ("where", "aud"),
+    [
+        ({"domain": "login"}, "https://login.salesforce.com"),
+        ({"domain": "test"}, "https://test.salesforce.com"),
+        ({"domain": "acme.my"}, "https://login.salesforce.com"),
+        ({"login_url": "https://acme.my.salesforce.com"}, "https://login.salesforce.com"),
+        (
+            {"login_url": "https://acme--dev.sandbox.my.salesforce.com"},
+            "https://test.salesforce.com",
+        ),
+    ],
+)
+def test_assertion_audience_is_the_generic_login_host(where: dict[str, str], aud: str) -> None:
+    """Production and My Domain: login.salesforce.com; sandbox orgs: test.salesforce.com."""
+    settings = SalesforceSettings.model_validate(
+        {
+            "consumer_key": "k",
+            "username": "u",
+            "private_key": sandbox_key_pair().private_key,
+            **where,
+        }
+    )
+    claims = jwt.decode(jwt_assertion(settings, time.time()), options={"verify_signature": False})
+    assert claims["aud"] == aud
+
+
+def test_private_key_on_one_line_with_escaped_newlines(org: Org) -> None:
+    """A PEM stored as one line with literal \\n (an .env file) is unfolded and works."""
+    folded = sandbox_key_pair().private_key.strip().replace("\n", "\\n")
+    connector = org.connector(**org.jwt_settings(private_key=folded))
+    assert len(connector.read(_ids(org, 1))) == 1
+
+
 def test_assertion_has_the_documented_claims() -> None:
-    """RS256; iss consumer key, sub username, aud the login URL, numeric exp <= 3 minutes."""
+    """RS256; iss consumer key, sub username, aud login.salesforce.com, numeric exp <= 3 min."""
     settings = SalesforceSettings.model_validate(
         {
             "consumer_key": "3MVGkey",
@@ -97,7 +131,7 @@ def test_assertion_has_the_documented_claims() -> None:
         assertion,
         public_key_pem(sandbox_key_pair().certificate),
         algorithms=["RS256"],
-        audience="https://acme.my.salesforce.com",
+        audience="https://login.salesforce.com",
     )
     assert claims["iss"] == "3MVGkey"
     assert claims["sub"] == "int@acme.com"

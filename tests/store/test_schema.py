@@ -10,15 +10,15 @@ from sqlalchemy import create_engine, func, select, text
 
 from crm_sync.store import Store
 from crm_sync.store.engine import is_memory_sqlite, normalise_url
-from crm_sync.store.records import ContactOutcome
 from crm_sync.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     contact_results,
+    early_results,
     scan_cursors,
     schema_version,
 )
-from tests.store.conftest import FakeClock, plan, received
+from tests.store.conftest import FakeClock, plan
 
 
 def _version(url: str) -> list[int]:
@@ -148,29 +148,44 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
     assert version == SCHEMA_VERSION
+    assert version >= 5  # cursors (2), contact results (3), fresh lane (4), results at edges (5)
 
 
-def test_a_version_4_store_takes_outcomes_with_their_reason(
+def test_a_version_4_store_gains_the_step_5_columns_and_table(
     store_url: str, clock: FakeClock
 ) -> None:
-    """Step 5 widens the outcome columns: a CRM's long reason is kept whole, on both backends."""
+    """A store at step 4 (no early results, no outcome details) is migrated and keeps its data."""
     engine = create_engine(normalise_url(store_url))
     with engine.begin() as conn:
-        for step in MIGRATIONS[:4]:
-            step(conn)
-        if conn.dialect.name == "postgresql":  # the shape steps 1 to 4 first shipped with
-            for table in ("batch_contacts", "contact_ledger"):
-                conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN outcome TYPE VARCHAR(64)"))
+        MIGRATIONS[0](conn)
+        early_results.drop(conn)  # step 4's shape: drop what step 5 adds
+        for table, column in (
+            ("batch_contacts", "outcome_detail"),
+            ("contact_ledger", "outcome_detail"),
+            ("batches", "read_failures"),
+        ):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         schema_version.create(conn, checkfirst=True)
         conn.execute(schema_version.insert().values(version=4))
     engine.dispose()
-    store = Store.open(store_url, clock=clock)
+    seeded = Store.open(store_url, clock=clock)
     try:
-        batch = received(store, clock, "r1")
-        reason = "rejected: VALIDATION_ERROR: " + "Property values were not valid " * 10
-        store.record_outcomes(batch.id, [ContactOutcome("r1", reason, {}, True)])
-        row = store.ledger_row("hubspot", "r1")
-        assert row is not None
-        assert row.outcome == reason
+        batch = plan(seeded, "c1")
+        assert seeded.get_batch(batch.id) is not None
+        assert batch.read_failures == 0
+        assert seeded.early_results() == []
+        assert (
+            seeded.store_result(
+                "e-early",
+                "{}",
+                "FINISHED",
+                source_kind="webhook",
+                credits_spent=1,
+                keep_unknown=True,
+            )
+            == "kept"
+        )
+        assert [e.enrichment_id for e in seeded.early_results()] == ["e-early"]
     finally:
-        store.close()
+        seeded.close()
+    assert _version(store_url) == [SCHEMA_VERSION]
