@@ -40,6 +40,7 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
+from connectors import call_log
 from connectors.base import (
     INCREMENTAL_SCAN,
     Change,
@@ -153,7 +154,8 @@ class HubSpotConnector(Connector):
             self._throttle.wait()
             self.calls.add(kind)
             try:
-                return fn()
+                with call_log.crm_call("hubspot"):  # DEBUG: each HTTP call the SDK makes
+                    return fn()
             except API_ERRORS as exc:
                 if exc.status in passthrough:
                     raise

@@ -32,6 +32,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from connectors import call_log
 from connectors.base import CallCounter
 from connectors.salesforce_auth import SalesforceAuth, SalesforceSession
 from connectors.salesforce_settings import SalesforceSettings
@@ -92,6 +93,7 @@ def build_session(settings: SalesforceSettings) -> requests.Session:
     """A requests session for simple-salesforce, routed to plain-http hosts where configured."""
     session = requests.Session()
     session.verify = settings.verify_tls
+    call_log.attach(session, "salesforce")  # DEBUG: method, path, status, duration per call
     fallback = PlainHttpAdapter({}, settings.timeout_seconds)
     session.mount("https://", fallback)
     session.mount("http://", fallback)
@@ -209,6 +211,8 @@ class SalesforceApi:
             if self.auth.renewable:
                 session = self.call("login", self.auth.login)
                 self.log.info("salesforce.login", flow=session.flow)
+                for warning in self.auth.warnings():
+                    self.log.warning("salesforce.password_login_retiring", advice=warning)
             else:
                 session = self.auth.login()  # no network call: the session is given
             register_secret(session.access_token)
