@@ -214,7 +214,7 @@ class SalesforceAuth:
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ServerError(f"Salesforce token endpoint: {type(exc).__name__}") from None
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
             raise ServerError(
                 f"Salesforce token endpoint: HTTP {response.status_code}",
                 status=response.status_code,
