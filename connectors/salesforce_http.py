@@ -211,6 +211,8 @@ class SalesforceApi:
             if self.auth.renewable:
                 session = self.call("login", self.auth.login)
                 self.log.info("salesforce.login", flow=session.flow)
+                for warning in self.auth.warnings():
+                    self.log.warning("salesforce.password_login_retiring", advice=warning)
             else:
                 session = self.auth.login()  # no network call: the session is given
             register_secret(session.access_token)

@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
+from structlog.testing import capture_logs
 
 from connectors.base import FieldUpdate, WriteStatus
 from connectors.salesforce_auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
@@ -79,6 +80,17 @@ def test_password_check_warns_that_soap_login_is_retired(org: Org) -> None:
     assert "Moving from password to JWT" in warning
     assert soap_version("66.0") == "64.0"
     assert soap_version("59.0") == "59.0"
+
+
+def test_every_password_login_logs_the_retirement_warning(org: Org) -> None:
+    """Each SOAP login logs `salesforce.password_login_retiring`; a JWT login does not."""
+    with capture_logs() as events:
+        org.connector(login_url=org.server.url, **PASSWORD).read(_ids(org, 1))
+        org.connector(**org.jwt_settings()).read(_ids(org, 1))
+    warned = [e for e in events if e["event"] == "salesforce.password_login_retiring"]
+    assert len(warned) == 1
+    assert warned[0]["log_level"] == "warning"
+    assert "Summer '27" in warned[0]["advice"]
 
 
 def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
