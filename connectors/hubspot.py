@@ -109,7 +109,7 @@ class HubSpotConnector(Connector):
         self._sleep = sleep
         self._throttle = Throttle(settings.requests_per_second, clock, sleep)
         self.log = get_logger(source=source.name, connector=self.name)
-        self.auth = HubSpotAuth(settings, self.client, clock, self.log)
+        self.auth = HubSpotAuth(settings, self.client, clock, self.log, sleep)
         self.auth.attach(self)
 
     def __repr__(self) -> str:

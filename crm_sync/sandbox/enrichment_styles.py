@@ -50,8 +50,12 @@ class AnswerStyles:
             raise ValueError(f"unknown answer style(s) {unknown}; known: {list(cls.names())}")
         return cls(**dict.fromkeys(names, True))
 
-    def shape_datas(self, datas: list[dict[str, Any]]) -> Any:
-        """`datas` of a terminal result as these styles answer it (a new list; input kept)."""
+    def shape_datas(self, datas: list[dict[str, Any]], dialect: str = "v1") -> Any:
+        """The items of a terminal result as these styles answer them (a new list; input kept).
+
+        `dialect` names the items' shape: v1 `datas` items, or v2 `data` items (where the
+        phone lives in `contact_info.phones[].number`).
+        """
         if self.unreadable_result:
             return "datas unavailable"
         shaped = [dict(item) for item in datas]
@@ -66,5 +70,11 @@ class AnswerStyles:
             last["custom"] = custom
         if self.malformed_item and shaped:
             first = shaped[0]
-            first["contact"] = {**first.get("contact", {}), "most_probable_phone": MALFORMED_PHONE}
+            if dialect == "v2":
+                info = dict(first.get("contact_info") or {})
+                info["phones"] = [{"number": MALFORMED_PHONE, "region": "US"}]
+                first["contact_info"] = info
+            else:
+                contact = {**first.get("contact", {}), "most_probable_phone": MALFORMED_PHONE}
+                first["contact"] = contact
         return shaped
