@@ -102,9 +102,8 @@ def read_private_key(settings: SalesforceSettings) -> str:
 
 def audience(settings: SalesforceSettings) -> str:
     """https://test.salesforce.com for a sandbox org, https://login.salesforce.com otherwise."""
-    host = (urlsplit(settings.login_url).hostname or "") if settings.login_url else ""
-    sandbox = settings.domain == "test" or host == "test.salesforce.com"
-    sandbox = sandbox or host.endswith(".sandbox.my.salesforce.com")
+    host = urlsplit(settings.login_base).hostname or ""
+    sandbox = host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
     return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
 
 
@@ -214,7 +213,7 @@ class SalesforceAuth:
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ServerError(f"Salesforce token endpoint: {type(exc).__name__}") from None
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
             raise ServerError(
                 f"Salesforce token endpoint: HTTP {response.status_code}",
                 status=response.status_code,

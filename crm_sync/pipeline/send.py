@@ -275,7 +275,7 @@ def _split(
     asked = {c.record_id: c.fields_asked for c in contacts}
     for record_id, reason in rejected.items():
         report.counts.invalid_input += 1
-        report.counts.skipped[reason] += 1
+        report.counts.reject(f"invalid_input:{reason}")
         budget.give_back(worst_case_cost(asked[record_id]))
     get_logger(source=source.name, batch=batch.id).warning(
         "batch_refused_split",

@@ -152,7 +152,7 @@ def _eligible(
             invalid = rules.problem(item)
             if invalid is not None:  # the API would refuse it (and the whole POST with it)
                 counts.invalid_input += 1
-                counts.skipped[invalid] += 1
+                counts.reject(f"invalid_input:{invalid}")
                 continue
             yield Candidate(
                 contact, PlannedContact(contact.id, fields, item), worst_case_cost(fields)

@@ -115,6 +115,7 @@ class SalesforceEmulator(LoginEndpoints):
         self._runner = QueryRunner(self.records)
         self.sessions = SessionBook(clock, session_ttl)
         self._expire_at: str | None = None
+        self.token_failures: list[int] = []
         self.oauth_app = oauth_app or OAuthApp(pre_authorized=frozenset({username}))
         self.users: dict[str, str] = {}
         self.token_endpoint = TokenEndpoint(self.oauth_app, self.sessions, self.users)

@@ -37,6 +37,7 @@ class LoginEndpoints:
     oauth_app: OAuthApp
     token_endpoint: TokenEndpoint
     calls: collections.Counter[str]
+    token_failures: list[int]
 
     def auth_settings(self, url: str, auth: str = "session") -> dict[str, Any]:
         """A Salesforce source's settings keys for one auth flow on this org served at `url`."""
@@ -83,8 +84,16 @@ class LoginEndpoints:
         body = login_response(html.escape(server_url), html.escape(session))
         return Response(body, media_type="text/xml")
 
+    def fail_next_token(self, count: int, status: int = 503) -> None:
+        """Answer the next `count` token requests with `status` (an outage of the login host)."""
+        self.token_failures.extend([status] * count)
+
     async def _token(self, request: Request) -> Response:
         self.calls["token"] += 1
+        if self.token_failures:
+            status = self.token_failures.pop(0)
+            body = {"error": "server_error", "error_description": "try again later"}
+            return JSONResponse(body, status_code=status)
         base_url = str(request.base_url).rstrip("/")
         status, body = self.token_endpoint.answer(
             await request.body(), request.headers.get("authorization", ""), base_url

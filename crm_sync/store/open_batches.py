@@ -198,6 +198,23 @@ def drop(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
     return True
 
 
+def give_back_stale(
+    conn: Connection, now: datetime, source: str, older_than: timedelta
+) -> list[str]:
+    """Drop the source's open batches opened before `now - older_than` (no fresh lane sends
+    them any more: a running one sends within about max_batch_wait_seconds); their ids."""
+    query = select(batches.c.id).where(
+        batches.c.state == OPEN,
+        batches.c.source == source,
+        batches.c.created_at < now - older_than,
+    )
+    dropped = []
+    for batch_id in list(conn.execute(query).scalars()):
+        if drop(conn, now, batch_id, "not sent: the open batch was left by a stopped fresh lane"):
+            dropped.append(batch_id)
+    return dropped
+
+
 def open_batches(conn: Connection) -> list[OpenBatchInfo]:
     """Every open batch, with its size and oldest joiner (for the gauge)."""
     query = (
@@ -236,6 +253,13 @@ def claim_received_fresh(
         eligible=[batches.c.state == RECEIVED, batches.c.id.in_(fresh_ids)],
         order_by=batches.c.received_at,
     )
+
+
+def any_received_fresh(conn: Connection) -> bool:
+    """Whether a fresh-lane batch waits for write-back (a read, before taking the write lock)."""
+    fresh_ids = select(fresh_contacts.c.batch_id)
+    query = select(batches.c.id).where(batches.c.state == RECEIVED, batches.c.id.in_(fresh_ids))
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def settled_since(conn: Connection, since: datetime) -> list[SettledContact]:
@@ -322,6 +346,11 @@ class OpenBatchStore:
         """open -> failed, every contact given back with no cooldown."""
         return bool(self._write(lambda c, now: drop(c, now, batch_id, error)))
 
+    def give_back_stale(self, source: str, older_than: timedelta) -> list[str]:
+        """Open batches of `source` older than `older_than` dropped, contacts freed; their ids."""
+        found: list[str] = self._write(lambda c, now: give_back_stale(c, now, source, older_than))
+        return found
+
     def all_open(self) -> list[OpenBatchInfo]:
         found: list[OpenBatchInfo] = self._read(lambda c, _now: open_batches(c))
         return found
@@ -329,6 +358,9 @@ class OpenBatchStore:
     def last_post(self, source: str) -> datetime | None:
         found: datetime | None = self._read(lambda c, _now: last_fresh_post(c, source))
         return found
+
+    def any_received(self) -> bool:
+        return bool(self._read(lambda c, _now: any_received_fresh(c)))
 
     def claim_received(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
         """Received fresh-lane batches claimed for write-back by `owner`."""

@@ -129,6 +129,7 @@ def test_refused_items_are_isolated_and_the_rest_sent_in_the_same_run(
     assert not set(bad_domain) & set(submitted)
     assert linkedin_only not in submitted
     assert counts.invalid_input >= 3
+    assert counts.rejected_reasons["invalid_input:error.enrichment.domain.invalid"] == 2
     assert counts.submitted == len(submitted) > 50
     assert max(submitted.values()) == 1
     assert set(written) <= {"written", "failed"}, written
@@ -153,7 +154,7 @@ def test_deepenrich_linkedin_only_contact_never_reaches_the_api(
     assert _posts(world, 400) == 0
     assert rid not in world.enrichment.submissions_per_contact()
     assert counts.invalid_input >= 1
-    assert counts.skipped["missing_last_name"] >= 1
+    assert counts.rejected_reasons["invalid_input:missing_last_name"] >= 1
     assert counts.submitted > 50
 
 
@@ -172,7 +173,7 @@ def test_a_refusal_of_the_whole_request_blames_no_contact(
         assert batch is not None
         _free_without_cooldown(ctx.store, [c.record_id for c in batch.contacts])
     assert _posts(world) == _posts(world, 400) == 1
-    assert not [reason for reason in source.counts.skipped if reason.startswith("error.")]
+    assert not [r for r in source.counts.rejected_reasons if r.startswith("invalid_input:error.")]
 
 
 # -- 2. refused before any work: released, no cooldown ---------------------------------------

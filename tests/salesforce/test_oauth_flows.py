@@ -108,6 +108,7 @@ def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
         ({"domain": "login"}, "https://login.salesforce.com"),
         ({"domain": "test"}, "https://test.salesforce.com"),
         ({"domain": "acme.my"}, "https://login.salesforce.com"),
+        ({"domain": "acme--dev.sandbox.my"}, "https://test.salesforce.com"),
         ({"login_url": "https://acme.my.salesforce.com"}, "https://login.salesforce.com"),
         (
             {"login_url": "https://acme--dev.sandbox.my.salesforce.com"},
@@ -305,3 +306,12 @@ def test_the_signing_key_is_parsed_once_per_connector(org: Org) -> None:
     assert connector.read(_ids(org, 1))
     assert connector.api.auth._key is key
     assert org.emulator.calls["token"] == 2
+
+
+def test_token_endpoint_outage_is_retried_not_a_refusal(org: Org) -> None:
+    """A 503 from the token endpoint is retried (a new assertion each time), never exit 3."""
+    connector = org.connector(max_retries=2, **org.jwt_settings())
+    org.emulator.fail_next_token(2)
+    assert connector.read(_ids(org, 1))
+    assert org.emulator.calls["token"] == 3
+    assert org.sleeps == [0.5, 1.0]
