@@ -102,9 +102,8 @@ def read_private_key(settings: SalesforceSettings) -> str:
 
 def audience(settings: SalesforceSettings) -> str:
     """https://test.salesforce.com for a sandbox org, https://login.salesforce.com otherwise."""
-    host = (urlsplit(settings.login_url).hostname or "") if settings.login_url else ""
-    sandbox = settings.domain == "test" or host == "test.salesforce.com"
-    sandbox = sandbox or host.endswith(".sandbox.my.salesforce.com")
+    host = urlsplit(settings.login_base).hostname or ""
+    sandbox = host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
     return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
 
 

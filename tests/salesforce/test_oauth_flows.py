@@ -108,6 +108,7 @@ def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
         ({"domain": "login"}, "https://login.salesforce.com"),
         ({"domain": "test"}, "https://test.salesforce.com"),
         ({"domain": "acme.my"}, "https://login.salesforce.com"),
+        ({"domain": "acme--dev.sandbox.my"}, "https://test.salesforce.com"),
         ({"login_url": "https://acme.my.salesforce.com"}, "https://login.salesforce.com"),
         (
             {"login_url": "https://acme--dev.sandbox.my.salesforce.com"},
