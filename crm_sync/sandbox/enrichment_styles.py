@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from crm_sync.sandbox.enrichment_swaps import swap_customs
+
 #: The numeric phone a `malformed_item` carries: a JSON number where the API sends a string.
 MALFORMED_PHONE = 14155550100
 #: Where the emulator waits at most for the first webhook attempt of a `slow_post_answer` job.
@@ -32,6 +34,8 @@ class AnswerStyles:
     unknown_custom: bool = False
     # `datas` is not a list: the whole result (GET and webhook) cannot be read.
     unreadable_result: bool = False
+    # The first two items trade their `custom`: each names the other contact (enrichment_swaps).
+    swapped_custom: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -55,6 +59,8 @@ class AnswerStyles:
         if self.unreadable_result:
             return "datas unavailable"
         shaped = [dict(item) for item in datas]
+        if self.swapped_custom:
+            shaped = swap_customs(shaped)
         if self.missing_item and shaped:
             shaped.pop()
         if self.unknown_custom and shaped:
