@@ -42,7 +42,7 @@ WEBHOOK_OUTCOMES = (
 )
 # The same names as a run's status in the store (`crm-sync status`), one per exit code.
 RUN_OUTCOMES = RUN_STATUS
-_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped"})
+_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped", "rejected_reasons"})
 _RATE_LIMIT_KINDS = frozenset({"rate_limited", "429", "throttled"})
 
 

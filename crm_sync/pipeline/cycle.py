@@ -33,6 +33,7 @@ from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import attach_early_results, poll_due
 from crm_sync.pipeline.contact_events import write_back_contact_results
 from crm_sync.pipeline.context import Context, owner_is_dead
+from crm_sync.pipeline.field_guard import fields_ok, report_held
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.pipeline.run_record import RunRecord
 from crm_sync.pipeline.submit import (
@@ -109,6 +110,7 @@ def _cycle_body(
         if deadline is not None:
             collect_until = min(collect_until, deadline)
         collect_and_write(ctx, counts, deadline=collect_until, wait=wait)
+        report_held(report)
         states = ctx.store.batches_by_state()
         report.pending_batches = states.get("submitted", 0) + states.get("received", 0)
 
@@ -228,6 +230,8 @@ def _run_source(
     try:
         if not report.dry_run:
             _recover_source(ctx, source.name, source_report)
+        if not fields_ok(ctx, source, source_report):
+            return
         budget = source_budget(ctx, source, report.balance or 0)
         cap = ctx.config.run.max_contacts_per_run
         if cap is not None:

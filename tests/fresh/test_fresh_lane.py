@@ -206,3 +206,24 @@ def test_metrics_show_open_batches_and_the_latency_histogram(
         count = 'crm_sync_contact_latency_seconds_count{lane="fresh",source="hubspot"} 1.0'
         assert count in text
         thread.stop()
+
+
+def test_a_mapped_field_deleted_stops_the_lane_before_it_spends(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The lane checks the mapped fields before each POST, as the full scan does: a property
+    deleted since start sends nothing, and the contacts are given back with no cooldown."""
+    config = _config(world, tmp_path)
+    ids = [create_contact(hubspot_client(world), f"Fieldless{i}", "Person") for i in range(2)]
+    with open_context(config) as ctx:
+        lane = FreshLane(ctx)
+        lane.tick()
+        assert ctx.store.open_batches.get("hubspot") is not None
+        world.hubspot.store.known.discard("phone")  # an admin deletes the mapped property
+        time.sleep(WAIT + 0.1)
+        lane.tick()
+        assert not world.enrichment.submissions_per_contact()
+        rows = [ctx.store.ledger_row("hubspot", i) for i in ids]
+    assert all(
+        r is None or (r.in_flight_batch_id is None and r.last_attempt_at is None) for r in rows
+    )
