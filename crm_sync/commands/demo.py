@@ -23,9 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--contacts", type=int, default=300, help="contacts seeded in each CRM")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated people")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="run the daemon and create contacts meanwhile: each is enriched within seconds",
+    )
+    parser.add_argument(
+        "--live-contacts", type=int, default=5, help="contacts created by --live (default 5)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "live", False):
+        from crm_sync.commands.demo_live import run_live
+
+        return run_live(args)
     from crm_sync.app import open_context
     from crm_sync.commands.common import register_config_secrets
     from crm_sync.config import parse_config

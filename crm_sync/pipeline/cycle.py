@@ -45,6 +45,7 @@ from crm_sync.pipeline.submit import (
 from crm_sync.pipeline.writeback import write_back_received
 
 IDLE_WAIT_CAP_SECONDS = 5.0
+STALE_OPEN_BATCH_WAITS = 10  # an open batch older than this many max_batch_wait_seconds
 WRITE_PAGE = 20
 
 
@@ -298,6 +299,10 @@ def _recover_source(ctx: Context, source: str, source_report: SourceReport) -> N
     for batch in ctx.store.planned_batches(source):
         if batch.owner != ctx.owner and ctx.store.release_planned(batch.id):
             get_logger(source=source, batch=batch.id).warning("unsent_batch_released")
+    # An open batch (fresh lane) far older than the lane ever keeps one: its daemon is gone.
+    stale_after = timedelta(seconds=STALE_OPEN_BATCH_WAITS * ctx.config.run.max_batch_wait_seconds)
+    for batch_id in ctx.store.open_batches.give_back_stale(source, stale_after):
+        get_logger(source=source, batch=batch_id).warning("stale_open_batch_given_back")
 
 
 def _contacts_in(ctx: Context, batch_ids: list[str]) -> int:
