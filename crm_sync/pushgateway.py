@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from crm_sync.config import Config
     from crm_sync.pipeline.report import RunReport
 
-_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped"})
+_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped", "rejected_reasons"})
 
 
 def _log() -> Any:
