@@ -156,6 +156,9 @@ class _V2:
         return body
 
     def to_internal(self, body: dict[str, Any]) -> dict[str, Any]:
+        if "datas" in body and "data" not in body:
+            # The configuration says v2: a v1 body is not read as v1 (the payload never decides).
+            raise ValueError("a v1 result (datas) where the configuration expects v2 (data)")
         out: dict[str, Any] = {k: body[k] for k in ("id", "name", "status", "cost") if k in body}
         data = body.get("data")
         if isinstance(data, list):
