@@ -60,6 +60,7 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
         lines += [
             f"enrichment API: {world.enrichment_url}",
             f"  api key: {world.enrichment.api_key}",
+            f"  also v2 (api_version: v2): {world.servers['enrichment'].url}/api/v2",
         ]
     if "hubspot" in wanted:
         lines += [
