@@ -8,10 +8,13 @@ session expires; `SalesforceApi` decides when.
 The two OAuth flows post to `{login_url}/services/oauth2/token` themselves rather than through
 simple-salesforce 1.12's `SalesforceLogin(consumer_key=..., privatekey=...)`: that helper keeps
 only the access token and instance (not the answer's `id`), sends `exp` as a string, aims the
-assertion's audience at `https://{domain}.salesforce.com` only, needs the consumer secret in a
+assertion's audience at `https://{domain}.salesforce.com` (a My Domain URL for a My Domain), needs
+the consumer secret in a
 Basic header, and turns "user hasn't approved this consumer" into a Python warning. The
 assertion is built with PyJWT (RS256 through cryptography) with the claims Salesforce documents:
-iss = consumer key, sub = username, aud = the login URL, exp = now + 3 minutes.
+iss = consumer key, sub = username, exp = now + 3 minutes, and aud = https://login.salesforce.com
+(https://test.salesforce.com for a sandbox org), the audiences Salesforce's JWT documentation
+names, wherever the token is asked for (My Domain included), as the Salesforce CLI does.
 
 The SOAP login (`password`) stays on simple-salesforce. SOAP `login()` is absent from API 65.0
 and later, so it is always asked for at `SOAP_LOGIN_VERSION` whatever `api_version` the REST
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -73,9 +77,17 @@ def soap_version(api_version: str) -> str:
 
 
 def read_private_key(settings: SalesforceSettings) -> str:
-    """The PEM text of the signing key, from `private_key` or `private_key_file`."""
+    """The PEM text of the signing key, from `private_key` or `private_key_file`.
+
+    A PEM squeezed onto one line with literal `\\n` (as .env files and some secret stores hold
+    it) is unfolded.
+    """
     if settings.private_key is not None:
-        return settings.private_key.get_secret_value()
+        text = settings.private_key.get_secret_value()
+        if "\n" not in text and "\\n" in text:
+            text = text.replace("\\n", "\n")
+            register_secret(text.strip())
+        return text
     path = Path(settings.private_key_file or "")
     try:
         text = path.read_text(encoding="utf-8")
@@ -85,12 +97,20 @@ def read_private_key(settings: SalesforceSettings) -> str:
     return text
 
 
+def audience(settings: SalesforceSettings) -> str:
+    """https://test.salesforce.com for a sandbox org, https://login.salesforce.com otherwise."""
+    host = (urlsplit(settings.login_url).hostname or "") if settings.login_url else ""
+    sandbox = settings.domain == "test" or host == "test.salesforce.com"
+    sandbox = sandbox or host.endswith(".sandbox.my.salesforce.com")
+    return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
+
+
 def jwt_assertion(settings: SalesforceSettings, now: float) -> str:
     """The RS256-signed assertion of the JWT bearer flow, valid for 3 minutes from `now`."""
     claims = {
         "iss": settings.consumer_key,
         "sub": settings.username,
-        "aud": settings.login_base,
+        "aud": audience(settings),
         "exp": int(now) + ASSERTION_LIFETIME,
     }
     try:

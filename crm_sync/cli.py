@@ -21,7 +21,8 @@ COMMANDS: dict[str, str] = {
     "run": "the daemon: scheduled cycles, webhook receiver, health and metrics",
     "once": "one full cycle, then exit (the same as `crm-sync --once`)",
     "check": "verify the enrichment key and every source, print balance and API usage",
-    "status": "batches by state, in-doubt batches, recent runs, credits spent",
+    "status": "batches by state, in-doubt batches (exit 6), recent runs, credits charged",
+    "resolve": "settle an in_doubt batch by hand: --sent [--enrichment-id ID] or --not-sent",
     "demo": "run one cycle against in-process emulators; needs no config and no network",
     "sandbox": "serve the local emulators of the enrichment API, HubSpot and Salesforce",
 }

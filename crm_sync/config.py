@@ -57,6 +57,8 @@ class EnrichmentConfig(_Frozen):
     api_key: SecretStr
     webhook_events: tuple[Literal["contact_finished"], ...] = ()
     rate_limit_per_minute: int = Field(60, ge=1, le=10_000)
+    # Share of each minute's calls kept for result polling (a backlog cannot starve collection).
+    poll_share: float = Field(0.1, ge=0, lt=1)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_retries: int = Field(5, ge=0, le=20)
     backoff_cap_seconds: float = Field(60.0, gt=0)
@@ -101,6 +103,10 @@ class StateConfig(_Frozen):
 
     url: str = "sqlite:///crm-sync.sqlite3"
     in_doubt_release_hours: float = Field(72.0, gt=0)
+    # Days a verified result that no batch claimed is kept (then pruned, with a warning).
+    unmatched_result_days: float = Field(90.0, gt=0)
+    connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    statement_timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -129,7 +135,7 @@ class SourceConfig(_Frozen):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     connector: str
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict, repr=False)  # holds secrets
     fields: dict[str, str]
     filters: Any = None
     opt_out_field: str | None = None
@@ -182,6 +188,11 @@ class RunConfig(_Frozen):
     poll_max_seconds: float = Field(60.0, gt=0)
     collect_deadline_seconds: float = Field(1800.0, gt=0)
     max_contacts_per_run: int | None = Field(None, ge=1)
+    # Polls of a result that cannot be read at all before its batch is failed.
+    max_unreadable_results: int = Field(5, ge=1)
+    # The fresh lane's open batch is sent at `batch_size` contacts or when its oldest has waited
+    # this long; the lane also sends at most one POST per this many seconds per source.
+    max_batch_wait_seconds: float = Field(60.0, gt=0)
 
 
 class ScheduleConfig(_Frozen):
@@ -191,7 +202,12 @@ class ScheduleConfig(_Frozen):
     interval_minutes: float | None = Field(None, gt=0)
     misfire_grace_seconds: int = Field(300, ge=1)
     poll_interval_seconds: float = Field(30.0, gt=0)
+    # The daemon's incremental scan of each source (0: off, the scheduled full scan only).
+    fresh_scan_seconds: float = Field(60.0, ge=0)
+    # How far before its cursor an incremental scan starts again (clock skew, index lag).
+    fresh_overlap_seconds: float = Field(30.0, ge=0)
     shutdown_grace_seconds: float = Field(25.0, ge=0)
+    health_missed_cycles: int = Field(3, ge=1, le=1000)
 
     @field_validator("cron")
     @classmethod
@@ -225,6 +241,8 @@ class WebhookConfig(_Frozen):
     path: str = "/webhooks/enrichment"
     require_signature: bool = True
     max_body_bytes: int = Field(5_000_000, ge=1024)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    readyz_timeout_seconds: float = Field(2.0, gt=0, le=60)
     poll_after_seconds: float = Field(600.0, ge=0)
 
     @field_validator("listen")
@@ -244,6 +262,41 @@ class WebhookConfig(_Frozen):
         return int(self.listen.rpartition(":")[2])
 
 
+NOTIFY_EVENTS = ("failed", "in_doubt", "low_balance", "budget_reached", "finished")
+NotifyEvent = Literal["failed", "in_doubt", "low_balance", "budget_reached", "finished"]
+
+
+class NotifyConfig(_Frozen):
+    """Where to tell a person that a run needs them: apprise URLs, read from the environment."""
+
+    urls: tuple[SecretStr, ...] = ()
+    events: tuple[NotifyEvent, ...] = ("failed", "in_doubt", "low_balance", "budget_reached")
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_not_empty(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for index, url in enumerate(value):
+            if "://" not in url.get_secret_value():
+                raise ValueError(f"entry {index} is not an apprise URL (scheme://...)")
+        return value
+
+
+class MetricsConfig(_Frozen):
+    """Metrics pushed at the end of a `--once` run (CronJobs are gone before a scrape)."""
+
+    pushgateway_url: str | None = None
+    pushgateway_job: str = Field("crm-sync", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    push_timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class Config(_Frozen):
     """The whole file. Only `enrichment` is required."""
 
@@ -253,6 +306,8 @@ class Config(_Frozen):
     sources: tuple[SourceConfig, ...] = ()
     schedule: ScheduleConfig = ScheduleConfig()
     webhook: WebhookConfig = WebhookConfig()
+    notify: NotifyConfig = NotifyConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Config:
@@ -359,9 +414,33 @@ def _dedupe(problems: list[str]) -> list[str]:
     return seen
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read, interpolate and validate a config file."""
-    file = Path(path)
+def load_state_config(path: str | Path, env: Mapping[str, str] | None = None) -> StateConfig:
+    """Only the `state` section of a config file: commands that read the store need no secret.
+
+    Variables are interpolated in that section alone, so `status` works in a shell where the
+    API keys and CRM tokens are not set.
+    """
+    raw = _read_yaml(Path(path))
+    section = raw.get("state", {}) if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError("state: must be a mapping (url, in_doubt_release_hours, ...)")
+    missing: list[str] = []
+    data = interpolate_env(section, os.environ if env is None else env, "state", missing)
+    problems = list(missing)
+    try:
+        state = StateConfig.model_validate(data)
+    except PydanticValidationError as exc:
+        for err in exc.errors():
+            where = _loc_to_path(("state", *err["loc"]))
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where}: {msg.removeprefix('Value error, ')}")
+    if problems:
+        problems = _dedupe(problems)
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems), problems)
+    return state
+
+
+def _read_yaml(file: Path) -> Any:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -369,9 +448,13 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     except OSError as exc:
         raise ConfigError(f"config: cannot read {file}: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"config: {file} is not valid YAML{where}") from None
-    return parse_config(raw, env)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file."""
+    return parse_config(_read_yaml(Path(path)), env)

@@ -12,6 +12,7 @@
      ├── RetriableError         try again later (the client already retried what it could)
      │    ├── RateLimited
      │    ├── ServerError
+     │    │    └── UnreadableResult  a result whose envelope cannot be read (bounded retries)
      │    └── StoreUnavailable  the state store cannot be reached (exit 5)
      ├── OutcomeUnknown         a paid request may or may not have reached the API: never resend
      └── RunFailed              a run ended by an error, recorded with its report and exit code
@@ -88,6 +89,14 @@ class RateLimited(RetriableError):
 
 class ServerError(RetriableError):
     """The remote service kept failing with 5xx or connection errors."""
+
+
+class UnreadableResult(ServerError):
+    """A result answer that cannot be read at all (not an object, `datas` not a list, ...).
+
+    Retried with backoff a bounded number of times (the API may serve it right later); then the
+    batch ends `failed` with this message. One unreadable item is not this: it is `malformed`.
+    """
 
 
 class OutcomeUnknown(CrmSyncError):

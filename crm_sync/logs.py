@@ -62,6 +62,10 @@ def redact_secrets(
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     """JSON lines when stdout is not a terminal (or when asked), readable lines otherwise.
 
@@ -90,7 +94,9 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr read at each logger's creation, not once here: a test (or a caller) that
+        # swaps stderr and closes it must not leave every later log line writing to a dead file.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

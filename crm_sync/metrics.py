@@ -3,6 +3,8 @@
 Counters are fed by the pipeline and the daemon (`observe_run`, `observe_counts`,
 `observe_webhook`, `set_balance`); API calls and batches per state are read at scrape time
 by collectors bound to a Context, so they are never stale and never double counted.
+`RunGauges` (last run, last success, failures in a row, reserve) are the same on the daemon's
+registry and on what `--once` pushes to a Pushgateway, so one set of alerts serves both.
 Labels carry only names (source, service, endpoint, state, outcome), never a secret.
 """
 
@@ -20,6 +22,8 @@ from prometheus_client.registry import Collector
 from crm_sync.logs import get_logger
 
 if TYPE_CHECKING:
+    from crm_sync.config import Config
+    from crm_sync.history import RunHealth
     from crm_sync.pipeline.context import Context
     from crm_sync.pipeline.report import RunReport, SourceCounts
 
@@ -27,15 +31,79 @@ PREFIX = "crm_sync"
 WEBHOOK_OUTCOMES = (
     "stored",
     "duplicate",
-    "unknown",
+    "kept",
     "bad_signature",
     "malformed",
     "too_large",
+    "timeout",
     "error",
 )
 RUN_OUTCOMES = {0: "ok", 1: "partial", 3: "auth_refused", 4: "no_credits"}
 _NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped"})
 _RATE_LIMIT_KINDS = frozenset({"rate_limited", "429", "throttled"})
+
+
+class RunGauges:
+    """How the last run went and when each source last succeeded: what alerts are built on."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.last_run_exit_code = Gauge(
+            f"{PREFIX}_last_run_exit_code", "Exit code of the last finished run", registry=r
+        )
+        self.last_run_timestamp = Gauge(
+            f"{PREFIX}_last_run_timestamp_seconds",
+            "When the last run finished (Unix time)",
+            registry=r,
+        )
+        self.last_run_seconds = Gauge(
+            f"{PREFIX}_last_run_duration_seconds", "Wall time of the last run", registry=r
+        )
+        self.last_success = Gauge(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "When the last run that exited 0 finished (Unix time; from the store's history)",
+            registry=r,
+        )
+        self.source_last_success = Gauge(
+            f"{PREFIX}_source_last_success_timestamp_seconds",
+            "When each source last finished a run with exit code 0 (Unix time)",
+            ["source"],
+            registry=r,
+        )
+        self.source_failures = Gauge(
+            f"{PREFIX}_source_consecutive_failures",
+            "Finished runs in a row in which the source did not succeed",
+            ["source"],
+            registry=r,
+        )
+        self.reserve = Gauge(
+            f"{PREFIX}_reserve_credits", "run.reserve: credits a run never spends", registry=r
+        )
+        self.min_balance = Gauge(
+            f"{PREFIX}_min_balance_credits",
+            "run.min_balance: below it no source is submitted",
+            registry=r,
+        )
+
+    def observe_config(self, config: Config) -> None:
+        """The thresholds an alert compares the balance with."""
+        self.reserve.set(config.run.reserve)
+        self.min_balance.set(config.run.min_balance)
+
+    def observe_last_run(self, report: RunReport, seconds: float) -> None:
+        finished = report.finished_at or report.started_at
+        self.last_run_exit_code.set(report.exit_code)
+        self.last_run_timestamp.set(finished.timestamp())
+        self.last_run_seconds.set(max(seconds, 0.0))
+
+    def observe_health(self, health: RunHealth) -> None:
+        """Last success and failures in a row, as the store's run history tells them."""
+        if health.last_success is not None:
+            self.last_success.set(health.last_success.timestamp())
+        for name, source in health.sources.items():
+            self.source_failures.labels(source=name).set(source.consecutive_failures)
+            if source.last_success is not None:
+                self.source_last_success.labels(source=name).set(source.last_success.timestamp())
 
 
 class Metrics:
@@ -74,6 +142,7 @@ class Metrics:
         )
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels(outcome=outcome)
+        self.gauges = RunGauges(r)
         self._bound: list[Collector] = []
         self._lock = threading.Lock()
 
@@ -81,10 +150,15 @@ class Metrics:
         """Count one finished cycle, its duration, its balance and every source's counts."""
         self.runs.labels(outcome=RUN_OUTCOMES.get(report.exit_code, "failed")).inc()
         self.run_seconds.observe(max(seconds, 0.0))
+        self.gauges.observe_last_run(report, seconds)
         if report.balance is not None:
             self.set_balance(report.balance)
         for source in report.sources:
             self.observe_counts(source.name, source.counts)
+
+    def observe_health(self, health: RunHealth) -> None:
+        """Last success and failures in a row, read from the store after each cycle."""
+        self.gauges.observe_health(health)
 
     def observe_run_error(self, seconds: float) -> None:
         """Count a cycle that raised instead of returning a report."""
@@ -116,9 +190,10 @@ class Metrics:
         """`event` is "missed" (misfire grace exceeded) or "skipped" (max instances reached)."""
         self.scheduler_events.labels(job=job, event=event).inc()
 
-    def bind_context(self, ctx: Context) -> Callable[[], None]:
+    def bind_context(self, ctx: Context, *extra: Collector) -> Callable[[], None]:
         """Read API calls and batches per state from `ctx` at scrape time; returns an unbind."""
-        collectors: list[Collector] = [ApiCallsCollector(ctx), BatchStateCollector(ctx)]
+        self.gauges.observe_config(ctx.config)
+        collectors: list[Collector] = [ApiCallsCollector(ctx), BatchStateCollector(ctx), *extra]
         with self._lock:
             for old in self._bound:
                 self.registry.unregister(old)
@@ -182,6 +257,10 @@ class BatchStateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(f"{PREFIX}_batches", "Batches per state", labels=["state"])
+        in_doubt = GaugeMetricFamily(
+            f"{PREFIX}_in_doubt_batches",
+            "Batches that may have been paid for with no answer recorded: a person must act",
+        )
         try:
             by_state: Mapping[str, int] = self._ctx.store.batches_by_state()
         except Exception as exc:  # a scrape must never fail because the store is down
@@ -189,9 +268,12 @@ class BatchStateCollector(Collector):
                 "metrics_store_unavailable", error=type(exc).__name__
             )
             by_state = {}
+        else:
+            in_doubt.add_metric([], by_state.get("in_doubt", 0))
         for state, n in sorted(by_state.items()):
             family.add_metric([state], n)
         yield family
+        yield in_doubt
 
 
 METRICS = Metrics()

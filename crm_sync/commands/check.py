@@ -1,9 +1,11 @@
 """`crm-sync check`: can we reach everything the config names, with the credentials it gives?
 
 Each check returns one `CheckLine` (a name, OK or FAILED, a human message and the exit code
-it implies); `run` prints them and exits with the most severe code. The enrichment API comes
-first, then every enabled source through its connector's own `check()`: token accepted, object and
-mapped fields exist, API usage left. Base URLs may be shown; keys and tokens never are.
+it implies); `run` prints them and exits with the most severe code. The state store comes first
+(connection and schema version, nothing changed), then the schedule (as APScheduler reads it),
+the enrichment API, then every enabled source through its connector's own `check()`: token
+accepted, object and mapped fields exist, API usage left. Base URLs may be shown; keys and
+tokens never are. A config with no source is fine here (enrichment only).
 """
 
 from __future__ import annotations
@@ -20,10 +22,20 @@ from crm_sync.errors import (
     AuthError,
     CrmSyncError,
     InsufficientCredits,
+    NotFoundError,
     OutcomeUnknown,
     RetriableError,
 )
-from crm_sync.exit_codes import EXIT_AUTH, EXIT_CREDITS, EXIT_OK, EXIT_PARTIAL
+from crm_sync.exit_codes import (
+    EXIT_AUTH,
+    EXIT_CONFIG,
+    EXIT_CREDITS,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_TRANSIENT,
+    most_severe,
+)
+from crm_sync.failures import code_for
 from crm_sync.logs import configure_logging
 
 # An interactive check should answer in seconds, not ride out a minute of backoff.
@@ -70,9 +82,12 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
     except InsufficientCredits as exc:
         return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_CREDITS)
     except (RetriableError, OutcomeUnknown) as exc:
-        return CheckLine("enrichment", False, f"{exc}", EXIT_PARTIAL)
+        return CheckLine("enrichment", False, f"{exc}", EXIT_TRANSIENT)
+    except NotFoundError:
+        message = f"{url} answered 404: fix enrichment.base_url (or remove it)"
+        return CheckLine("enrichment", False, message, EXIT_CONFIG)
     except CrmSyncError as exc:
-        return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_PARTIAL)
+        return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_FAILED)
     version = config.enrichment.api_version
     message = f"workspace={workspace} balance={balance} credits api_version={version} url={url}"
     return CheckLine("enrichment", True, message)
@@ -84,25 +99,60 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
     try:
         connector = build_connector(source)
     except CrmSyncError as exc:
-        return [CheckLine(name, False, str(exc), EXIT_PARTIAL)]
+        return [CheckLine(name, False, str(exc), code_for(exc))]
     try:
         results = connector.check()
     except AuthError as exc:
         return [CheckLine(name, False, f"credentials refused: {exc}", EXIT_AUTH)]
     except CrmSyncError as exc:
-        return [CheckLine(name, False, str(exc), EXIT_PARTIAL)]
+        return [CheckLine(name, False, str(exc), code_for(exc))]
     finally:
         connector.close()
     lines = []
     for result in results:
-        code = EXIT_OK if result.ok else EXIT_AUTH if result.credentials_refused else EXIT_PARTIAL
+        code = EXIT_OK if result.ok else EXIT_AUTH if result.credentials_refused else EXIT_FAILED
         lines.append(CheckLine(f"{name} {result.name}", result.ok, result.detail, code))
     return lines
 
 
+def check_store(config: Config) -> CheckLine:
+    """Connect to the state store and read its schema version; changes nothing."""
+    from crm_sync.store.opening import probe_store, shown_url
+    from crm_sync.store.schema import SCHEMA_VERSION
+
+    try:
+        backend, version = probe_store(config.state)
+    except CrmSyncError as exc:
+        return CheckLine("state store", False, str(exc), code_for(exc))
+    if version == 0:
+        schema = f"new store (schema {SCHEMA_VERSION} is created on the first run)"
+    elif version < SCHEMA_VERSION:
+        schema = f"schema {version}, migrated to {SCHEMA_VERSION} on the next run"
+    else:
+        schema = f"schema {version}"
+    return CheckLine("state store", True, f"{backend} {shown_url(config.state.url)} {schema}")
+
+
+def check_schedule(config: Config) -> CheckLine:
+    """The daemon's trigger as APScheduler reads it, with its next fire time."""
+    from datetime import UTC, datetime
+
+    from crm_sync.daemon.scheduler import cycle_trigger
+
+    schedule = config.schedule
+    trigger = cycle_trigger(schedule)
+    upcoming = trigger.get_next_fire_time(None, datetime.now(UTC))
+    what = (
+        f"cron {schedule.cron!r}"
+        if schedule.cron
+        else f"every {schedule.interval_minutes or 15} minutes"
+    )
+    return CheckLine("schedule", True, f"{what}, next at {upcoming:%Y-%m-%d %H:%M} UTC")
+
+
 def run_checks(config: Config) -> list[CheckLine]:
     """Every check the config calls for, in the order they are printed."""
-    lines = [check_enrichment(config)]
+    lines = [check_store(config), check_schedule(config), check_enrichment(config)]
     for source in config.sources:
         if source.enabled:
             lines.extend(check_source(source))
@@ -110,8 +160,8 @@ def run_checks(config: Config) -> list[CheckLine]:
 
 
 def exit_code(lines: list[CheckLine]) -> int:
-    """The most severe code among the lines (auth 3 and credits 4 outrank unreachable 1)."""
-    return max((line.exit_code for line in lines), default=EXIT_OK)
+    """The most severe code among the lines (see `exit_codes.most_severe`)."""
+    return most_severe(line.exit_code for line in lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from crm_sync.commands.common import add_config_argument, load
+from crm_sync.commands.common import add_config_argument, config_path, load
 from crm_sync.config import require_sources
 from crm_sync.errors import RunFailed
 from crm_sync.exit_codes import EXIT_INTERRUPTED
@@ -103,6 +103,9 @@ class StopOnSignal:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
+    from crm_sync.after_run import after_failure
     from crm_sync.app import open_context
     from crm_sync.pipeline.cycle import run_cycle
 
@@ -115,22 +118,55 @@ def run(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     stop = StopOnSignal(stopping, config.schedule.shutdown_grace_seconds)
     stop.install()
-    with open_context(config, stopping=stopping, sleep=stopping.wait) as ctx:
-        stop.on_grace_expired = lambda: _exit_after_grace(ctx, as_json)
-        try:
-            with _progress(ctx, interactive):
-                report = run_cycle(
-                    ctx,
-                    dry_run=bool(getattr(args, "dry_run", False)),
-                    deadline_seconds=getattr(args, "deadline", None),
-                )
-        except RunFailed as failed:
+    started = time.monotonic()
+    try:
+        with open_context(config, stopping=stopping, sleep=stopping.wait) as ctx:
+            stop.on_grace_expired = lambda: _exit_after_grace(ctx, as_json)
+            try:
+                with _progress(ctx, interactive):
+                    report = run_cycle(
+                        ctx,
+                        dry_run=bool(getattr(args, "dry_run", False)),
+                        deadline_seconds=getattr(args, "deadline", None),
+                    )
+            except RunFailed as failed:
+                stop.finished.set()
+                if as_json or getattr(failed.report, "sources", None):
+                    _print_report(failed.report, as_json, file=sys.stdout)
+                _tell(ctx, failed.report, started, args, failed=failed)
+                raise
             stop.finished.set()
-            _print_report(failed.report, as_json, file=sys.stdout)
-            raise
-        stop.finished.set()
-    _print_report(report, as_json, file=sys.stdout)
+            _print_report(report, as_json, file=sys.stdout)
+            _tell(ctx, report, started, args)
+    except RunFailed:
+        raise
+    except Exception as exc:  # no report at all: notified, then reported by the CLI as before
+        after_failure(config, f"{type(exc).__name__}: {exc}", config_path=config_path(args))
+        raise
     return report.exit_code
+
+
+def _tell(
+    ctx: Context, report: Any, started: float, args: argparse.Namespace, *, failed: Any = None
+) -> None:
+    """Push the run's metrics and send its notifications, with the code the process exits with."""
+    import dataclasses
+    import time
+
+    from crm_sync.after_run import after_run
+    from crm_sync.notify import Notifier
+
+    if failed is not None:
+        report = dataclasses.replace(report, exit_code=failed.exit_code)
+    after_run(
+        ctx,
+        report,
+        time.monotonic() - started,
+        notifier=Notifier(ctx.config.notify),
+        push=True,
+        config_path=config_path(args),
+        failure=str(failed) if failed is not None else None,
+    )
 
 
 def _print_report(report: Any, as_json: bool, *, file: Any) -> None:

@@ -24,9 +24,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds before an enrichment finishes",
     )
+    from crm_sync.sandbox.enrichment_styles import AnswerStyles
+
+    parser.add_argument(
+        "--answer-style",
+        action="append",
+        choices=AnswerStyles.names(),
+        default=[],
+        help="an edge of the real API the enrichment emulator shows (repeatable)",
+    )
+    parser.add_argument(
+        "--session-ttl",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Salesforce sessions and HubSpot OAuth access tokens expire after this long "
+        "(default: Salesforce never, HubSpot 1800)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from crm_sync.sandbox.enrichment_styles import AnswerStyles
     from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 
     options = WorldOptions(
@@ -34,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         salesforce_contacts=args.contacts,
         seed=args.seed,
         completion_delay=args.completion_delay,
+        enrichment_kwargs={"styles": AnswerStyles.named(args.answer_style)},
+        salesforce_kwargs={"session_ttl": args.session_ttl},
+        hubspot_kwargs={"access_token_ttl": args.session_ttl or 1800.0},
     )
     port = args.port
     ports = (port, port + 1, port + 2) if port else (0, 0, 0)
@@ -52,9 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(world: object, wanted: tuple[str, ...]) -> None:
+    from crm_sync.sandbox.auth_guide import auth_lines, example_settings, write_key_pair
     from crm_sync.sandbox.world import SandboxWorld
 
     assert isinstance(world, SandboxWorld)
+    key_file, _ = write_key_pair()
     lines = ["crm-sync sandbox (Ctrl-C to stop)"]
     if "enrichment" in wanted:
         lines += [
@@ -62,6 +85,9 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
             f"  api key: {world.enrichment.api_key}",
             f"  also v2 (api_version: v2): {world.servers['enrichment'].url}/api/v2",
         ]
+        styles = [n for n in world.enrichment.styles.names() if getattr(world.enrichment.styles, n)]
+        if styles:
+            lines.append(f"  answer styles: {', '.join(styles)}")
     if "hubspot" in wanted:
         lines += [
             f"hubspot: {world.servers['hubspot'].url}",
@@ -74,11 +100,14 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
             f"  session id: {sf.session_id}",
             f"  username: {sf.username} (password sandbox-password, token sandbox-token)",
         ]
+    lines += auth_lines(world, wanted, key_file)
     if wanted == SERVICES[:3]:
         config = world.config_dict("sqlite:///crm-sync-sandbox.sqlite3")
         lines += [
             "",
             "# a config that uses these emulators:",
             yaml.safe_dump(config, sort_keys=False),
+            "# each auth flow's settings keys (replace a source's own to try one):",
+            yaml.safe_dump(example_settings(world, key_file), sort_keys=False),
         ]
     print("\n".join(lines), flush=True)

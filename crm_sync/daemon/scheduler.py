@@ -87,6 +87,11 @@ class Scheduler:
     def running(self) -> bool:
         return bool(self._scheduler.running)
 
+    def cycle_trigger(self) -> BaseTrigger | None:
+        """The cycle job's trigger, for judging whether cycles keep coming (`/healthz`)."""
+        job = self._scheduler.get_job(CYCLE_JOB)
+        return job.trigger if job else None
+
     def start(self) -> None:
         self._scheduler.start()
         job = self._scheduler.get_job(CYCLE_JOB)

@@ -18,11 +18,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from crm_sync.after_run import after_run
+from crm_sync.daemon.fresh_lane import FreshLaneThread
+from crm_sync.daemon.health import CycleCollector, CycleHealth
 from crm_sync.daemon.scheduler import Scheduler
 from crm_sync.daemon.server import HttpServer
 from crm_sync.daemon.webapp import Hooks, build_app
+from crm_sync.errors import RunFailed
+from crm_sync.history import read_health
 from crm_sync.logs import get_logger
 from crm_sync.metrics import METRICS, Metrics
+from crm_sync.notify import Notifier, failure_notice
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts
@@ -48,6 +54,7 @@ class Daemon:
         port: int | None = None,
         scheduler_options: dict[str, Any] | None = None,
         cycle: Callable[[Context], None] | None = None,
+        health_slack_seconds: float = 5.0,
     ) -> None:
         self.ctx = ctx
         self.metrics = metrics
@@ -57,7 +64,7 @@ class Daemon:
         self._stop = threading.Event()
         self._stop_requests = 0
         self.signals: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._cycle_body = cycle or _default_cycle(metrics)
+        self._cycle_body = cycle or _default_cycle(metrics, Notifier(ctx.config.notify))
         self.scheduler = Scheduler(
             ctx.config.schedule,
             cycle=self.run_cycle_job,
@@ -65,12 +72,22 @@ class Daemon:
             metrics=metrics,
             **(scheduler_options or {}),
         )
-        hooks = Hooks(ready=lambda: self.scheduler.running, on_stored=self._wake.set)
+        self.health = CycleHealth(
+            self.scheduler.cycle_trigger,
+            ctx.config.schedule.health_missed_cycles,
+            slack_seconds=health_slack_seconds,
+        )
+        hooks = Hooks(
+            ready=lambda: self.scheduler.running,
+            on_stored=self._wake.set,
+            healthy=self.health.check,
+        )
         self.app = build_app(ctx, metrics, hooks)
         self.server = HttpServer(
             self.app, host or settings.host, settings.port if port is None else port
         )
         self._worker = threading.Thread(target=self._worker_loop, name="writeback", daemon=True)
+        self.fresh = FreshLaneThread(ctx, metrics)  # the fresh lane, beside the cycle
         self._unbind: Callable[[], None] = lambda: None
 
     @property
@@ -82,11 +99,16 @@ class Daemon:
         settings = self.ctx.config.webhook
         if settings.enabled and not settings.require_signature:
             _log().warning("webhook_signature_not_required", path=settings.path)
-        self._unbind = self.metrics.bind_context(self.ctx)
+        self._unbind = self.metrics.bind_context(self.ctx, CycleCollector(self.health))
+        try:
+            self.metrics.observe_health(read_health(self.ctx.store))
+        except Exception as exc:  # readiness reports the store; the first cycle tries again
+            _log().warning("run_history_unavailable", error=type(exc).__name__)
         self.server.start()
         _log().info("webhook_listening", host=self.server.host, port=self.server.port)
         self._worker.start()
         self.scheduler.start()
+        self.fresh.start()
 
     def request_stop(self, reason: str = "requested") -> None:
         """Stop taking work; a second request is only logged. Not for signal handlers."""
@@ -122,6 +144,7 @@ class Daemon:
         self._stop.set()
         self._wake.set()
         self.scheduler.shutdown()
+        self.fresh.stop(timeout=self.ctx.config.schedule.shutdown_grace_seconds)
         grace = self.ctx.config.schedule.shutdown_grace_seconds
         lock = self._work_lock
         clean = lock.acquire(timeout=grace) if grace > 0 else lock.acquire(blocking=False)
@@ -142,7 +165,11 @@ class Daemon:
         with self._work_lock:
             if self.ctx.stopping.is_set():
                 return
-            self._cycle_body(self.ctx)
+            self.health.cycle_started()
+            try:
+                self._cycle_body(self.ctx)
+            finally:
+                self.health.cycle_finished()
 
     def poll_job(self) -> None:
         """The polling fallback; skipped when the cycle (which collects too) holds the lock."""
@@ -179,15 +206,22 @@ class Daemon:
                 self.metrics.observe_counts(source, delta)
 
 
-def _default_cycle(metrics: Metrics) -> Callable[[Context], None]:
+def _default_cycle(metrics: Metrics, notifier: Notifier) -> Callable[[Context], None]:
     def cycle(ctx: Context) -> None:
         started = time.monotonic()
+        failure: str | None = None
         try:
             report = run_cycle(ctx, wait=False)
-        except Exception:  # the next tick tries again; the error is in the log and the metrics
+        except RunFailed as failed:  # recorded with its reason; the next tick tries again
+            report, failure = failed.report, str(failed)  # type: ignore[assignment]
+            _log().error("cycle_failed", reason=failure, exit_code=failed.exit_code)
+        except Exception as exc:  # the next tick tries again; the error is in the log and metrics
             metrics.observe_run_error(time.monotonic() - started)
             _log().exception("cycle_failed")
+            notifier.send([failure_notice(f"{type(exc).__name__}: {exc}")])
             return
-        metrics.observe_run(report, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        metrics.observe_run(report, seconds)
+        after_run(ctx, report, seconds, notifier=notifier, metrics=metrics, failure=failure)
 
     return cycle

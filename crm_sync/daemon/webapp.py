@@ -2,7 +2,15 @@
 
 A webhook is answered only after its raw result is stored durably (so a 2xx never loses a paid
 result) and before it is written back (so the answer is fast). Everything that is refused
-(401, 400, 413) is refused before the store is touched.
+(401, 400, 408, 413) is refused before the store is touched; a body that stalls is cut off
+after `webhook.body_timeout_seconds` (408). `/readyz` answers 503 within
+`webhook.readyz_timeout_seconds` even when the database hangs; `/healthz` fails when the
+daemon's cycles stopped (see `crm_sync.daemon.health`).
+
+A signed body whose envelope is readable (a JSON object with an id, a terminal status, `datas`
+a list) is acknowledged even when some items are not: those are recorded `malformed` at
+write-back, the others written. A result for an id no batch carries yet is kept ("kept") and
+attached later, never dropped.
 
 The wire dialect comes from the configuration (`enrichment.api_version`), never from the
 payload: a v2 body is mapped to the internal shape before it is stored. With v2 and
@@ -12,6 +20,7 @@ per-contact events, signed the same way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from crm_sync import errors
+from crm_sync.daemon.health import StorePing
 from crm_sync.enrichment.models import EnrichmentStatus
 from crm_sync.enrichment.signature import SIGNATURE_HEADER, verify
 from crm_sync.enrichment.wire import WireDialect, dialect_for
@@ -36,7 +46,9 @@ from crm_sync.pipeline.contact_events import accept_contact_event
 from crm_sync.pipeline.context import Context
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ACKNOWLEDGED = frozenset({"stored", "duplicate", "unknown"})
+# "kept": no batch carries the id yet (the POST's answer is not recorded, or the batch is
+# in_doubt); the result is stored durably and attached when a batch does. Never "unknown".
+ACKNOWLEDGED = frozenset({"stored", "duplicate", "kept"})
 
 
 def _log() -> Any:
@@ -52,24 +64,37 @@ class Malformed(Exception):
     """The body is not a terminal enrichment result we can store."""
 
 
+class BodyTimeout(Exception):
+    """The client did not send the whole body in time (a stalled or trickling sender)."""
+
+
+def _always_healthy() -> tuple[bool, dict[str, Any]]:
+    return True, {"healthy": True}
+
+
 @dataclass(frozen=True)
 class Hooks:
     """What the web app asks of the daemon around it."""
 
     ready: Callable[[], bool]  # the scheduler is running (the store is checked here)
     on_stored: Callable[[], None]  # a new result is stored: wake the write-back worker
+    healthy: Callable[[], tuple[bool, dict[str, Any]]] = _always_healthy  # cycles on schedule
 
 
 def build_app(ctx: Context, metrics: Metrics, hooks: Hooks) -> Starlette:
     """The Starlette app; the webhook route exists only when `webhook.enabled`."""
     settings = ctx.config.webhook
+    ping = StorePing(ctx.store.ping, settings.readyz_timeout_seconds)
     dialect = dialect_for(ctx.config.enrichment.api_version)
 
     async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok\n")
+        healthy, details = hooks.healthy()
+        if healthy:
+            return PlainTextResponse("ok\n")
+        return JSONResponse(details, status_code=503)
 
     async def readyz(_: Request) -> Response:
-        store_ok = await run_in_threadpool(_store_ok, ctx)
+        store_ok = await ping.check()
         scheduler_ok = hooks.ready()
         body = {"store": store_ok, "scheduler": scheduler_ok}
         return JSONResponse(body, status_code=200 if store_ok and scheduler_ok else 503)
@@ -91,7 +116,9 @@ def build_app(ctx: Context, metrics: Metrics, hooks: Hooks) -> Starlette:
             hooks.on_stored()
         if status == 200:
             return JSONResponse({"status": "accepted", "outcome": outcome})
-        return JSONResponse({"error": outcome}, status_code=status)
+        # The rest of a stalled body may never come: close the connection instead of reading on.
+        headers = {"connection": "close"} if status == 408 else None
+        return JSONResponse({"error": outcome}, status_code=status, headers=headers)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -112,10 +139,13 @@ async def _receive(
     """Classify and store one delivery: (metrics outcome, HTTP status)."""
     settings = ctx.config.webhook
     try:
-        body = await read_capped(request, settings.max_body_bytes)
+        body = await read_capped(request, settings.max_body_bytes, settings.body_timeout_seconds)
     except BodyTooLarge:
         _log().warning("webhook_too_large", limit=settings.max_body_bytes)
         return "too_large", 413
+    except BodyTimeout:
+        _log().warning("webhook_body_timeout", timeout_seconds=settings.body_timeout_seconds)
+        return "timeout", 408
     if settings.require_signature:
         key = ctx.config.enrichment.api_key.get_secret_value()
         if not verify(body, request.headers.get(SIGNATURE_HEADER), key):
@@ -156,23 +186,35 @@ async def _store(ctx: Context, body: bytes, dialect: WireDialect) -> tuple[str, 
     if outcome not in ACKNOWLEDGED:
         _log().warning("webhook_malformed", reason=f"outcome {outcome}")
         return "malformed", 400
-    level = _log().warning if outcome == "unknown" else _log().info
+    level = _log().warning if outcome == "kept" else _log().info
     level(f"webhook_{outcome}", enrichment_id=_id_of(text))
     return outcome, 200
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The raw body, refused early on a large Content-Length and again while streaming."""
+async def read_capped(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The raw body, refused early on a large Content-Length and again while streaming.
+
+    With `timeout`, the whole body must arrive within that many seconds (BodyTimeout): a
+    client that sends headers and then stalls, or trickles a byte at a time, holds no worker.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+
+    async def read() -> None:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+
+    try:
+        async with asyncio.timeout(timeout):
+            await read()
+    except TimeoutError:
+        raise BodyTimeout from None
     return b"".join(chunks)
 
 
@@ -207,11 +249,12 @@ def _id_of(text: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _store_ok(ctx: Context) -> bool:
-    try:
-        return bool(ctx.store.ping())
-    except Exception:  # any failure to reach the store means "not ready"
-        return False
-
-
-__all__ = ["BodyTooLarge", "Hooks", "Malformed", "build_app", "check_body", "read_capped"]
+__all__ = [
+    "BodyTimeout",
+    "BodyTooLarge",
+    "Hooks",
+    "Malformed",
+    "build_app",
+    "check_body",
+    "read_capped",
+]

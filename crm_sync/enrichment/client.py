@@ -45,7 +45,7 @@ from pydantic import SecretStr
 
 from crm_sync.config import EnrichmentConfig
 from crm_sync.enrichment.models import BulkRequest, EnrichmentResult, EnrichmentStatus
-from crm_sync.enrichment.ratelimit import RateLimiter, limiter_for
+from crm_sync.enrichment.ratelimit import CALL, POLL, RateLimiter, limiter_for
 from crm_sync.enrichment.responses import (
     api_error,
     parse_result,
@@ -98,6 +98,7 @@ class EnrichmentClient:
         api_key: str | SecretStr,
         *,
         rate_limit_per_minute: int = 60,
+        poll_share: float = 0.0,
         timeout: float = 30.0,
         max_retries: int = 5,
         backoff_cap: float = 60.0,
@@ -118,7 +119,7 @@ class EnrichmentClient:
         self.backoff_cap = backoff_cap
         self.backoff_base = backoff_base
         self.limiter: RateLimiter = limiter or limiter_for(
-            self.base_url, secret, rate_limit_per_minute
+            self.base_url, secret, rate_limit_per_minute, poll_share=poll_share
         )
         self.stats = ClientStats()
         self.dialect: WireDialect = dialect_for(api_version)
@@ -138,6 +139,7 @@ class EnrichmentClient:
         """A client built from the `enrichment:` section; keyword overrides win."""
         kwargs: dict[str, Any] = {
             "rate_limit_per_minute": config.rate_limit_per_minute,
+            "poll_share": config.poll_share,
             "timeout": config.timeout_seconds,
             "max_retries": config.max_retries,
             "backoff_cap": config.backoff_cap_seconds,
@@ -315,7 +317,7 @@ class EnrichmentClient:
         """One HTTP request inside a limiter slot, counted and logged whatever happens."""
         status: int | None = None
         error: str | None = None
-        with self.limiter.slot():
+        with self.limiter.slot(POLL if endpoint == ENDPOINT_RESULT else CALL):
             self.stats.add("calls", endpoint)
             started = self._clock()
             try:

@@ -2,6 +2,11 @@
 
 Models are lenient where the API is loose: unknown fields are ignored, `cost` and `profile`
 may be missing, and empty strings and empty lists mean "not found" (normalised to None / []).
+
+A result is read per item: the envelope (`id`, `status`, `datas` as a list) must be readable,
+but one item that is not (a phone as a JSON number, a list where a string belongs) lands in
+`EnrichmentResult.malformed` with its reason, and the other items are read as usual. A dialect
+(v1 here, v2 beside it) only has to produce `ResultItem`s and `MalformedItem`s.
 """
 
 from __future__ import annotations
@@ -9,7 +14,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
 
 MAX_CONTACTS_PER_BULK = 100
 MAX_CUSTOM_KEYS = 10
@@ -149,19 +155,88 @@ class Cost(_Lenient):
     credits: int | float | None = None
 
 
+class MalformedItem(_Lenient):
+    """One result item that could not be read: where it was, whose it seems to be, and why.
+
+    `custom` is read best-effort (string values of a JSON object), so the contact can still be
+    told; `raw` is the item exactly as received, so a stored result keeps it.
+    """
+
+    index: int
+    custom: dict[str, str] = Field(default_factory=dict)
+    reason: str
+    raw: Any = None
+
+
+def describe_errors(exc: PydanticValidationError, limit: int = 3) -> str:
+    """A short, secret-free reason: the first errors' locations and messages (no input values)."""
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or '<item>'}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)[:limit]
+    ]
+    return "; ".join(parts)[:300]
+
+
+def loose_custom(raw: Any) -> dict[str, str]:
+    """The `custom` object of an unreadable item, as far as it can be read."""
+    custom = raw.get("custom") if isinstance(raw, dict) else None
+    if not isinstance(custom, dict):
+        return {}
+    return {str(k): v for k, v in custom.items() if isinstance(v, str)}
+
+
+def read_items(raw_items: list[Any]) -> tuple[list[ResultItem], list[MalformedItem]]:
+    """Each raw item read on its own: the readable ones, and the others with their reason."""
+    items: list[ResultItem] = []
+    malformed: list[MalformedItem] = []
+    for index, raw in enumerate(raw_items):
+        if isinstance(raw, ResultItem):
+            items.append(raw)
+            continue
+        if isinstance(raw, MalformedItem):
+            malformed.append(raw)
+            continue
+        try:
+            items.append(ResultItem.model_validate(raw))
+        except PydanticValidationError as exc:
+            reason = describe_errors(exc)
+            malformed.append(
+                MalformedItem(index=index, custom=loose_custom(raw), reason=reason, raw=raw)
+            )
+    return items, malformed
+
+
 class EnrichmentResult(_Lenient):
-    """The GET answer and the webhook body (they are the same)."""
+    """The GET answer and the webhook body (they are the same), read per item.
+
+    `datas` holds the items that could be read; `malformed` the others. A body whose envelope
+    cannot be read (not an object, `datas` not a list) still fails validation as a whole.
+    """
 
     id: str | None = None
     name: str | None = None
     status: EnrichmentStatus = EnrichmentStatus.UNKNOWN
     cost: Cost | None = None
     datas: list[ResultItem] = Field(default_factory=list)
+    malformed: list[MalformedItem] = Field(default_factory=list)
 
-    @field_validator("datas", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _null_datas(cls, value: Any) -> Any:
-        return [] if value is None else value
+    def _per_item(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        raw_items = value.get("datas")
+        if raw_items is None:
+            raw_items = []
+        if isinstance(raw_items, list):
+            items, malformed = read_items(raw_items)
+            value["datas"] = items
+            value["malformed"] = [*value.get("malformed", []), *malformed]
+        cost = value.get("cost")
+        if cost is not None and not _readable_cost(cost):
+            value["cost"] = None  # a cost we cannot read is a cost not given: estimate it
+        return value
 
     @property
     def credits(self) -> int | None:
@@ -169,6 +244,23 @@ class EnrichmentResult(_Lenient):
         if self.cost is None or self.cost.credits is None:
             return None
         return int(self.cost.credits)
+
+    def wire(self) -> dict[str, Any]:
+        """The result as the API sent it, malformed items included (as received)."""
+        body: dict[str, Any] = self.model_dump(
+            mode="json", exclude_none=True, exclude={"malformed"}
+        )
+        body["datas"] = [*body.get("datas", []), *(m.raw for m in self.malformed)]
+        return body
+
+
+def _readable_cost(cost: Any) -> bool:
+    if not isinstance(cost, dict):
+        return False
+    credits = cost.get("credits")
+    return credits is None or (
+        isinstance(credits, int | float) and not isinstance(credits, bool) and credits >= 0
+    )
 
 
 class ContactRequest(BaseModel):

@@ -10,6 +10,12 @@ are sent can be fooled by a slow request that arrives late and a fast one that a
 putting `calls + 1` arrivals into one server-side window. Here a slot is reusable only `window`
 seconds after the previous call in it *finished*; two calls in one slot therefore reach the
 server more than `window` apart, and no window can hold more than `calls` arrivals.
+
+Polls keep a share: while results are being polled (a poll waits now, or one was made within
+the last window), `reserved` slots of the window are for calls of kind `poll` only, so a large
+backlog of submissions cannot starve the collection of results already paid for: other calls
+may then use `calls - reserved`, polls all of them. When nobody polls (results come by webhook),
+the share is not kept idle: submissions may use every slot.
 """
 
 from __future__ import annotations
@@ -31,11 +37,22 @@ def _log() -> Any:
     return get_logger(component="enrichment.ratelimit")
 
 
+POLL = "poll"
+CALL = "call"
+
+
 class RateLimiter(Protocol):
     """What the client needs from a limiter: a slot held for the duration of one call."""
 
-    def slot(self) -> AbstractContextManager[float]:
-        """Block until a call is allowed; hold the slot while the call runs."""
+    def slot(self, kind: str = CALL) -> AbstractContextManager[float]:
+        """Block until a call of `kind` is allowed; hold the slot while the call runs."""
+
+
+def reserved_slots(calls: int, poll_share: float) -> int:
+    """Slots a window keeps for polls: the share, rounded, always leaving one for the rest."""
+    if poll_share <= 0 or calls < 2:
+        return 0
+    return min(calls - 1, max(1, round(calls * poll_share)))
 
 
 class SlidingWindowLimiter:
@@ -48,18 +65,24 @@ class SlidingWindowLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
+        reserved: int = 0,
     ) -> None:
         if calls < 1:
             raise ValueError("calls must be at least 1")
+        if not 0 <= reserved < calls:
+            raise ValueError("reserved must be at least 0 and below calls")
         if window <= 0:
             raise ValueError("window must be positive")
         self.calls = calls
         self.window = window
+        self.reserved = reserved  # slots of each window only polls may take
         self._clock = clock
         self._sleep = sleep  # None: wait on the condition (woken early by a release)
         self._cond = threading.Condition()
         self._finished: deque[float] = deque()  # end times of calls still inside the window
         self._in_flight = 0
+        self._polls_waiting = 0
+        self._last_poll: float | None = None  # when a poll last asked for a slot
         self.waited = 0.0  # total seconds callers spent blocked, for stats and benchmarks
 
     def __repr__(self) -> str:
@@ -69,21 +92,43 @@ class SlidingWindowLimiter:
         while self._finished and self._finished[0] + self.window <= now:
             self._finished.popleft()
 
-    def _wait_needed(self, now: float) -> float | None:
+    def _wait_needed(self, now: float, kind: str = CALL) -> float | None:
         """Seconds until a slot frees up (None: only a release can free one); 0: free now."""
         self._prune(now)
-        if self._in_flight + len(self._finished) < self.calls:
+        limit = self.calls
+        if kind != POLL and self._polling(now):
+            limit -= self.reserved
+        used = self._in_flight + len(self._finished)
+        if used < limit:
             return 0.0
-        if self._finished:
-            return self._finished[0] + self.window - now
+        must_expire = used - limit  # index of the finished call whose expiry makes room
+        if must_expire < len(self._finished):
+            return self._finished[must_expire] + self.window - now
         return None
 
-    def acquire(self) -> float:
-        """Block until a call may start; return the seconds spent waiting."""
+    def _polling(self, now: float) -> bool:
+        """Polls are going on: one waits for a slot, or one asked within the last window."""
+        recent = self._last_poll is not None and now - self._last_poll < self.window
+        return self._polls_waiting > 0 or recent
+
+    def acquire(self, kind: str = CALL) -> float:
+        """Block until a call of `kind` may start; return the seconds spent waiting."""
         start = self._clock()
+        if kind == POLL:
+            with self._cond:
+                self._polls_waiting += 1
+                self._last_poll = start
+        try:
+            return self._acquire(kind, start)
+        finally:
+            if kind == POLL:
+                with self._cond:
+                    self._polls_waiting -= 1
+
+    def _acquire(self, kind: str, start: float) -> float:
         while True:
             with self._cond:
-                wait = self._wait_needed(self._clock())
+                wait = self._wait_needed(self._clock(), kind)
                 if wait == 0.0:
                     self._in_flight += 1
                     waited = self._clock() - start
@@ -103,9 +148,9 @@ class SlidingWindowLimiter:
             self._cond.notify_all()
 
     @contextmanager
-    def slot(self) -> Iterator[float]:
+    def slot(self, kind: str = CALL) -> Iterator[float]:
         """`with limiter.slot(): send()`: yields the seconds waited."""
-        waited = self.acquire()
+        waited = self.acquire(kind)
         try:
             yield waited
         finally:
@@ -122,7 +167,12 @@ def key_fingerprint(api_key: str) -> str:
 
 
 def limiter_for(
-    base_url: str, api_key: str, calls_per_minute: int, *, window: float = 60.0
+    base_url: str,
+    api_key: str,
+    calls_per_minute: int,
+    *,
+    window: float = 60.0,
+    poll_share: float = 0.0,
 ) -> SlidingWindowLimiter:
     """The limiter shared by every client of this process that talks to (base_url, api_key).
 
@@ -133,7 +183,9 @@ def limiter_for(
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is None:
-            limiter = _registry[key] = SlidingWindowLimiter(calls_per_minute, window)
+            limiter = _registry[key] = SlidingWindowLimiter(
+                calls_per_minute, window, reserved=reserved_slots(calls_per_minute, poll_share)
+            )
         elif (limiter.calls, limiter.window) != (calls_per_minute, window):
             _log().warning(
                 "enrichment.ratelimit.mismatch",

@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
-from crm_sync.enrichment.models import ApiError, BulkRequest, EnrichmentResult
+from crm_sync.enrichment.models import ApiError, BulkRequest, EnrichmentResult, describe_errors
 from crm_sync.errors import (
     EnrichmentAuthError,
     FatalError,
@@ -24,6 +24,7 @@ from crm_sync.errors import (
     NotFoundError,
     RateLimited,
     ServerError,
+    UnreadableResult,
     ValidationError,
 )
 from crm_sync.logs import MASK, scrub
@@ -64,16 +65,24 @@ def validated_request(request: BulkRequest | Mapping[str, Any]) -> BulkRequest:
 
 
 def parse_result(enrichment_id: str, body: Any, status: int) -> EnrichmentResult:
-    """A result body as an EnrichmentResult; ServerError when it is not one."""
+    """A result body read per item; UnreadableResult when its envelope cannot be read.
+
+    A malformed item does not make the result unreadable: it is kept in `result.malformed`.
+    """
     if not isinstance(body, dict):
-        raise ServerError(
-            f"the enrichment API answered {status} with an unreadable result", status=status
+        raise UnreadableResult(
+            f"the enrichment API answered {status} with a result that is not a JSON object",
+            status=status,
+            code="result.unreadable",
         )
     try:
         result = EnrichmentResult.model_validate(body)
-    except PydanticValidationError:
-        raise ServerError(
-            f"the enrichment API answered {status} with a malformed result", status=status
+    except PydanticValidationError as exc:
+        raise UnreadableResult(
+            f"the enrichment API answered {status} with an unreadable result "
+            f"({describe_errors(exc)})",
+            status=status,
+            code="result.unreadable",
         ) from None
     return result if result.id else result.model_copy(update={"id": enrichment_id})
 

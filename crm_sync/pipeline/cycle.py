@@ -30,7 +30,7 @@ from crm_sync.exit_codes import (
 from crm_sync.failures import classify, code_for
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
-from crm_sync.pipeline.collect import poll_due
+from crm_sync.pipeline.collect import attach_early_results, poll_due
 from crm_sync.pipeline.contact_events import write_back_contact_results
 from crm_sync.pipeline.context import Context, owner_is_dead
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
@@ -278,6 +278,9 @@ def _recover(ctx: Context) -> None:
     hours = ctx.config.state.in_doubt_release_hours
     for batch_id in ctx.store.release_in_doubt(timedelta(hours=hours)):
         get_logger(batch=batch_id).warning("in_doubt_released", after_hours=hours)
+    days = ctx.config.state.unmatched_result_days
+    for enrichment_id in ctx.store.prune_early_results(timedelta(days=days)):
+        get_logger(enrichment_id=enrichment_id).warning("kept_result_pruned", after_days=days)
 
 
 def _recover_source(ctx: Context, source: str, source_report: SourceReport) -> None:
@@ -326,6 +329,7 @@ def collect_and_write(
 ) -> None:
     """Poll what is due and write what is received; with `wait`, until nothing is pending."""
     while True:
+        attach_early_results(ctx)
         _write_all_received(ctx, counts)
         poll_due(ctx)
         _write_all_received(ctx, counts)

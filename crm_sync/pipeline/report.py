@@ -20,6 +20,8 @@ COUNT_NAMES = (
     "credits_spent",
     "in_doubt",
     "deferred",
+    "malformed",
+    "not_returned",
 )
 
 
@@ -38,6 +40,8 @@ class SourceCounts:
     credits_spent: int = 0
     in_doubt: int = 0
     deferred: int = 0  # fit neither the budget nor the balance this run; asked next run
+    malformed: int = 0  # result items that could not be read (outcome `malformed`)
+    not_returned: int = 0  # contacts a finished result had no item for (outcome `not_returned`)
     skipped: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,6 +112,7 @@ class RunReport:
                     "connector": s.connector,
                     "status": s.status,
                     "message": s.message,
+                    "exit_code": s.exit_code,
                     "counts": s.counts.as_dict(),
                 }
                 for s in self.sources

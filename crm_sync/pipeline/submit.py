@@ -25,7 +25,7 @@ from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import DryRunItem, SourceReport
 from crm_sync.policies import build_request, fields_to_ask, identity_problem, worst_case_cost
-from crm_sync.store.records import PlannedContact
+from crm_sync.store.records import Batch, PlannedContact
 
 
 class SourceStopped(Exception):
@@ -174,7 +174,8 @@ def _submit_batch(
     if not store.acquire_lease(source_lease_name(source.name), ctx.owner, SOURCE_LEASE_TTL):
         raise SourceStopped("lost this source's lease to another process; stopping submission")
     now = ctx.clock()
-    name = f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} ({len(candidates)} contacts)"
+    # The provider's dashboard shows this name: the batch id finds the batch when in doubt.
+    name = f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} batch {{batch_id}} ({{contacts}} contacts)"
     batch = store.plan_batch(
         source=source.name,
         run_id=run_id,
@@ -187,11 +188,26 @@ def _submit_batch(
         report.counts.skipped["in_flight"] += len(candidates)
         return
     failpoint("after_plan")
+    send_planned_batch(ctx, source, batch, report, run_id=run_id, name=name, now=now)
+
+
+def send_planned_batch(
+    ctx: Context,
+    source: SourceConfig,
+    batch: Batch,
+    report: SourceReport,
+    *,
+    run_id: str,
+    name: str,
+    now: datetime,
+) -> None:
+    """planned -> sending -> POST -> submitted: the one way any lane sends a batch."""
+    store = ctx.store
     if not store.mark_sending(batch.id, ctx.owner):
         return
     failpoint("after_mark_sending")
     request = BulkRequest(
-        name=name,
+        name=batch.name,
         webhook_url=ctx.webhook_url,
         datas=[ContactRequest.model_validate(c.request) for c in batch.contacts],
     )

@@ -3,6 +3,11 @@
 The records are re-read right before writing, so a value a person typed after we submitted is
 kept. Every contact's outcome goes to the ledger, which frees it from `in flight`. Running this
 twice on the same batch (after a crash) writes nothing new: the second read finds our own values.
+
+Every contact of a batch is settled: an item that could not be read gives `malformed` (with
+its reason), and a FINISHED result without an item for the contact gives `not_returned`; both
+take the not-found cooldown, since the API may have charged for them. An item whose `custom`
+names no contact of the batch is logged and changes nothing.
 """
 
 from __future__ import annotations
@@ -10,16 +15,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from connectors.base import Connector, Contact, FieldUpdate, WriteStatus
 from crm_sync.config import SourceConfig
-from crm_sync.enrichment.models import EnrichmentResult, EnrichmentStatus, ResultItem
+from crm_sync.enrichment.models import (
+    EnrichmentResult,
+    EnrichmentStatus,
+    MalformedItem,
+    ResultItem,
+)
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.policies import FieldDecision, decide
-from crm_sync.store.records import OUTCOME_RETRY, Batch, BatchContact, ContactOutcome
+from crm_sync.store.records import (
+    OUTCOME_MALFORMED,
+    OUTCOME_NOT_RETURNED,
+    OUTCOME_RETRY,
+    Batch,
+    BatchContact,
+    ContactOutcome,
+)
 
 CLAIM_LEASE = timedelta(minutes=5)
 
@@ -64,7 +82,7 @@ def write_contacts(
     source = ctx.source_config(batch.source)
     connector = ctx.connectors[batch.source]
     contacts = [c for c in batch.contacts if c.outcome is None]
-    items = _items_by_record(result, batch.source)
+    items = _items_by_record(result, batch, get_logger(source=batch.source, batch=batch.id))
     current = _read_all(connector, [c.record_id for c in contacts])
     plan = _plan(contacts, items, current, result.status, source)
     written_ids = _write(connector, plan, counts)
@@ -77,12 +95,28 @@ def write_contacts(
     return len(plan.updates)
 
 
-def _items_by_record(result: EnrichmentResult, source: str) -> dict[str, ResultItem]:
-    items: dict[str, ResultItem] = {}
-    for item in result.datas:
+def _items_by_record(
+    result: EnrichmentResult, batch: Batch, log: Any
+) -> dict[str, ResultItem | MalformedItem]:
+    """The result's items by the record they name; a readable item wins over a malformed one.
+
+    Items naming no contact of this batch (another source, an unknown id, no `custom`) are
+    logged and dropped: they must not change any record.
+    """
+    ours = {c.record_id for c in batch.contacts}
+    items: dict[str, ResultItem | MalformedItem] = {}
+    every: list[ResultItem | MalformedItem] = [*result.malformed, *result.datas]
+    for item in every:
         record_id = item.custom.get("crm_id")
-        if record_id and item.custom.get("source", source) == source:
+        if record_id in ours and item.custom.get("source", batch.source) == batch.source:
             items[record_id] = item
+            continue
+        log.warning(
+            "result_item_unknown_custom",
+            crm_id=record_id,
+            item_source=item.custom.get("source"),
+            malformed=isinstance(item, MalformedItem),
+        )
     return items
 
 
@@ -96,18 +130,26 @@ def _read_all(connector: Connector, ids: list[str]) -> dict[str, Contact]:
 
 def _plan(
     contacts: Sequence[BatchContact],
-    items: dict[str, ResultItem],
+    items: dict[str, ResultItem | MalformedItem],
     current: dict[str, Contact],
     status: EnrichmentStatus,
     source: SourceConfig,
 ) -> _Plan:
     plan = _Plan()
+    finished = status == EnrichmentStatus.FINISHED
     for contact in contacts:
         rid = contact.record_id
         item = items.get(rid)
+        if isinstance(item, MalformedItem):
+            plan.outcomes[rid] = ContactOutcome(rid, OUTCOME_MALFORMED, {}, False, item.reason)
+            continue
+        if item is None and finished:
+            detail = "the finished result has no item for this contact"
+            plan.outcomes[rid] = ContactOutcome(rid, OUTCOME_NOT_RETURNED, {}, False, detail)
+            continue
         has_data = item is not None and _has_data(item)
-        if item is None or (status != EnrichmentStatus.FINISHED and not has_data):
-            # canceled, out of credits or missing from the result: ask again (free if empty)
+        if item is None or (not finished and not has_data):
+            # canceled or out of credits: the API did not process it; ask again (free if empty)
             plan.outcomes[rid] = ContactOutcome(rid, OUTCOME_RETRY, {}, False)
             continue
         record = current.get(rid)
@@ -169,4 +211,6 @@ def _write(connector: Connector, plan: _Plan, counts: SourceCounts) -> list[str]
     for contact_outcome in plan.outcomes.values():
         if contact_outcome.outcome == OUTCOME_RETRY:
             counts.skipped["not_processed_by_api"] += 1
+        counts.malformed += contact_outcome.outcome == OUTCOME_MALFORMED
+        counts.not_returned += contact_outcome.outcome == OUTCOME_NOT_RETURNED
     return written

@@ -46,6 +46,7 @@ from crm_sync.sandbox.enrichment_records import (
     max_in_window,
 )
 from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
+from crm_sync.sandbox.enrichment_styles import SLOW_POST_WAIT_SECONDS, AnswerStyles
 from crm_sync.sandbox.enrichment_v2 import (
     CONTACT_EVENT_STYLES,
     result_to_v2,
@@ -57,6 +58,7 @@ from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
 from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
 
 __all__ = [
+    "AnswerStyles",
     "CallRecord",
     "EnrichmentEmulator",
     "Exchange",
@@ -100,6 +102,7 @@ class EnrichmentEmulator:
         error_rate: float = 0.0,
         latency: float = 0.0,
         drop_webhooks: bool = False,
+        styles: AnswerStyles | None = None,
         contact_event_style: str = "record",
         record_exchanges: bool = False,
         seed: int = 0,
@@ -121,6 +124,7 @@ class EnrichmentEmulator:
         self.webhook_policy = DeliveryPolicy(webhook_retry_interval, webhook_max_retries)
         self.in_progress_style = in_progress_style
         self.faults = Faults(error_rate=error_rate, latency=latency, drop_webhooks=drop_webhooks)
+        self.styles = styles or AnswerStyles()
         self.clock = clock
         self.submitted: list[SubmittedContact] = []
         self.calls: list[CallRecord] = []
@@ -316,8 +320,23 @@ class EnrichmentEmulator:
         with self._lock:
             self._jobs[job.id] = job
             self.submitted.extend(submission(job.id, c, now) for c in bulk.contacts)
-        job.task = self._spawn(self._run(job))
+        if self.styles.slow_post_answer:  # the webhook beats the POST's answer
+            self._complete(job)
+            await self._first_webhook_attempt(job.id)
+        else:
+            job.task = self._spawn(self._run(job))
         return JSONResponse({"enrichment_id": job.id})
+
+    async def _first_webhook_attempt(self, enrichment_id: str) -> None:
+        """Wait until the job's webhook was tried once (bounded: a dead receiver must not hang)."""
+        deadline = self.clock() + SLOW_POST_WAIT_SECONDS
+        while self.clock() < deadline:
+            with self._lock:
+                if any(a.enrichment_id == enrichment_id for a in self.webhook_attempts):
+                    return
+                if self._webhooks_pending == 0:
+                    return  # no webhook (no URL, or dropped): nothing to wait for
+            await asyncio.sleep(0.01)
 
     async def _get_result(self, request: Request, dialect: str = "v1") -> Response:
         force = request.query_params.get("forceResults", "false").lower() == "true"
@@ -364,7 +383,9 @@ class EnrichmentEmulator:
                 self.balance -= credits
                 self.credits_charged += credits
             job.status = status
-            result = result_object(job.id, job.request.name, status, credits, datas)
+            # The answer styles shape v1 items; a v2 job is converted from the plain items.
+            shaped = self.styles.shape_datas(datas) if job.dialect == "v1" else datas
+            result = result_object(job.id, job.request.name, status, credits, shaped)
             events: list[tuple[str, bytes, bool]] = []
             if job.dialect == "v2":
                 style = self.contact_event_style

@@ -126,6 +126,17 @@ class HubSpotEmulator:
         """Create a contact as a person would; returns its id."""
         return self.store.add(dict(properties))
 
+    def auth_settings(self, auth: str = "private_app") -> dict[str, Any]:
+        """A HubSpot source's settings keys for one auth flow on this portal."""
+        if auth == "oauth":
+            return {
+                "auth": "oauth",
+                "client_id": self.oauth.client_id,
+                "client_secret": self.oauth.client_secret,
+                "refresh_token": self.oauth.refresh_token,
+            }
+        return {"access_token": self.token}
+
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` requests with `status` (a server fault)."""
         with self._lock:

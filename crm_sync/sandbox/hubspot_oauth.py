@@ -74,6 +74,11 @@ class HubSpotOAuth:
             return None
         return self.clock() - (issued + self.access_token_ttl)
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far (canary tests look for them)."""
+        with self._lock:
+            return list(self._issued)
+
     def expire_all(self) -> None:
         """Every access token issued so far is expired from now on."""
         with self._lock:

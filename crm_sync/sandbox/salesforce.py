@@ -38,6 +38,7 @@ from crm_sync.sandbox.salesforce_data import (
     object_of,
     seed_records,
 )
+from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
 from crm_sync.sandbox.salesforce_oauth import OAuthApp, SessionBook, TokenEndpoint
 from crm_sync.sandbox.salesforce_soap import login_fault, login_response, parse_login
 from crm_sync.sandbox.salesforce_writes import check_update
@@ -46,6 +47,9 @@ from crm_sync.sandbox.soql import SoqlError, parse
 API = "/services/data/v{version:str}"
 MAX_COLLECTION = 200
 LAST_SOAP_LOGIN_VERSION = 64.0
+# REST versions this org answers: composite/sobjects exists from 42.0; 66.0 is the newest the
+# emulator models. Others are 404 NOT_FOUND, as an org answers a version it does not know.
+API_VERSIONS = (42.0, 66.0)
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the emulator's well-known login
 SANDBOX_SECURITY_TOKEN = "sandbox-token"  # noqa: S105 - the emulator's well-known login
 
@@ -62,6 +66,12 @@ class WriteRecord:
 
 def _errors(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse([{"message": message, "errorCode": code}], status_code=status)
+
+
+def _known_version(text: str) -> bool:
+    return (
+        bool(re.fullmatch(r"\d+\.\d", text)) and API_VERSIONS[0] <= float(text) <= API_VERSIONS[1]
+    )
 
 
 class SalesforceEmulator:
@@ -137,6 +147,29 @@ class SalesforceEmulator:
         `path_part` arrives (a session that runs out right before, say, a write)."""
         self._expire_at = path_part
 
+    def auth_settings(self, url: str, auth: str = "session") -> dict[str, Any]:
+        """A Salesforce source's settings keys for one auth flow on this org served at `url`."""
+        app = self.oauth_app
+        flows: dict[str, dict[str, Any]] = {
+            "jwt": {
+                "consumer_key": app.consumer_key,
+                "username": self.username,
+                "private_key": sandbox_key_pair().private_key,
+            },
+            "client_credentials": {
+                "consumer_key": app.consumer_key,
+                "consumer_secret": app.consumer_secret,
+            },
+            "password": {
+                "username": self.username,
+                "password": SANDBOX_PASSWORD,
+                "security_token": SANDBOX_SECURITY_TOKEN,
+            },
+        }
+        if auth == "session":
+            return {"instance_url": url, "session_id": self.session_id}
+        return {"auth": auth, **flows[auth], "login_url": url}
+
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` REST calls with `status` (503 SERVER_UNAVAILABLE by default)."""
         self.failures.extend([status] * count)
@@ -183,7 +216,7 @@ class SalesforceEmulator:
         if self._expire_at is not None and self._expire_at in request.url.path:
             self._expire_at = None
             self.rotate_session(self.session_id + "-renewed")
-        if not re.fullmatch(r"\d+\.\d+", request.path_params.get("version", "")):
+        if not _known_version(request.path_params.get("version", "")):
             response: Response = _errors(404, "NOT_FOUND", "The requested resource does not exist")
         elif self._user_of(request) is None:
             response = _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")

@@ -4,8 +4,9 @@
 documents them:
 - JWT bearer (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=...`): the
   assertion must be RS256-signed by the key of the app's certificate, `iss` the consumer key,
-  `sub` a pre-authorized user, `aud` the login URL, and a numeric `exp` in the future and at most
-  3 minutes ahead;
+  `sub` a pre-authorized user, `aud` https://login.salesforce.com or https://test.salesforce.com
+  (the org's own URL too only with `OAuthApp.my_domain_audience`: the documentation names the two
+  generic ones), and a numeric `exp` in the future and at most 3 minutes ahead;
 - client credentials (`client_id` and `client_secret` in the body, or in a Basic header): run as
   the app's "run as" user.
 Answers carry `access_token`, `instance_url`, `id`, `token_type` and `issued_at`; refusals are
@@ -46,6 +47,7 @@ class OAuthApp:
     certificate: str = field(default_factory=lambda: sandbox_key_pair().certificate)
     pre_authorized: frozenset[str] = frozenset({"sandbox@example.com"})
     run_as: str | None = "integration@example.com"  # the client credentials flow's user
+    my_domain_audience: bool = False  # also accept the org's own URL as a JWT audience
 
 
 class SessionBook:
@@ -55,6 +57,7 @@ class SessionBook:
         self.clock = clock
         self.ttl = ttl
         self._issued: dict[str, tuple[float, str]] = {}
+        self.history: list[str] = []  # every session ever issued (canary tests look for them)
         self._lock = threading.Lock()
 
     def issue(self, username: str) -> str:
@@ -62,6 +65,7 @@ class SessionBook:
         token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(40)}"
         with self._lock:
             self._issued[token] = (self.clock(), username)
+            self.history.append(token)
         return token
 
     def user_of(self, token: str) -> str | None:
@@ -151,7 +155,9 @@ class TokenEndpoint:
             )
         except jwt.PyJWTError:
             raise Refusal("invalid_grant", "invalid assertion") from None
-        audiences = {*GENERIC_AUDIENCES, base_url, "https://" + base_url.split("://", 1)[-1]}
+        audiences = set(GENERIC_AUDIENCES)
+        if self.app.my_domain_audience:
+            audiences |= {base_url, "https://" + base_url.split("://", 1)[-1]}
         if claims.get("aud") not in audiences:
             raise Refusal("invalid_grant", "audience is invalid")
         self._check_expiry(claims.get("exp"))

@@ -14,12 +14,7 @@ from typing import Any
 
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.salesforce import (
-    SANDBOX_PASSWORD,
-    SANDBOX_SECURITY_TOKEN,
-    SalesforceEmulator,
-)
-from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
+from crm_sync.sandbox.salesforce import SalesforceEmulator
 from crm_sync.sandbox.server import BackgroundServer
 
 
@@ -108,43 +103,11 @@ class SandboxWorld:
 
     def hubspot_auth(self, auth: str = "private_app") -> dict[str, Any]:
         """The settings keys of one HubSpot auth flow on this world."""
-        if auth == "oauth":
-            app = self.hubspot.oauth
-            return {
-                "auth": "oauth",
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "refresh_token": app.refresh_token,
-            }
-        return {"access_token": self.hubspot.token}
+        return self.hubspot.auth_settings(auth)
 
     def salesforce_auth(self, auth: str = "session") -> dict[str, Any]:
         """The settings keys of one Salesforce auth flow on this world."""
-        sf, url = self.salesforce, self.servers["salesforce"].url
-        if auth == "jwt":
-            return {
-                "auth": "jwt",
-                "consumer_key": sf.oauth_app.consumer_key,
-                "username": sf.username,
-                "private_key": sandbox_key_pair().private_key,
-                "login_url": url,
-            }
-        if auth == "client_credentials":
-            return {
-                "auth": "client_credentials",
-                "consumer_key": sf.oauth_app.consumer_key,
-                "consumer_secret": sf.oauth_app.consumer_secret,
-                "login_url": url,
-            }
-        if auth == "password":
-            return {
-                "auth": "password",
-                "username": sf.username,
-                "password": SANDBOX_PASSWORD,
-                "security_token": SANDBOX_SECURITY_TOKEN,
-                "login_url": url,
-            }
-        return {"instance_url": url, "session_id": sf.session_id}
+        return self.salesforce.auth_settings(self.servers["salesforce"].url, auth)
 
     def hubspot_source(
         self, name: str = "hubspot", auth: str = "private_app", **extra: Any

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, or_, select, update
 
-from crm_sync.store.records import RECEIVED, SUBMITTED, Batch
+from crm_sync.store.records import RECEIVED, SUBMITTED, Batch, EarlyResult
 from crm_sync.store.rows import load_batches
-from crm_sync.store.schema import batches, webhook_events
+from crm_sync.store.schema import batches, early_results, upsert, webhook_events
 
 STORED = "stored"
 DUPLICATE = "duplicate"
 UNKNOWN = "unknown"
+KEPT = "kept"  # no batch carries this id yet: kept in early_results until one does
 
 
 def store_result(
@@ -33,13 +35,50 @@ def store_result(
     *,
     source_kind: str,
     credits_spent: int | None,
+    keep_unknown: bool = False,
 ) -> str:
-    """submitted -> received with the raw result: "stored", "duplicate" or "unknown"."""
+    """submitted -> received with the raw result: "stored", "duplicate" or "unknown".
+
+    With `keep_unknown`, a result no batch carries the id of is kept in `early_results` in
+    this same transaction ("kept"; "duplicate" when it already was), so an acknowledged
+    delivery is never a forgotten one.
+    """
+    incoming = Incoming(enrichment_id, raw_body, status, source_kind, credits_spent)
+    outcome = _store_on_batch(conn, now, incoming)
+    if outcome == UNKNOWN and keep_unknown:
+        outcome = keep_early(conn, now, incoming)
+    if source_kind == "webhook":
+        digest = hashlib.sha1(raw_body.encode("utf-8"), usedforsecurity=False).hexdigest()
+        conn.execute(
+            webhook_events.insert().values(
+                id=str(uuid.uuid4()),
+                enrichment_id=enrichment_id,
+                received_at=now,
+                outcome=outcome,
+                body_sha1=digest,
+            )
+        )
+    return outcome
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A terminal result on its way into the store."""
+
+    enrichment_id: str
+    raw_body: str
+    status: str
+    source_kind: str
+    credits_spent: int | None
+
+
+def _store_on_batch(conn: Connection, now: datetime, incoming: Incoming) -> str:
+    enrichment_id, credits_spent = incoming.enrichment_id, incoming.credits_spent
     values: dict[str, Any] = {
         "state": RECEIVED,
-        "raw_result": raw_body,
-        "result_status": status,
-        "result_source": source_kind,
+        "raw_result": incoming.raw_body,
+        "result_status": incoming.status,
+        "result_source": incoming.source_kind,
         "received_at": now,
         "state_changed_at": now,
         "updated_at": now,
@@ -54,22 +93,135 @@ def store_result(
         .values(**values)
     )
     if conn.execute(statement).rowcount == 1:
-        outcome = STORED
-    else:
-        known = conn.execute(select(batches.c.id).where(batches.c.enrichment_id == enrichment_id))
-        outcome = DUPLICATE if known.first() is not None else UNKNOWN
-    if source_kind == "webhook":
-        digest = hashlib.sha1(raw_body.encode("utf-8"), usedforsecurity=False).hexdigest()
+        return STORED
+    known = conn.execute(select(batches.c.id).where(batches.c.enrichment_id == enrichment_id))
+    return DUPLICATE if known.first() is not None else UNKNOWN
+
+
+def keep_early(conn: Connection, now: datetime, incoming: Incoming) -> str:
+    """Keep a result for an id no batch carries yet: "kept", or "duplicate" if it already is."""
+    values = {
+        "enrichment_id": incoming.enrichment_id,
+        "raw_result": incoming.raw_body,
+        "result_status": incoming.status,
+        "result_source": incoming.source_kind,
+        "credits_spent": incoming.credits_spent,
+        "received_at": now,
+    }
+    insert: Any = upsert(conn, early_results).values(**values)
+    insert = insert.on_conflict_do_nothing(index_elements=["enrichment_id"])
+    added = conn.execute(insert.returning(early_results.c.enrichment_id)).first()
+    return KEPT if added is not None else DUPLICATE
+
+
+def attach_early(conn: Connection, now: datetime, enrichment_id: str) -> str | None:
+    """Hand a kept result to the batch that now carries its id.
+
+    None when nothing is kept for that id (or it was attached already); otherwise what
+    `store_result` made of it ("stored"; "duplicate" when the batch already had a result;
+    "unknown" when still no batch carries the id, and the result stays kept).
+    """
+    row = conn.execute(
+        select(early_results)
+        .where(
+            early_results.c.enrichment_id == enrichment_id,
+            early_results.c.attached_batch_id.is_(None),
+        )
+        .with_for_update()
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    incoming = Incoming(
+        enrichment_id, m["raw_result"], m["result_status"], m["result_source"], m["credits_spent"]
+    )
+    outcome = _store_on_batch(conn, now, incoming)
+    if outcome != UNKNOWN:
+        batch_id = conn.execute(
+            select(batches.c.id).where(batches.c.enrichment_id == enrichment_id)
+        ).scalar_one()
         conn.execute(
-            webhook_events.insert().values(
-                id=str(uuid.uuid4()),
-                enrichment_id=enrichment_id,
-                received_at=now,
-                outcome=outcome,
-                body_sha1=digest,
-            )
+            update(early_results)
+            .where(early_results.c.enrichment_id == enrichment_id)
+            .values(attached_batch_id=batch_id, attached_at=now)
         )
     return outcome
+
+
+def attach_known_early(conn: Connection, now: datetime) -> list[tuple[str, str]]:
+    """Attach every kept result whose id a batch now carries: [(enrichment id, outcome)].
+
+    Closes the race where a result is kept while the POST's answer is being recorded (each
+    transaction missed the other's row); runs on every collect pass, one query when idle.
+    """
+    known = conn.execute(
+        select(early_results.c.enrichment_id)
+        .join(batches, batches.c.enrichment_id == early_results.c.enrichment_id)
+        .where(early_results.c.attached_batch_id.is_(None))
+    ).scalars()
+    done = []
+    for enrichment_id in list(known):
+        outcome = attach_early(conn, now, enrichment_id)
+        if outcome is not None:
+            done.append((enrichment_id, outcome))
+    return done
+
+
+def load_early(conn: Connection, *, attached: bool | None = False) -> list[EarlyResult]:
+    """Kept results, oldest first: unattached (default), attached (True) or all (None)."""
+    query = select(early_results).order_by(early_results.c.received_at)
+    if attached is not None:
+        column = early_results.c.attached_batch_id
+        query = query.where(column.is_not(None) if attached else column.is_(None))
+    return [EarlyResult(**dict(row._mapping)) for row in conn.execute(query)]
+
+
+def prune_early(conn: Connection, now: datetime, older_than: timedelta) -> list[str]:
+    """Forget unattached kept results older than `older_than`; the ids forgotten.
+
+    Attached ones are deleted at the same age: their result lives on in the batch.
+    """
+    old = early_results.c.received_at <= now - older_than
+    ids = list(conn.execute(select(early_results.c.enrichment_id).where(old)).scalars())
+    if ids:
+        conn.execute(early_results.delete().where(early_results.c.enrichment_id.in_(ids)))
+    return ids
+
+
+def record_read_failure(
+    conn: Connection,
+    now: datetime,
+    batch_id: str,
+    *,
+    owner: str,
+    error: str,
+    next_poll_at: datetime,
+) -> int | None:
+    """Count one unreadable result of a submitted batch and schedule the next poll.
+
+    Returns the failures counted so far, or None if the batch is no longer the owner's.
+    """
+    mine = (
+        batches.c.id == batch_id,
+        batches.c.state == SUBMITTED,
+        batches.c.claim_owner == owner,
+    )
+    statement = (
+        update(batches)
+        .where(*mine)
+        .values(
+            read_failures=batches.c.read_failures + 1,
+            error=error,
+            next_poll_at=next_poll_at,
+            claim_owner=None,
+            claim_until=None,
+            updated_at=now,
+        )
+    )
+    if conn.execute(statement).rowcount != 1:
+        return None
+    count = conn.execute(select(batches.c.read_failures).where(batches.c.id == batch_id))
+    return int(count.scalar_one())
 
 
 def _claim(

@@ -5,6 +5,12 @@ writers queue on the database lock up front instead of failing to upgrade a read
 An in-memory database has a single shared connection, so its transactions are serialised by a
 lock. PostgreSQL (psycopg 3): READ COMMITTED, where a conditional UPDATE re-checks its WHERE on
 the newest row version; a transaction chosen as a deadlock victim is run again from the start.
+
+Timeouts (`Timeouts`): a database that hangs must not hang the process. PostgreSQL gets libpq's
+`connect_timeout`, a server-side `statement_timeout` (sent as `options`, added to any `options`
+the URL already carries) and a pool checkout timeout; SQLite waits for a lock at most the busy
+timeout. A connection that hangs mid-statement on a dead network is bounded by the callers
+(`/readyz` answers 503 after its own deadline, `/healthz` fails after missed cycles).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -24,6 +31,16 @@ from sqlalchemy.pool import StaticPool
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long to wait for a connection and for one statement (or, on SQLite, for a lock)."""
+
+    connect_seconds: float = 5.0
+    statement_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000
+
+
 _WRITE_OPTION = "crm_sync_write"
 # PostgreSQL SQLSTATEs after which the whole transaction may safely be run again.
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
@@ -44,22 +61,51 @@ def is_memory_sqlite(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def build_engine(url: str) -> Engine:
-    """An engine for `url` with the backend settings the store relies on."""
+def build_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
+    """An engine for `url` with the backend settings and timeouts the store relies on."""
     url = normalise_url(url)
+    timeouts = timeouts or Timeouts()
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, timeouts)
     if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            pool_timeout=max(timeouts.connect_seconds, 1.0),
+            connect_args=postgres_connect_args(url, timeouts),
+        )
     raise ValueError(f"unsupported state store backend {backend!r}: use sqlite or postgresql")
 
 
-def _sqlite_engine(url: str) -> Engine:
+def postgres_connect_args(url: str, timeouts: Timeouts) -> dict[str, Any]:
+    """libpq's connect_timeout (whole seconds, at least 1) and statement_timeout via `options`.
+
+    A `connect_timeout` in the URL wins; `options` in the URL (a search_path, say) is kept and
+    the statement timeout appended to it, since connect_args would otherwise replace it.
+    """
+    query = make_url(url).query
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in query:
+        args["connect_timeout"] = max(1, round(timeouts.connect_seconds))
+    if timeouts.statement_seconds > 0:
+        existing = query.get("options", "")
+        if isinstance(existing, tuple):
+            existing = " ".join(existing)
+        if "statement_timeout" not in existing:
+            ms = max(1, round(timeouts.statement_seconds * 1000))
+            args["options"] = f"{existing} -c statement_timeout={ms}".strip()
+    return args
+
+
+def _sqlite_engine(url: str, timeouts: Timeouts) -> Engine:
     memory = is_memory_sqlite(url)
+    busy_ms = max(1, round(timeouts.statement_seconds * 1000))
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
         poolclass=StaticPool if memory else None,
     )
 
@@ -69,8 +115,8 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         if not memory:
-            _enable_wal(cursor)
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            _enable_wal(cursor, busy_ms)
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -83,9 +129,9 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _enable_wal(cursor: Any) -> None:
+def _enable_wal(cursor: Any, busy_ms: int) -> None:
     """Switch the file to WAL, waiting out other openers: the switch ignores the busy timeout."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + busy_ms / 1000
     while True:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -12,13 +12,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from crm_sync.config import StateConfig
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, StoreUnavailable
-from crm_sync.store.engine import normalise_url
+from crm_sync.store.engine import Timeouts, build_engine, normalise_url
 from crm_sync.store.records import utc_now
+from crm_sync.store.schema import SCHEMA_VERSION, current_version
 from crm_sync.store.store import Clock, Store
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
@@ -50,6 +52,7 @@ def open_store(
     key: str = "state.url",
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     clock: Clock = utc_now,
+    timeouts: Timeouts | None = None,
 ) -> Store:
     """`Store.open`, with every failure turned into a CrmSyncError naming `key` and the URL."""
     try:
@@ -57,7 +60,7 @@ def open_store(
     except ArgumentError:
         raise ConfigError(f"{key}: {url!r} is not a database URL") from None
     try:
-        return Store.open(target, clock=clock)
+        return Store.open(target, clock=clock, timeouts=timeouts)
     except (SQLAlchemyError, sqlite3.Error, OSError, RuntimeError, ValueError) as exc:
         raise store_error(exc, url, key=key) from None
 
@@ -131,7 +134,44 @@ def _driver_message(exc: BaseException) -> str:
     return first[0][:300] if first else type(origin).__name__
 
 
+def store_timeouts(state: StateConfig) -> Timeouts:
+    """The store's connect and statement timeouts from the `state` section."""
+    return Timeouts(
+        connect_seconds=state.connect_timeout_seconds,
+        statement_seconds=state.statement_timeout_seconds,
+    )
+
+
 def open_configured_store(state: StateConfig, *, key: str = "state.url") -> Store:
-    """The store named by a config's `state` section, with its connect timeout."""
-    timeout = getattr(state, "connect_timeout_seconds", DEFAULT_CONNECT_TIMEOUT_SECONDS)
-    return open_store(state.url, key=key, connect_timeout=float(timeout))
+    """The store named by a config's `state` section, with its connect and statement timeouts."""
+    timeouts = store_timeouts(state)
+    return open_store(
+        state.url, key=key, connect_timeout=timeouts.connect_seconds, timeouts=timeouts
+    )
+
+
+def probe_store(state: StateConfig, *, key: str = "state.url") -> tuple[str, int]:
+    """Connect without changing anything: (backend, schema version found; 0 for a new store).
+
+    Raises the same errors as `open_store`, and a ConfigError for a schema newer than this
+    crm-sync knows.
+    """
+    timeouts = store_timeouts(state)
+    try:
+        engine = build_engine(with_connect_timeout(state.url, timeouts.connect_seconds), timeouts)
+    except (ArgumentError, ValueError) as exc:
+        raise store_error(exc, state.url, key=key) from None
+    try:
+        with engine.connect() as conn:
+            version = current_version(conn) if inspect(conn).has_table("schema_version") else 0
+            backend = conn.dialect.name
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        raise store_error(exc, state.url, key=key) from None
+    finally:
+        engine.dispose()
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"{key}: the state store has schema version {version}; this crm-sync knows up to "
+            f"{SCHEMA_VERSION}: upgrade crm-sync"
+        )
+    return backend, version

@@ -105,7 +105,11 @@ def plan_batch(
     contacts: Sequence[PlannedContact],
     reserved_credits_for: Callable[[Sequence[PlannedContact]], int],
 ) -> Batch | None:
-    """Insert a planned batch holding the contacts it could claim; None if it claimed none."""
+    """Insert a planned batch holding the contacts it could claim; None if it claimed none.
+
+    `{batch_id}` and `{contacts}` in `name` become the new batch's id and size, so the name the
+    provider's dashboard shows leads back to the batch (`crm-sync status`, `resolve`).
+    """
     first_of_each: dict[str, PlannedContact] = {}
     for contact in contacts:
         first_of_each.setdefault(contact.record_id, contact)
@@ -120,7 +124,7 @@ def plan_batch(
             id=batch_id,
             source=source,
             state=PLANNED,
-            name=name,
+            name=name.replace("{batch_id}", batch_id).replace("{contacts}", str(len(claimed))),
             run_id=run_id,
             reserved_credits=int(reserved_credits_for(claimed)),
             created_at=now,

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+#: The fresh lane's open batch: contacts claimed and waiting (no credits reserved, nothing sent).
+OPEN: Final = "open"
 PLANNED: Final = "planned"
 SENDING: Final = "sending"
 SUBMITTED: Final = "submitted"
@@ -14,12 +16,12 @@ WRITTEN: Final = "written"
 IN_DOUBT: Final = "in_doubt"
 FAILED: Final = "failed"
 RELEASED: Final = "released"
-STATES: Final = (PLANNED, SENDING, SUBMITTED, RECEIVED, WRITTEN, IN_DOUBT, FAILED, RELEASED)
+STATES: Final = (OPEN, PLANNED, SENDING, SUBMITTED, RECEIVED, WRITTEN, IN_DOUBT, FAILED, RELEASED)
 #: States whose credits do not count against a budget: nothing was (or may have been) spent
 #: that we still hold against the account.
 UNCOUNTED_STATES: Final = (FAILED, RELEASED)
 #: States whose credits are reserved but not yet known to be spent (no result stored yet).
-IN_FLIGHT_STATES: Final = (PLANNED, SENDING, SUBMITTED, IN_DOUBT)
+IN_FLIGHT_STATES: Final = (OPEN, PLANNED, SENDING, SUBMITTED, IN_DOUBT)
 
 # Ledger outcomes the store itself writes; the pipeline writes its own (written, not_found, ...).
 OUTCOME_API_REJECTED: Final = "api_rejected"
@@ -28,6 +30,10 @@ OUTCOME_NOT_SENT: Final = "not_sent"
 OUTCOME_NO_RESULT: Final = "no_result"
 #: Written by the pipeline for contacts the API did not process; clears the cooldown.
 OUTCOME_RETRY: Final = "retry"
+#: One result item could not be read (its reason is the outcome's detail); not-found cooldown.
+OUTCOME_MALFORMED: Final = "malformed"
+#: A finished result had no item for the contact; not-found cooldown (it may have been charged).
+OUTCOME_NOT_RETURNED: Final = "not_returned"
 
 
 def utc_now() -> datetime:
@@ -53,16 +59,18 @@ class BatchContact:
     request: dict[str, Any]
     outcome: str | None
     values_written: dict[str, str]
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
 class ContactOutcome:
-    """What write-back did with one contact of a received batch."""
+    """What write-back did with one contact of a received batch; `detail` says why, if useful."""
 
     record_id: str
     outcome: str
     values_written: dict[str, str]
     found: bool
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class Batch:
     claim_owner: str | None
     claim_until: datetime | None
     contacts: tuple[BatchContact, ...] = field(default=())
+    read_failures: int = 0  # polls whose terminal result could not be read at all
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class LedgerRow:
     found: bool
     attempts: int
     updated_at: datetime
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,3 +142,17 @@ class WebhookEvent:
     received_at: datetime
     outcome: str
     body_sha1: str
+
+
+@dataclass(frozen=True)
+class EarlyResult:
+    """A verified result whose enrichment id no batch carried when it arrived, kept as received."""
+
+    enrichment_id: str
+    raw_result: str
+    result_status: str
+    result_source: str
+    credits_spent: int | None
+    received_at: datetime
+    attached_batch_id: str | None
+    attached_at: datetime | None

@@ -39,6 +39,7 @@ def batch_from_row(row: Row[Any], contacts: tuple[BatchContact, ...] = ()) -> Ba
         claim_owner=m["claim_owner"],
         claim_until=m["claim_until"],
         contacts=contacts,
+        read_failures=m["read_failures"] or 0,
     )
 
 
@@ -63,6 +64,7 @@ def load_contacts(
                 request=json_loads(m["request"], {}),
                 outcome=m["outcome"],
                 values_written=json_loads(m["values_written"], {}),
+                detail=m["outcome_detail"],
             )
         )
     return {batch_id: tuple(contacts) for batch_id, contacts in found.items()}
@@ -89,6 +91,7 @@ def ledger_from_row(row: Row[Any]) -> LedgerRow:
         found=bool(m["found"]),
         attempts=m["attempts"],
         updated_at=m["updated_at"],
+        detail=m["outcome_detail"],
     )
 
 

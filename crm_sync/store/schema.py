@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     func,
+    inspect,
     select,
     text,
 )
@@ -100,6 +101,8 @@ batches = Table(
     Column("owner", String(200), nullable=False),
     Column("claim_owner", String(200), nullable=True),
     Column("claim_until", UtcDateTime, nullable=True),
+    # polls whose terminal result could not be read at all (bounded: see pipeline/collect.py)
+    Column("read_failures", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_batches_state_poll", "state", "next_poll_at"),
     Index("ix_batches_source_created", "source", "created_at"),
 )
@@ -114,6 +117,7 @@ batch_contacts = Table(
     Column("request", Text, nullable=False),
     Column("outcome", String(64), nullable=True),
     Column("values_written", Text, nullable=True),
+    Column("outcome_detail", Text, nullable=True),  # why: a malformed item's reason, ...
 )
 
 ledger = Table(
@@ -131,6 +135,7 @@ ledger = Table(
     Column("found", Boolean, nullable=False, default=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("outcome_detail", Text, nullable=True),
     Index("ix_ledger_in_flight", "in_flight_batch_id"),
 )
 
@@ -166,6 +171,24 @@ webhook_events = Table(
 )
 
 
+# Verified results whose enrichment id no batch carried yet when they arrived (a webhook that
+# beat the POST's answer, or the result of an in_doubt batch). Kept as received until a batch
+# records that id (`attached_batch_id`), or pruned after `state.unmatched_result_days`.
+early_results = Table(
+    "early_results",
+    metadata,
+    Column("enrichment_id", String(200), primary_key=True),
+    Column("raw_result", Text, nullable=False),
+    Column("result_status", String(64), nullable=False),
+    Column("result_source", String(16), nullable=False),
+    Column("credits_spent", Integer, nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("attached_batch_id", String(36), nullable=True),
+    Column("attached_at", UtcDateTime, nullable=True),
+    Index("ix_early_results_attached", "attached_batch_id"),
+)
+
+
 scan_cursors = Table(
     "scan_cursors",
     metadata,
@@ -191,6 +214,19 @@ contact_results = Table(
 )
 
 
+#: The fresh lane's contacts: when each joined an open batch and when it began to wait.
+fresh_contacts = Table(
+    "fresh_contacts",
+    metadata,
+    Column("batch_id", String(36), primary_key=True),
+    Column("record_id", String(200), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("joined_at", UtcDateTime, nullable=False),  # when it joined the open batch
+    Column("created_at", UtcDateTime, nullable=False),  # CRM creation, else first seen
+    Index("ix_fresh_contacts_source", "source"),
+)
+
+
 def _step_1_initial(conn: Connection) -> None:
     """Create every table of the first schema."""
     metadata.create_all(conn, checkfirst=True)
@@ -201,15 +237,37 @@ def _step_2_scan_cursors(conn: Connection) -> None:
     scan_cursors.create(conn, checkfirst=True)
 
 
+def _add_column(conn: Connection, table: str, ddl: str) -> None:
+    """`ALTER TABLE table ADD COLUMN ddl` unless step 1 already created it (a fresh store)."""
+    name = ddl.split(maxsplit=1)[0]
+    if name not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
+
+
 def _step_3_contact_results(conn: Connection) -> None:
     """Per-contact results of v2 `contact_finished` events; a new table, nothing to move."""
     contact_results.create(conn, checkfirst=True)
+
+
+def _step_4_fresh_contacts(conn: Connection) -> None:
+    """The fresh lane's contacts (open batches, latency); a new table, nothing to move."""
+    fresh_contacts.create(conn, checkfirst=True)
+
+
+def _step_5_results_at_the_edges(conn: Connection) -> None:
+    """Early results kept, per-contact outcome details, and a count of unreadable results."""
+    early_results.create(conn, checkfirst=True)
+    _add_column(conn, "batch_contacts", "outcome_detail TEXT")
+    _add_column(conn, "contact_ledger", "outcome_detail TEXT")
+    _add_column(conn, "batches", "read_failures INTEGER NOT NULL DEFAULT 0")
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _step_1_initial,
     _step_2_scan_cursors,
     _step_3_contact_results,
+    _step_4_fresh_contacts,
+    _step_5_results_at_the_edges,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

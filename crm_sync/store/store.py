@@ -20,7 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from crm_sync.logs import register_secret
 from crm_sync.store import collecting, planning, reports, transitions
 from crm_sync.store.contact_results import ContactResults
-from crm_sync.store.engine import Transactor, build_engine, is_memory_sqlite, normalise_url
+from crm_sync.store.engine import (
+    Timeouts,
+    Transactor,
+    build_engine,
+    is_memory_sqlite,
+    normalise_url,
+)
+from crm_sync.store.open_batches import OpenBatchStore
 from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
     IN_DOUBT,
@@ -35,13 +42,14 @@ from crm_sync.store.records import (
     WebhookEvent,
     utc_now,
 )
+from crm_sync.store.results_api import ResultMethods
 from crm_sync.store.rows import load_batches, load_ledger_row, load_webhook_events
 from crm_sync.store.schema import batches, migrate
 
 Clock = Callable[[], datetime]
 
 
-class Store(OperatorQueries):
+class Store(OperatorQueries, ResultMethods):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
     def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
@@ -49,11 +57,11 @@ class Store(OperatorQueries):
         self._clock = clock
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock = utc_now) -> Store:
+    def open(cls, url: str, *, clock: Clock = utc_now, timeouts: Timeouts | None = None) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...); create or migrate the schema."""
         url = normalise_url(url)
         register_secret(make_url(url).password)
-        engine = build_engine(url)
+        engine = build_engine(url, timeouts)
         store = cls(Transactor(engine, serialise=is_memory_sqlite(url)), clock)
         try:
             store._tx.run(migrate)
@@ -61,6 +69,11 @@ class Store(OperatorQueries):
             engine.dispose()
             raise
         return store
+
+    @property
+    def open_batches(self) -> OpenBatchStore:
+        """The fresh lane's open batches (`open_batches.py`)."""
+        return OpenBatchStore(self._write, self._read)
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -169,14 +182,19 @@ class Store(OperatorQueries):
         )
 
     def mark_submitted(self, batch_id: str, enrichment_id: str, *, next_poll_at: datetime) -> bool:
-        """sending -> submitted with the API's id (also from in_doubt: a late answer is kept)."""
-        return bool(
-            self._write(
-                lambda c, now: transitions.mark_submitted(
-                    c, now, batch_id, enrichment_id, next_poll_at
-                )
-            )
-        )
+        """sending -> submitted with the API's id (also from in_doubt: a late answer is kept).
+
+        A result kept for that id (its webhook came before the POST's answer) is attached in
+        the same transaction: the batch goes straight on to `received`.
+        """
+
+        def work(conn: Connection, now: datetime) -> bool:
+            moved = transitions.mark_submitted(conn, now, batch_id, enrichment_id, next_poll_at)
+            if moved:
+                collecting.attach_early(conn, now, enrichment_id)
+            return moved
+
+        return bool(self._write(work))
 
     def mark_failed(self, batch_id: str, error: str) -> bool:
         """planned|sending -> failed (refused before any work); its contacts are freed."""
@@ -237,8 +255,9 @@ class Store(OperatorQueries):
         *,
         source_kind: str,
         credits_spent: int | None,
+        keep_unknown: bool = False,
     ) -> str:
-        """Keep a terminal result once: "stored", "duplicate" or "unknown"."""
+        """Keep a terminal result once: "stored", "duplicate", "unknown" (or "kept")."""
         result: str = self._write(
             lambda c, now: collecting.store_result(
                 c,
@@ -248,6 +267,7 @@ class Store(OperatorQueries):
                 status,
                 source_kind=source_kind,
                 credits_spent=credits_spent,
+                keep_unknown=keep_unknown,
             )
         )
         return result

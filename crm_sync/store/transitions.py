@@ -18,6 +18,7 @@ from crm_sync.store.records import (
     IN_DOUBT,
     OUTCOME_API_REJECTED,
     OUTCOME_IN_DOUBT_RELEASED,
+    OUTCOME_MALFORMED,
     OUTCOME_NO_RESULT,
     OUTCOME_NOT_SENT,
     OUTCOME_RETRY,
@@ -52,7 +53,9 @@ def transition(
     return conn.execute(statement).rowcount == 1
 
 
-def free_contacts(conn: Connection, now: datetime, batch_id: str, outcome: str) -> None:
+def free_contacts(
+    conn: Connection, now: datetime, batch_id: str, outcome: str, detail: str | None = None
+) -> None:
     """Clear the claim of the contacts still in flight for `batch_id`, recording `outcome`.
 
     A batch that was never sent (`not_sent`) gives each contact back its previous attempt time,
@@ -62,12 +65,12 @@ def free_contacts(conn: Connection, now: datetime, batch_id: str, outcome: str) 
     if outcome == OUTCOME_NOT_SENT:
         values |= {"last_attempt_at": ledger.c.prev_attempt_at, "attempts": ledger.c.attempts - 1}
     else:
-        values["outcome"] = outcome
+        values |= {"outcome": outcome, "outcome_detail": detail}
     conn.execute(update(ledger).where(ledger.c.in_flight_batch_id == batch_id).values(**values))
     conn.execute(
         update(batch_contacts)
         .where(batch_contacts.c.batch_id == batch_id, batch_contacts.c.outcome.is_(None))
-        .values(outcome=outcome)
+        .values(outcome=outcome, outcome_detail=detail)
     )
 
 
@@ -76,6 +79,21 @@ def mark_failed(conn: Connection, now: datetime, batch_id: str, error: str) -> b
     if not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=error):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_API_REJECTED)
+    return True
+
+
+def mark_unreadable(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
+    """submitted -> failed: its result could not be read, retries are spent.
+
+    The reserved credits stop counting (failed is uncounted) and every contact is freed with
+    outcome `malformed` and the reason, under the not-found cooldown: the API may have charged
+    for it, so it is not asked again at once.
+    """
+    if not transition(
+        conn, now, batch_id, (SUBMITTED,), FAILED, error=error, claim_owner=None, claim_until=None
+    ):
+        return False
+    free_contacts(conn, now, batch_id, OUTCOME_MALFORMED, error)
     return True
 
 
@@ -190,6 +208,7 @@ def record_outcomes(
             "out": o.outcome,
             "vals": json_dumps(dict(o.values_written)),
             "fnd": bool(o.found),
+            "why": o.detail[:1000] if o.detail else None,
         }
         for o in ordered
     ]
@@ -198,8 +217,12 @@ def record_outcomes(
         .where(
             batch_contacts.c.batch_id == batch_id, batch_contacts.c.record_id == bindparam("rid")
         )
-        .values(outcome=bindparam("out"), values_written=bindparam("vals")),
-        [{k: p[k] for k in ("rid", "out", "vals")} for p in params],
+        .values(
+            outcome=bindparam("out"),
+            values_written=bindparam("vals"),
+            outcome_detail=bindparam("why"),
+        ),
+        [{k: p[k] for k in ("rid", "out", "vals", "why")} for p in params],
     )
     conn.execute(
         update(ledger)
@@ -212,6 +235,7 @@ def record_outcomes(
             outcome=bindparam("out"),
             values_written=bindparam("vals"),
             found=bindparam("fnd"),
+            outcome_detail=bindparam("why"),
             in_flight_batch_id=None,
             updated_at=now,
         ),

@@ -20,14 +20,17 @@ OPT_OUT = "crm_sync_opt_out"
 class HubSpotHarness:
     """Builds HubSpot connectors through the registry and seeds the emulator as a person would."""
 
-    def __init__(self, emulator: HubSpotEmulator, server: BackgroundServer) -> None:
+    def __init__(
+        self, emulator: HubSpotEmulator, server: BackgroundServer, auth: str = "private_app"
+    ) -> None:
         self.emulator = emulator
         self.server = server
+        self.auth = auth
 
     def make_connector(self, *, opt_out: bool = True) -> Connector:
-        """A connector on the emulator, found by name like any configured source."""
+        """A connector with the harness's auth flow, found by name like any configured source."""
         settings = {
-            "access_token": self.emulator.token,
+            **self.emulator.auth_settings(self.auth),
             "base_url": self.server.url,
             "requests_per_second": 10_000.0,
             "max_retries": 0,
@@ -72,9 +75,9 @@ class HubSpotHarness:
         return "987654321"
 
 
-@pytest.fixture(scope="module")
-def contract() -> Iterator[ConnectorContract]:
-    """One emulator (with unrelated seeded contacts) shared by every check, as a sandbox is."""
+@pytest.fixture(scope="module", params=["private_app", "oauth"])
+def contract(request: pytest.FixtureRequest) -> Iterator[ConnectorContract]:
+    """One emulator (with unrelated seeded contacts) shared by every check of an auth flow."""
     emulator = HubSpotEmulator(
         contacts=12,
         phone_property="mobilephone",
@@ -82,7 +85,7 @@ def contract() -> Iterator[ConnectorContract]:
         search_per_second=10_000,
     )
     with BackgroundServer(emulator.app) as server:
-        yield ConnectorContract(HubSpotHarness(emulator, server), page_size=3)
+        yield ConnectorContract(HubSpotHarness(emulator, server, request.param), page_size=3)
 
 
 @pytest.mark.parametrize("check", ConnectorContract.check_names())

@@ -23,18 +23,17 @@ PAGE_SIZE = 3  # the emulator's page: the connector asks for at least 200 a page
 class SalesforceHarness:
     """Builds Salesforce connectors through the registry and edits the org's Contacts directly."""
 
-    def __init__(self, emulator: SalesforceEmulator, server: BackgroundServer) -> None:
+    def __init__(
+        self, emulator: SalesforceEmulator, server: BackgroundServer, auth: str = "session"
+    ) -> None:
         self.emulator = emulator
         self.server = server
+        self.auth = auth
         self._index = itertools.count(500_000)
 
     def make_connector(self, *, opt_out: bool = True) -> Connector:
-        """A connector on the emulator's session, found by name like any configured source."""
-        settings = {
-            "instance_url": self.server.url,
-            "session_id": self.emulator.session_id,
-            "max_retries": 0,
-        }
+        """A connector logging in with the harness's auth flow, found by name like any source."""
+        settings = {**self.emulator.auth_settings(self.server.url, self.auth), "max_retries": 0}
         source = SourceConfig(
             name="contract-salesforce",
             connector="salesforce",
@@ -87,12 +86,16 @@ class SalesforceHarness:
         return make_id("Contact", 999_999_999)
 
 
-@pytest.fixture(scope="module")
-def contract() -> Iterator[ConnectorContract]:
-    """One org (with unrelated seeded Contacts and Leads) shared by every check."""
+AUTH_FLOWS = ["session", "password", "jwt", "client_credentials"]
+
+
+@pytest.fixture(scope="module", params=AUTH_FLOWS)
+def contract(request: pytest.FixtureRequest) -> Iterator[ConnectorContract]:
+    """One org (with unrelated seeded Contacts and Leads) shared by every check of a flow."""
     emulator = SalesforceEmulator(contacts=12, leads=5, page_size=PAGE_SIZE)
     with BackgroundServer(emulator.app) as server:
-        yield ConnectorContract(SalesforceHarness(emulator, server), page_size=PAGE_SIZE)
+        harness = SalesforceHarness(emulator, server, request.param)
+        yield ConnectorContract(harness, page_size=PAGE_SIZE)
 
 
 CHECKS = ConnectorContract.check_names()

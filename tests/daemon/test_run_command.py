@@ -101,7 +101,7 @@ def test_sigterm_stops_the_daemon_with_exit_zero(tmp_path: Path, emulators: Any)
     try:
         port = _wait_event(lines, {"webhook_listening"}, 20, raw)["port"]
         assert port > 0
-        _wait_event(lines, {"run_finished", "cycle_failed"}, 20, raw)
+        _wait_event(lines, {"run_summary", "cycle_failed"}, 20, raw)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
             assert http.get("/healthz").status_code == 200
             assert http.get("/readyz").status_code == 200

@@ -178,14 +178,18 @@ def test_six_deliveries_two_concurrent_store_once(
     assert _sample(metrics, "crm_sync_webhooks_total", outcome="duplicate") == 5
 
 
-def test_unknown_enrichment_id_is_acknowledged(served: Served, store: Store) -> None:
-    """A result for an id we never submitted is answered 200 and written nowhere."""
+def test_unknown_enrichment_id_is_acknowledged_and_kept(served: Served, store: Store) -> None:
+    """A result for an id no batch carries is answered 200 only once kept as received."""
     raw, headers = signed(result_payload("e-unknown", IDS, source=SOURCE), API_KEY)
     response = served.post(raw, headers)
     assert response.status_code == 200
-    assert response.json()["outcome"] == "unknown"
+    assert response.json()["outcome"] == "kept"
     assert store.batch_by_enrichment_id("e-unknown") is None
+    [kept] = store.early_results()
+    assert (kept.enrichment_id, kept.raw_result) == ("e-unknown", raw.decode())
     assert not served.woken.is_set()
+    again = served.post(raw, headers)
+    assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
 
 
 def test_health_and_readiness(served: Served) -> None:

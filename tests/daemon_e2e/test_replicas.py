@@ -86,4 +86,4 @@ def test_two_replicas_on_postgres_submit_each_contact_once(
     print(f"batches per replica: {sorted(owners.values())}, contacts: {expected}")
     assert assert_every_found_value_written(world) > 200
     for replica in replicas:
-        assert replica.seen["run_finished"] >= 1, replica.tail()
+        assert replica.seen["run_summary"] >= 1, replica.tail()

@@ -152,7 +152,7 @@ def test_build_context_keeps_secrets_and_clutter_out() -> None:
         "config.yaml",
         ".env",
         "crm-sync.sqlite3",
-        "deploy/kubernetes/secret.example.yaml",
+        "deploy/kustomize/secret.example.yaml",
         ".git/config",
         ".venv/bin/python",
         "tests/deploy/test_dockerfile.py",

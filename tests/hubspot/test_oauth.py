@@ -86,6 +86,21 @@ def test_a_401_refreshes_once_and_the_write_is_applied_once(
     assert b"EXPIRED_AUTHENTICATION" in refused[0].response_body
 
 
+def test_a_write_refused_by_another_401_is_not_sent_again(
+    oauth_connect: Callable[..., HubSpotConnector], clock: FakeClock
+) -> None:
+    """A 401 that does not say the token expired proves nothing about the write: not resent."""
+    emulator = emulator_for(clock)
+    connector = oauth_connect(emulator)
+    assert connector.read(["101"])
+    emulator.fail_next(1, status=401)
+    with pytest.raises(AuthError):
+        connector.write([FieldUpdate("101", {"phone": "+14155550101"})])
+    assert emulator.writes == []
+    assert emulator.calls["oauth_token"] == 1
+    assert emulator.calls["batch_update"] == 1
+
+
 @pytest.mark.parametrize("revoke_mid_run", [False, True])
 def test_refused_refresh_token_says_to_reinstall(
     oauth_connect: Callable[..., HubSpotConnector], clock: FakeClock, revoke_mid_run: bool

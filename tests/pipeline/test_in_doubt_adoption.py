@@ -31,7 +31,8 @@ def test_in_doubt_batch_is_adopted_and_written(
 ) -> None:
     """The matching in_doubt batch takes the enrichment id; its found emails reach the CRM."""
     config = make_config(world, tmp_path, sources=[world.hubspot_source()])
-    ids = [rid for rid, p in world.hubspot.records.items() if not p.get("email")][:3]
+    without_email = [rid for rid, p in world.hubspot.records.items() if not p.get("email")]
+    ids, stranger = without_email[:3], without_email[3]
     with context(config) as ctx:
         store = ctx.store
         planned = [PlannedContact(rid, ("contact.emails",), {"firstname": "x"}) for rid in ids]
@@ -46,12 +47,8 @@ def test_in_doubt_batch_is_adopted_and_written(
         assert batch is not None
         assert store.mark_sending(batch.id, ctx.owner)
         assert store.mark_in_doubt(batch.id, "crashed")
-        assert (
-            accept_result(
-                ctx, _body(api_version, "other-job", "hubspot", ids[:2]), source_kind="webhook"
-            )
-            == "unknown"
-        )
+        foreign = _body(api_version, "other-job", "hubspot", [*ids[:2], stranger])
+        assert accept_result(ctx, foreign, source_kind="webhook") == "kept"
         assert (
             accept_result(
                 ctx, _body(api_version, "lost-job", "hubspot", ids), source_kind="webhook"

@@ -54,6 +54,7 @@ def test_jwt_grant_answers_a_usable_session(org: Org) -> None:
         ({"exp": int(time.time()) + 3600}, "invalid_grant", "invalid assertion"),
         ({"exp": str(int(time.time()) + 60)}, "invalid_grant", "invalid assertion"),
         ({"aud": "https://elsewhere.example.com"}, "invalid_grant", "audience is invalid"),
+        ({"aud": "https://acme.my.salesforce.com"}, "invalid_grant", "audience is invalid"),
         ({"iss": "3MVGunknown"}, "invalid_client_id", "client identifier invalid"),
         ({"sub": "stranger@example.com"}, "invalid_grant", "user hasn't approved this consumer"),
     ],

@@ -12,8 +12,12 @@ import pytest
 
 from connectors.base import FieldUpdate, WriteStatus
 from connectors.salesforce_auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
-from connectors.salesforce_settings import SalesforceSettings
-from crm_sync.errors import AuthError
+from connectors.salesforce_settings import (
+    DEFAULT_API_VERSION,
+    TESTED_API_VERSIONS,
+    SalesforceSettings,
+)
+from crm_sync.errors import AuthError, NotFoundError
 from crm_sync.sandbox.salesforce_keys import generate_key_pair, public_key_pem, sandbox_key_pair
 from tests.salesforce.conftest import Org
 
@@ -76,8 +80,42 @@ def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
     assert len(connector.read(_ids(org, 1))) == 1
 
 
+@pytest.mark.parametrize(
+    ("where", "aud"),
+    [
+        ({"domain": "login"}, "https://login.salesforce.com"),
+        ({"domain": "test"}, "https://test.salesforce.com"),
+        ({"domain": "acme.my"}, "https://login.salesforce.com"),
+        ({"login_url": "https://acme.my.salesforce.com"}, "https://login.salesforce.com"),
+        (
+            {"login_url": "https://acme--dev.sandbox.my.salesforce.com"},
+            "https://test.salesforce.com",
+        ),
+    ],
+)
+def test_assertion_audience_is_the_generic_login_host(where: dict[str, str], aud: str) -> None:
+    """Production and My Domain: login.salesforce.com; sandbox orgs: test.salesforce.com."""
+    settings = SalesforceSettings.model_validate(
+        {
+            "consumer_key": "k",
+            "username": "u",
+            "private_key": sandbox_key_pair().private_key,
+            **where,
+        }
+    )
+    claims = jwt.decode(jwt_assertion(settings, time.time()), options={"verify_signature": False})
+    assert claims["aud"] == aud
+
+
+def test_private_key_on_one_line_with_escaped_newlines(org: Org) -> None:
+    """A PEM stored as one line with literal \\n (an .env file) is unfolded and works."""
+    folded = sandbox_key_pair().private_key.strip().replace("\n", "\\n")
+    connector = org.connector(**org.jwt_settings(private_key=folded))
+    assert len(connector.read(_ids(org, 1))) == 1
+
+
 def test_assertion_has_the_documented_claims() -> None:
-    """RS256; iss consumer key, sub username, aud the login URL, numeric exp <= 3 minutes."""
+    """RS256; iss consumer key, sub username, aud login.salesforce.com, numeric exp <= 3 min."""
     settings = SalesforceSettings.model_validate(
         {
             "consumer_key": "3MVGkey",
@@ -93,7 +131,7 @@ def test_assertion_has_the_documented_claims() -> None:
         assertion,
         public_key_pem(sandbox_key_pair().certificate),
         algorithms=["RS256"],
-        audience="https://acme.my.salesforce.com",
+        audience="https://login.salesforce.com",
     )
     assert claims["iss"] == "3MVGkey"
     assert claims["sub"] == "int@acme.com"
@@ -197,3 +235,30 @@ def test_sessions_expire_after_the_configured_ttl(make_org: Any) -> None:
     clock[0] += 1
     assert connector.read(_ids(org, 1))
     assert org.emulator.calls["token"] == 2
+
+
+@pytest.mark.parametrize("version", TESTED_API_VERSIONS)
+@pytest.mark.parametrize("flow", ["jwt", "password"])
+def test_every_tested_api_version_reads_writes_and_checks(
+    org: Org, version: str, flow: str
+) -> None:
+    """Each version the README lists works end to end; password logs in at <= 64.0 anyway."""
+    connector = org.connector(api_version=version, **_flow_settings(org, flow))
+    ids = _ids(org, 2)
+    assert len(connector.read(ids)) == 2
+    outcomes = connector.write([FieldUpdate(ids[0], {"phone": "+33144556677"})])
+    assert outcomes[0].status is WriteStatus.WRITTEN
+    assert all(r.ok for r in connector.check() if r.name.startswith("salesforce"))
+
+
+def test_default_api_version_is_the_newest_tested() -> None:
+    """The default follows the tested list; an unknown newer version is refused by the org."""
+    assert max(TESTED_API_VERSIONS, key=float) == DEFAULT_API_VERSION
+    assert SalesforceSettings.model_fields["api_version"].default == DEFAULT_API_VERSION
+
+
+def test_a_version_the_org_does_not_know_is_not_found(org: Org) -> None:
+    """A version past the org's newest answers 404, named in the error."""
+    connector = org.connector(api_version="99.0", **org.jwt_settings())
+    with pytest.raises(NotFoundError):
+        connector.read(_ids(org, 1))

@@ -14,6 +14,7 @@ from crm_sync.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     contact_results,
+    early_results,
     scan_cursors,
     schema_version,
 )
@@ -147,4 +148,44 @@ def test_a_version_1_store_is_migrated_in_place(store_url: str, clock: FakeClock
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     engine.dispose()
     assert version == SCHEMA_VERSION
-    assert version >= 3  # scan cursors (2), then per-contact results (3)
+    assert version >= 5  # cursors (2), contact results (3), fresh lane (4), results at edges (5)
+
+
+def test_a_version_4_store_gains_the_step_5_columns_and_table(
+    store_url: str, clock: FakeClock
+) -> None:
+    """A store at step 4 (no early results, no outcome details) is migrated and keeps its data."""
+    engine = create_engine(normalise_url(store_url))
+    with engine.begin() as conn:
+        MIGRATIONS[0](conn)
+        early_results.drop(conn)  # step 4's shape: drop what step 5 adds
+        for table, column in (
+            ("batch_contacts", "outcome_detail"),
+            ("contact_ledger", "outcome_detail"),
+            ("batches", "read_failures"),
+        ):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        schema_version.create(conn, checkfirst=True)
+        conn.execute(schema_version.insert().values(version=4))
+    engine.dispose()
+    seeded = Store.open(store_url, clock=clock)
+    try:
+        batch = plan(seeded, "c1")
+        assert seeded.get_batch(batch.id) is not None
+        assert batch.read_failures == 0
+        assert seeded.early_results() == []
+        assert (
+            seeded.store_result(
+                "e-early",
+                "{}",
+                "FINISHED",
+                source_kind="webhook",
+                credits_spent=1,
+                keep_unknown=True,
+            )
+            == "kept"
+        )
+        assert [e.enrichment_id for e in seeded.early_results()] == ["e-early"]
+    finally:
+        seeded.close()
+    assert _version(store_url) == [SCHEMA_VERSION]

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from crm_sync.store import STATES, Batch, ContactOutcome, Store
-from tests.store.conftest import FakeClock, plan
+from tests.store.conftest import FakeClock, contacts, plan
 
 LEASE = timedelta(minutes=5)
 
@@ -29,6 +29,18 @@ PATHS: dict[str, tuple[str, ...]] = {
 def batch_in(store: Store, clock: FakeClock, state: str) -> Batch:
     """A fresh batch (own source, own enrichment id) brought to `state` by the public API."""
     source = f"src-{uuid.uuid4().hex[:8]}"
+    if state == "open":  # the fresh lane's open batch: no transition above may move it
+        store.open_batches.join(
+            source=source,
+            owner="me",
+            run_id="fresh",
+            contacts=contacts("r-1"),
+            created={},
+            capacity=100,
+        )
+        found = store.open_batches.get(source)
+        assert found is not None
+        return found
     batch = plan(store, "r-1", source=source)
     eid = f"e-{batch.id}"
 

@@ -1,9 +1,14 @@
-"""The Kubernetes manifests: valid for the API server, and in agreement with the code they run."""
+"""The kustomize overlays, rendered by `kubectl kustomize`: valid for every Kubernetes the
+schema validator knows from 1.27 on, and in agreement with the code they run."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from crm_sync.cli import EXIT_AUTH, EXIT_CONFIG, EXIT_CREDITS, build_parser
+from crm_sync import exit_codes
+from crm_sync.cli import build_parser
 from crm_sync.config import (
     Config,
     ScheduleConfig,
@@ -21,11 +27,13 @@ from crm_sync.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-KUBE = ROOT / "deploy" / "kubernetes"
-MANIFESTS = sorted(KUBE.glob("*.yaml"))
-# Oldest Kubernetes the manifests target (podFailurePolicy on by default, CronJob timeZone GA),
-# and the newest the validator knows.
-KUBERNETES_VERSIONS = ("1.29.0", f"{kubernetes_validate.latest_version()}.0")
+KUSTOMIZE = ROOT / "deploy" / "kustomize"
+SECRET_EXAMPLE = KUSTOMIZE / "secret.example.yaml"
+OVERLAYS = ("cronjob", "daemon")
+OVERLAY_OF = {"CronJob": "cronjob", "Deployment": "daemon", "Service": "daemon"}
+OLDEST_MINOR = 27  # CronJob timeZone is GA from 1.27; podFailurePolicy is on by default
+NEWEST_MINOR = int(kubernetes_validate.latest_version().split(".")[1])
+KUBERNETES_VERSIONS = tuple(f"1.{m}.0" for m in range(OLDEST_MINOR, NEWEST_MINOR + 1))
 CONNECTOR_FILES = (ROOT / "connectors" / "hubspot.py", ROOT / "connectors" / "salesforce.py")
 NEEDS_CONNECTORS = pytest.mark.skipif(
     not all(path.exists() for path in CONNECTOR_FILES),
@@ -55,16 +63,44 @@ def parse_cli(args: list[str]) -> argparse.Namespace:
         pytest.fail(f"crm-sync does not accept {args}")
 
 
+@functools.cache
+def _render(overlay: str) -> str:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is needed to render deploy/kustomize (install it in CI)")
+        pytest.skip("kubectl not installed (set CI to make this fail)")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(KUSTOMIZE / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def rendered(overlay: str) -> list[dict[str, Any]]:
+    """What `kubectl apply -k deploy/kustomize/<overlay>` would send, as fresh objects."""
+    return [doc for doc in yaml.safe_load_all(_render(overlay)) if doc]
+
+
+def _secret_example() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(SECRET_EXAMPLE.read_text(encoding="utf-8"))
+    return doc
+
+
 def resource(kind: str) -> dict[str, Any]:
-    """The one resource of this kind among the manifests."""
-    found: list[dict[str, Any]] = [
-        doc
-        for path in MANIFESTS
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
-        if doc and doc.get("kind") == kind
-    ]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
-    return found[0]
+    """The one resource of this kind: from its overlay, or from either one when shared."""
+    if kind == "Secret":
+        return _secret_example()
+    overlays = [OVERLAY_OF[kind]] if kind in OVERLAY_OF else list(OVERLAYS)
+    found = [[d for d in rendered(o) if d.get("kind") == kind] for o in overlays]
+    for docs in found:
+        assert len(docs) == 1, f"expected one {kind}, found {len(docs)}"
+    assert all(docs == found[0] for docs in found), f"{kind} differs between the overlays"
+    return found[0][0]
 
 
 def pod_spec(kind: str) -> dict[str, Any]:
@@ -103,18 +139,46 @@ def configmap_config() -> Config:
     return Config.model_validate(data)
 
 
+def test_versions_span_1_27_to_the_newest_the_validator_knows() -> None:
+    assert KUBERNETES_VERSIONS[0] == "1.27.0"
+    newest = kubernetes_validate.latest_version().split(".")
+    assert KUBERNETES_VERSIONS[-1] == f"{newest[0]}.{newest[1]}.0"
+    assert len(KUBERNETES_VERSIONS) == NEWEST_MINOR - OLDEST_MINOR + 1
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
-def test_manifest_validates_against_the_kubernetes_schema(path: Path, version: str) -> None:
-    """Each manifest validates offline, strictly (no unknown fields), against the API schema."""
-    docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-    assert docs
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_against_the_kubernetes_schema(overlay: str, version: str) -> None:
+    """Each rendered object validates offline, strictly (no unknown fields), for each version."""
+    docs = rendered(overlay)
+    kinds = {d["kind"] for d in docs}
+    assert kinds >= {"ConfigMap", "PersistentVolumeClaim"}
+    assert kinds >= ({"CronJob"} if overlay == "cronjob" else {"Deployment", "Service"})
     for doc in docs:
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             where = ".".join(str(p) for p in exc.path)
-            pytest.fail(f"{path.name} ({version}) at {where}: {exc.message}")
+            pytest.fail(f"{overlay}: {doc['kind']} ({version}) at {where}: {exc.message}")
+
+
+def test_secret_example_validates() -> None:
+    kubernetes_validate.validate(_secret_example(), KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_image_is_set_once_for_both_overlays() -> None:
+    """The registry and tag are written in one file; both overlays render that image."""
+    component = yaml.safe_load((KUSTOMIZE / "components/image/kustomization.yaml").read_text())
+    (image,) = component["images"]
+    expected = f"{image['newName']}:{image['newTag']}"
+    holders = [
+        p.relative_to(KUSTOMIZE)
+        for p in KUSTOMIZE.rglob("*.yaml")
+        if image["newName"] in p.read_text(encoding="utf-8")
+    ]
+    assert holders == [Path("components/image/kustomization.yaml")]
+    assert container("CronJob")["image"] == expected
+    assert container("Deployment")["image"] == expected
 
 
 def test_validation_rejects_an_unknown_field() -> None:
@@ -197,18 +261,50 @@ def test_ports_and_probes_match_the_daemon() -> None:
     }
 
 
-def test_pod_failure_policy_fails_fast_on_the_cli_exit_codes() -> None:
-    """CLI exit codes 2, 3, 4 fail the Job; disruptions are ignored; kubelet never retries."""
-    job = resource("CronJob")["spec"]["jobTemplate"]["spec"]
-    fail, ignore = job["podFailurePolicy"]["rules"]
-    assert fail["action"] == "FailJob"
-    assert fail["onExitCodes"] == {
-        "containerName": container("CronJob")["name"],
-        "operator": "In",
-        "values": sorted([EXIT_CONFIG, EXIT_AUTH, EXIT_CREDITS]),
+def _exit_code_table() -> dict[str, int]:
+    return {
+        name: value
+        for name, value in vars(exit_codes).items()
+        if name.startswith("EXIT_") and isinstance(value, int)
     }
-    assert ignore["action"] == "Ignore"
-    assert [c["type"] for c in ignore["onPodConditions"]] == ["DisruptionTarget"]
+
+
+def job_action(rules: list[dict[str, Any]], exit_code: int, *, disrupted: bool = False) -> str:
+    """What the Job controller does with a pod whose container exited with `exit_code`: the
+    first matching rule's action, or Count when none matches (Kubernetes' documented order)."""
+    for rule in rules:
+        on_exit = rule.get("onExitCodes")
+        if on_exit:
+            inside = exit_code in on_exit["values"]
+            if exit_code != 0 and inside == (on_exit["operator"] == "In"):
+                return str(rule["action"])
+        elif any(c["type"] == "DisruptionTarget" for c in rule["onPodConditions"]) and disrupted:
+            return str(rule["action"])
+    return "Count"
+
+
+def test_pod_failure_policy_follows_the_exit_code_table() -> None:
+    """Only RETRYABLE_EXIT_CODES count against backoffLimit; every other failure code fails
+    the Job at once; a disrupted pod (drain, eviction) is ignored; kubelet never retries."""
+    job = resource("CronJob")["spec"]["jobTemplate"]["spec"]
+    rules = job["podFailurePolicy"]["rules"]
+    name = container("CronJob")["name"]
+    for rule in rules:
+        if "onExitCodes" in rule:
+            assert rule["onExitCodes"]["containerName"] == name
+            assert rule["onExitCodes"]["values"] == sorted(exit_codes.RETRYABLE_EXIT_CODES)
+            assert rule["onPodConditions"] == []  # the 1.27/1.28 schemas require the key
+    table = _exit_code_table()
+    assert set(table.values()) >= {0, 1, 2, 3, 4, 5, 6, 7}
+    for label, code in table.items():
+        if code == 0:
+            continue
+        expected = "Count" if code in exit_codes.RETRYABLE_EXIT_CODES else "FailJob"
+        assert job_action(rules, code) == expected, label
+    assert job_action(rules, 137) == "FailJob"  # out of memory: a retry would fail the same way
+    for code in (*table.values(), 137, 143):
+        assert job_action(rules, code, disrupted=True) in {"Ignore", "Count", "FailJob"}
+    assert job_action(rules, 143, disrupted=True) == "Ignore"
     assert pod_spec("CronJob")["restartPolicy"] == "Never"
     assert job["backoffLimit"] >= 1
 
@@ -279,7 +375,7 @@ def _secret_refs(kind: str) -> dict[str, dict[str, Any]]:
 def test_secret_refs_exist_in_the_secret_example(kind: str) -> None:
     """Required keys are in the example Secret; optional ones are at least shown in it."""
     secret = resource("Secret")
-    text = (KUBE / "secret.example.yaml").read_text(encoding="utf-8")
+    text = SECRET_EXAMPLE.read_text(encoding="utf-8")
     refs = _secret_refs(kind)
     assert refs
     for name, ref in refs.items():
@@ -305,7 +401,7 @@ def test_secret_example_holds_placeholders_only() -> None:
     """The example Secret has no base64 data and every value, commented or not, is a placeholder."""
     secret = resource("Secret")
     assert "data" not in secret
-    text = (KUBE / "secret.example.yaml").read_text(encoding="utf-8")
+    text = SECRET_EXAMPLE.read_text(encoding="utf-8")
     values = list(secret["stringData"].values())
     values += re.findall(r'^\s*# [A-Z_]+: "(.*)"$', text, flags=re.MULTILINE)
     assert len(values) >= 6

@@ -1,0 +1,60 @@
+"""What happens once a run has its report: health metrics, the Pushgateway, notifications.
+
+Shared by `--once` (which pushes, since nothing scrapes a CronJob's pod) and the daemon (which
+is scraped). None of it may fail the run: the store's history, the push and the notifications
+each log their own failure and carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from crm_sync.history import RunHealth, read_health
+from crm_sync.logs import get_logger
+from crm_sync.notify import Notifier, failure_notice, notices_for
+from crm_sync.pushgateway import push_run
+
+if TYPE_CHECKING:
+    from crm_sync.config import Config
+    from crm_sync.metrics import Metrics
+    from crm_sync.pipeline.context import Context
+    from crm_sync.pipeline.report import RunReport
+
+T = TypeVar("T")
+
+
+def _tolerant(what: str, read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except Exception as exc:  # the store may be what failed the run
+        get_logger(component="after_run").warning(f"{what}_unavailable", error=type(exc).__name__)
+        return None
+
+
+def after_run(
+    ctx: Context,
+    report: RunReport,
+    seconds: float,
+    *,
+    notifier: Notifier,
+    metrics: Metrics | None = None,
+    push: bool = False,
+    config_path: str | None = None,
+    failure: str | None = None,
+) -> None:
+    """Feed the run's outcome to the daemon's metrics or the Pushgateway, then notify."""
+    if report.dry_run:  # nothing was sent or written: nothing to tell
+        return
+    health: RunHealth | None = _tolerant("run_history", lambda: read_health(ctx.store))
+    if metrics is not None and health is not None:
+        metrics.observe_health(health)
+    if push:
+        batches: Any = _tolerant("batch_states", ctx.store.batches_by_state)
+        push_run(ctx.config, report, seconds, health=health, batches=batches)
+    notifier.send(notices_for(report, config_path, failure=failure))
+
+
+def after_failure(config: Config, reason: str, *, config_path: str | None = None) -> None:
+    """A run that ended without a report: tell whoever listens for `failed`."""
+    Notifier(config.notify).send([failure_notice(reason, config_path)])

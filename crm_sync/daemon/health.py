@@ -1,0 +1,144 @@
+"""Is the daemon alive and ready? Answers that stay fast when the database or a cycle hangs.
+
+`CycleHealth` backs `/healthz`: the daemon is unhealthy when `schedule.health_missed_cycles`
+scheduled cycles have come and gone with no cycle starting or finishing (a hung cycle, a dead
+scheduler), so the orchestrator restarts it; every step is checkpointed in the store.
+`StorePing` backs `/readyz`: the store's ping runs in a thread of its own, and an answer later
+than the deadline counts as "not ready" instead of hanging the probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from crm_sync.metrics import PREFIX
+from crm_sync.pipeline.context import utc_now
+
+_TICK = timedelta(microseconds=1)
+
+
+class CycleHealth:
+    """When cycles started and finished, judged against the schedule's own fire times."""
+
+    def __init__(
+        self,
+        trigger: Callable[[], BaseTrigger | None],
+        missed_cycles: int,
+        *,
+        slack_seconds: float = 5.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._trigger = trigger
+        self._missed = missed_cycles
+        self._slack = timedelta(seconds=slack_seconds)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.since = clock()  # the daemon's start counts as activity: its first cycle is due now
+        self.last_started: datetime | None = None
+        self.last_finished: datetime | None = None
+
+    def cycle_started(self) -> None:
+        with self._lock:
+            self.last_started = self._clock()
+
+    def cycle_finished(self) -> None:
+        with self._lock:
+            self.last_finished = self._clock()
+
+    def seconds_since_last_cycle(self) -> float:
+        """Since the last cycle finished (since the start when none has yet)."""
+        with self._lock:
+            last = self.last_finished or self.since
+        return max((self._clock() - last).total_seconds(), 0.0)
+
+    def deadline(self) -> datetime | None:
+        """The time by which a cycle must start or finish; None when the schedule has no end."""
+        with self._lock:
+            last = max(t for t in (self.since, self.last_started, self.last_finished) if t)
+        trigger = self._trigger()
+        if trigger is None:
+            return None
+        fire: datetime | None = trigger.get_next_fire_time(None, last)
+        for _ in range(self._missed - 1):
+            if fire is None:
+                return None
+            fire = trigger.get_next_fire_time(fire, fire + _TICK)
+        return None if fire is None else fire + self._slack
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, details) for `/healthz`."""
+        deadline = self.deadline()
+        healthy = deadline is None or self._clock() <= deadline
+        details: dict[str, Any] = {
+            "healthy": healthy,
+            "last_cycle_started": _iso(self.last_started),
+            "last_cycle_finished": _iso(self.last_finished),
+            "deadline": _iso(deadline),
+        }
+        return healthy, details
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class CycleCollector(Collector):
+    """`crm_sync_seconds_since_last_cycle`, computed at scrape time."""
+
+    def __init__(self, health: CycleHealth) -> None:
+        self._health = health
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            f"{PREFIX}_seconds_since_last_cycle",
+            "Seconds since the daemon's last cycle finished (since its start when none has)",
+        )
+        family.add_metric([], self._health.seconds_since_last_cycle())
+        yield family
+
+
+class StorePing:
+    """The store's ping with a deadline; at most one ping thread is ever stuck at a time."""
+
+    def __init__(self, ping: Callable[[], bool], timeout_seconds: float) -> None:
+        self._ping = ping
+        self._timeout = timeout_seconds
+        self._lock = threading.Lock()
+        self._pending: Future[bool] | None = None
+
+    def _start(self) -> Future[bool]:
+        future: Future[bool] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(bool(self._ping()))
+            except Exception:  # any failure to reach the store means "not ready"
+                future.set_result(False)
+
+        # A daemon thread: a ping stuck on a dead connection must not keep the process alive.
+        threading.Thread(target=work, name="store-ping", daemon=True).start()
+        return future
+
+    async def check(self) -> bool:
+        """True when the store answered within the deadline."""
+        with self._lock:
+            if self._pending is None or self._pending.done():
+                self._pending = self._start()
+            future = self._pending
+        try:
+            answer = asyncio.shield(asyncio.wrap_future(future))
+            return await asyncio.wait_for(answer, self._timeout)
+        except TimeoutError:
+            return False

@@ -1,0 +1,206 @@
+"""Tell a person when a run needs one: notifications through apprise (`notify:` in the config).
+
+Events: `failed` (a source failed, or the run could not run), `in_doubt` (a batch may be paid
+for with no answer recorded), `low_balance` (below `run.min_balance`), `budget_reached` (a
+source used its budget), `finished` (every run; off unless listed). Each text names the
+source, the reason and the command to run.
+
+apprise URLs carry tokens, so they are secrets: read from the environment, registered with the
+log scrubber, never logged (a failure names the URL's position and scheme only). A notification
+that cannot be delivered is logged and never fails the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from crm_sync.exit_codes import (
+    EXIT_CREDITS,
+    EXIT_IN_DOUBT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+)
+from crm_sync.logs import get_logger, register_secret, scrub
+
+if TYPE_CHECKING:
+    from crm_sync.config import NotifyConfig
+    from crm_sync.pipeline.report import RunReport
+
+BUDGET_REACHED = "budget reached"  # how submit_source words a source stopped by its budget
+_NOT_FAILURES = frozenset({EXIT_OK, EXIT_CREDITS, EXIT_IN_DOUBT, EXIT_INTERRUPTED})
+
+
+def _log() -> Any:
+    return get_logger(component="notify")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell: what happened, to which source, why, and what to run."""
+
+    event: str
+    source: str | None
+    reason: str
+    command: str
+
+    @property
+    def title(self) -> str:
+        where = f" {self.source}" if self.source else ""
+        return f"crm-sync{where}: {self.event.replace('_', ' ')}"
+
+    @property
+    def body(self) -> str:
+        where = f"source {self.source}" if self.source else "run"
+        return scrub(
+            f"crm-sync {where}: {self.event.replace('_', ' ')}: {self.reason}\nRun: {self.command}"
+        )
+
+
+def _cmd(command: str, config_path: str | None) -> str:
+    return f"crm-sync {command}" + (f" --config {config_path}" if config_path else "")
+
+
+def notices_for(
+    report: RunReport, config_path: str | None = None, *, failure: str | None = None
+) -> list[Notice]:
+    """What a run has to tell, per source, before filtering by the configured events.
+
+    `failure` is why a run ended early (the store or the API went away): told as `failed`.
+    """
+    notices: list[Notice] = []
+    status_cmd = _cmd("status", config_path)
+    for source in report.sources:
+        name = source.name
+        if source.counts.in_doubt:
+            notices.append(
+                Notice(
+                    "in_doubt",
+                    name,
+                    f"{source.counts.in_doubt} contacts in a batch that may have been paid for "
+                    "with no answer recorded (never resent automatically)",
+                    f"{status_cmd}, then crm-sync resolve BATCH --sent or --not-sent",
+                )
+            )
+        if source.exit_code == EXIT_CREDITS:
+            notices.append(
+                Notice(
+                    "low_balance",
+                    name,
+                    source.message or "not enough enrichment credits",
+                    "top up the enrichment account, then " + _cmd("check", config_path),
+                )
+            )
+        elif source.message.startswith(BUDGET_REACHED):
+            notices.append(
+                Notice(
+                    "budget_reached",
+                    name,
+                    source.message,
+                    "nothing, the rest waits for the next run; or raise the source's budget",
+                )
+            )
+        if source.status == "failed" or source.exit_code not in _NOT_FAILURES:
+            notices.append(
+                Notice(
+                    "failed",
+                    name,
+                    source.message or f"exit code {source.exit_code}",
+                    _cmd("check", config_path),
+                )
+            )
+    if failure is not None:
+        notices.append(failure_notice(failure, config_path))
+    elif report.exit_code not in _NOT_FAILURES and not any(n.event == "failed" for n in notices):
+        notices.append(
+            Notice("failed", None, f"exit code {report.exit_code}", _cmd("check", config_path))
+        )
+    notices.append(
+        Notice(
+            "finished",
+            None,
+            f"run {report.run_id} exited {report.exit_code}, "
+            f"{sum(s.counts.credits_spent for s in report.sources)} credits spent",
+            status_cmd,
+        )
+    )
+    return notices
+
+
+def failure_notice(reason: str, config_path: str | None = None) -> Notice:
+    """A run that could not finish at all (store down, API unreachable, ...)."""
+    return Notice("failed", None, reason, _cmd("check", config_path))
+
+
+_TYPES = {
+    "failed": "failure",
+    "in_doubt": "failure",
+    "low_balance": "warning",
+    "budget_reached": "info",
+    "finished": "success",
+}
+
+
+class Notifier:
+    """apprise, set up once from `notify:`; `send` never raises."""
+
+    def __init__(self, config: NotifyConfig) -> None:
+        self.events = frozenset(config.events)
+        self._targets: list[tuple[int, str, Any]] = []
+        if not config.urls:
+            return
+        import apprise
+
+        _quiet_apprise()
+        for index, secret in enumerate(config.urls):
+            url = secret.get_secret_value()
+            register_secret(url)
+            scheme = url.split("://", 1)[0]
+            server = apprise.Apprise.instantiate(url)
+            if not server:
+                _log().error("notify_url_invalid", index=index, scheme=scheme)
+                continue
+            server.socket_connect_timeout = config.timeout_seconds
+            server.socket_read_timeout = config.timeout_seconds
+            self._targets.append((index, scheme, server))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._targets and self.events)
+
+    def send(self, notices: Iterable[Notice]) -> int:
+        """Deliver each notice whose event is configured to every URL; the count delivered."""
+        delivered = 0
+        for notice in notices:
+            if notice.event not in self.events:
+                continue
+            for index, scheme, server in self._targets:
+                if self._deliver(server, notice):
+                    delivered += 1
+                    _log().info(
+                        "notification_sent", notify_event=notice.event, index=index, scheme=scheme
+                    )
+                else:
+                    _log().warning(
+                        "notification_failed", notify_event=notice.event, index=index, scheme=scheme
+                    )
+        return delivered
+
+    @staticmethod
+    def _deliver(server: Any, notice: Notice) -> bool:
+        import apprise
+
+        kind = apprise.NotifyType(_TYPES[notice.event])
+        try:
+            return bool(server.notify(body=notice.body, title=notice.title, notify_type=kind))
+        except Exception:  # a notification must never fail the run
+            return False
+
+
+def _quiet_apprise() -> None:
+    """apprise logs through `logging`, sometimes with a URL in the text: keep it out of stderr."""
+    logger = logging.getLogger("apprise")
+    logger.propagate = False
+    logger.setLevel(logging.CRITICAL + 1)

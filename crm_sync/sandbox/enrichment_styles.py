@@ -1,0 +1,64 @@
+"""Answer styles of the enrichment emulator: edges of the real API a test can switch on.
+
+Each switch reproduces something a real deployment meets and the default answers never show.
+They are plain fields of one mutable dataclass so a test may flip them while the emulator
+runs (`emulator.styles.missing_item = True`) and `crm-sync sandbox enrichment --answer-style`
+can name them. A new style is one more field here and one more step in `shape_datas` (or a
+check in the emulator where the style is about timing, like `slow_post_answer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+#: The numeric phone a `malformed_item` carries: a JSON number where the API sends a string.
+MALFORMED_PHONE = 14155550100
+#: Where the emulator waits at most for the first webhook attempt of a `slow_post_answer` job.
+SLOW_POST_WAIT_SECONDS = 10.0
+
+
+@dataclass
+class AnswerStyles:
+    """Which unusual answers the emulator gives; all off by default."""
+
+    # The job finishes and its webhook is delivered (first attempt) before the POST is answered.
+    slow_post_answer: bool = False
+    # The first result item's `most_probable_phone` is a JSON number: that item is unreadable.
+    malformed_item: bool = False
+    # The last item is left out of the result (the API "forgot" a contact).
+    missing_item: bool = False
+    # The last item's `custom.crm_id` names no contact that was sent.
+    unknown_custom: bool = False
+    # `datas` is not a list: the whole result (GET and webhook) cannot be read.
+    unreadable_result: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every style's name, as the CLI offers them."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def named(cls, names: list[str] | tuple[str, ...]) -> AnswerStyles:
+        """The styles with `names` switched on; ValueError for an unknown name."""
+        unknown = sorted(set(names) - set(cls.names()))
+        if unknown:
+            raise ValueError(f"unknown answer style(s) {unknown}; known: {list(cls.names())}")
+        return cls(**dict.fromkeys(names, True))
+
+    def shape_datas(self, datas: list[dict[str, Any]]) -> Any:
+        """`datas` of a terminal result as these styles answer it (a new list; input kept)."""
+        if self.unreadable_result:
+            return "datas unavailable"
+        shaped = [dict(item) for item in datas]
+        if self.missing_item and shaped:
+            shaped.pop()
+        if self.unknown_custom and shaped:
+            last = shaped[-1]
+            custom = dict(last.get("custom") or {})
+            custom["crm_id"] = f"unknown-{custom.get('crm_id', 'x')}"
+            last["custom"] = custom
+        if self.malformed_item and shaped:
+            first = shaped[0]
+            first["contact"] = {**first.get("contact", {}), "most_probable_phone": MALFORMED_PHONE}
+        return shaped

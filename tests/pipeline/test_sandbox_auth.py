@@ -1,0 +1,98 @@
+"""`crm-sync sandbox` prints what a user needs to try each auth flow, and it works as printed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+from connectors.registry import build_connector
+from crm_sync.config import SourceConfig
+
+SANDBOX_ARGS = ("--contacts", "5", "--session-ttl", "600")
+
+
+def _printed_and_checked(service: str) -> list[str]:
+    """The sandbox's output up to the end of its auth section, each flow tried while it runs."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "crm_sync.cli", "sandbox", service, *SANDBOX_ARGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            lines: list[str] = []
+            while not lines or not lines[-1].startswith("  sessions"):
+                lines.append(proc.stdout.readline().rstrip("\n"))
+                assert len(lines) < 60, lines
+            _check_salesforce_flows(lines)
+            _check_hubspot_oauth(lines)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return lines
+
+
+def _value(lines: list[str], pattern: str) -> str:
+    for line in lines:
+        match = re.search(pattern, line)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"{pattern!r} not printed in {lines}")
+
+
+def _check(settings: dict[str, Any]) -> str:
+    source = SourceConfig(
+        name="sb", connector="salesforce", settings=settings, fields={"email": "Email"}
+    )
+    connector = build_connector(source)
+    try:
+        lines = {r.name: r for r in connector.check()}
+    finally:
+        connector.close()
+    assert lines["salesforce session"].ok, lines
+    return lines["salesforce session"].detail
+
+
+def _check_salesforce_flows(lines: list[str]) -> None:
+    url = _value(lines, r"^salesforce: (http://\S+)")
+    key = _value(lines, r"consumer key: (\S+)")
+    jwt = {
+        "consumer_key": key,
+        "username": _value(lines, r"jwt: username (\S+),"),
+        "private_key_file": _value(lines, r"private key (\S+\.pem)"),
+        "login_url": url,
+    }
+    assert "auth jwt as sandbox@example.com" in _check(jwt)
+    secret = _value(lines, r"consumer secret (\S+),")
+    cc = {"consumer_key": key, "consumer_secret": secret, "login_url": url}
+    assert "auth client_credentials as integration@example.com" in _check(cc)
+
+
+def _check_hubspot_oauth(lines: list[str]) -> None:
+    settings = {
+        "base_url": _value(lines, r"^hubspot: (http://\S+)"),
+        "client_id": _value(lines, r"client_id: (\S+)"),
+        "client_secret": _value(lines, r"client_secret: (\S+)"),
+        "refresh_token": _value(lines, r"refresh_token: (\S+)"),
+    }
+    source = SourceConfig(
+        name="hs", connector="hubspot", settings=settings, fields={"email": "email"}
+    )
+    connector = build_connector(source)
+    try:
+        lines_by_name = {r.name: r for r in connector.check()}
+    finally:
+        connector.close()
+    assert lines_by_name["hubspot.auth"].detail.startswith("oauth as installer@example.com")
+
+
+def test_sandbox_prints_a_working_jwt_key_pair_and_app_credentials() -> None:
+    """The printed key file, consumer key and secret, and HubSpot OAuth app log in as shown."""
+    lines = _printed_and_checked("all")
+    assert any(line.startswith("salesforce OAuth app") for line in lines)
+    assert any(line.startswith("hubspot OAuth app") for line in lines)
+    assert "  access tokens last 600 s" in lines
+    assert "  sessions from a login expire after 600 s" in lines
