@@ -83,11 +83,11 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
         lines += [
             f"enrichment API: {world.enrichment_url}",
             f"  api key: {world.enrichment.api_key}",
-            f"  also v2 (api_version: v2): {world.servers['enrichment'].url}/api/v2",
         ]
         styles = [n for n in world.enrichment.styles.names() if getattr(world.enrichment.styles, n)]
         if styles:
             lines.append(f"  answer styles: {', '.join(styles)}")
+        lines.append(f"  also v2 (api_version: v2): {world.servers['enrichment'].url}/api/v2")
     if "hubspot" in wanted:
         lines += [
             f"hubspot: {world.servers['hubspot'].url}",

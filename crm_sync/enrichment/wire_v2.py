@@ -83,9 +83,12 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _email(value: Any) -> tuple[str, str]:
-    found = _dict(value) or {}
-    return _text(found.get("email")), _text(found.get("status"))
+def _email(value: Any) -> tuple[Any, Any]:
+    """(address, status) as sent: a value of the wrong type is left for the reader to refuse."""
+    found = _dict(value)
+    if found is None:
+        return value, None  # not an object: unreadable
+    return found.get("email"), found.get("status")
 
 
 def _linkedin(profile: dict[str, Any]) -> list[dict[str, str]]:
@@ -115,7 +118,8 @@ def item_to_internal(raw: Any) -> dict[str, Any]:
         _email(info.get("most_probable_work_email")),
         _email(info.get("most_probable_personal_email")),
     )
-    phone = _dict(info.get("most_probable_phone")) or {}
+    phone = _dict(info.get("most_probable_phone"))
+    number = info.get("most_probable_phone") if phone is None else phone.get("number")
     contact: dict[str, Any] = {
         "firstname": _text(given.get("first_name")) or _text(profile.get("first_name")),
         "lastname": _text(given.get("last_name")) or _text(profile.get("last_name")),
@@ -124,7 +128,7 @@ def item_to_internal(raw: Any) -> dict[str, Any]:
         "most_probable_email_status": work[1],
         "most_probable_personal_email": personal[0],
         "most_probable_personal_email_status": personal[1],
-        "most_probable_phone": _text(phone.get("number")),
+        "most_probable_phone": number,
         "emails": lists[0],
         "personal_emails": lists[1],
         "phones": lists[2],

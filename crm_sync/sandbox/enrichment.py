@@ -383,13 +383,18 @@ class EnrichmentEmulator:
                 self.balance -= credits
                 self.credits_charged += credits
             job.status = status
-            # The answer styles shape v1 items; a v2 job is converted from the plain items.
+            # The answer styles shape v1 items here; a v2 job's, in v2's shape (v2_bodies).
             shaped = self.styles.shape_datas(datas) if job.dialect == "v1" else datas
             result = result_object(job.id, job.request.name, status, credits, shaped)
             events: list[tuple[str, bytes, bool]] = []
             if job.dialect == "v2":
-                style = self.contact_event_style
-                result, contacts = v2_bodies(result, job.request.contacts, job.contact_url, style)
+                result, contacts = v2_bodies(
+                    result,
+                    job.request.contacts,
+                    job.contact_url,
+                    self.contact_event_style,
+                    self.styles,
+                )
                 events = [(url, json_bytes(event), False) for url, event in contacts]
             job.body = json_bytes(result)
             runner = job.task

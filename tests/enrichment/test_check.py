@@ -45,6 +45,11 @@ def write_config(tmp_path: Path, base_url: str, key: str, retries: int = 0) -> s
     return str(path)
 
 
+def enrichment_line(out: str) -> str:
+    """The `enrichment:` line of check's output (the store and schedule lines come first)."""
+    return next(line for line in out.splitlines() if line.startswith("enrichment:"))
+
+
 def test_check_ok_prints_workspace_and_balance(
     tmp_path: Path, base_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -52,7 +57,9 @@ def test_check_ok_prints_workspace_and_balance(
     code = main(["check", "--config", write_config(tmp_path, base_url, KEY)])
     out, err = capsys.readouterr()
     assert code == 0
-    assert out.startswith("enrichment: OK workspace=ws-sandbox balance=4321 credits")
+    assert enrichment_line(out).startswith(
+        "enrichment: OK workspace=ws-sandbox balance=4321 credits"
+    )
     assert base_url in out
     assert KEY not in out + err
 
@@ -68,7 +75,9 @@ def test_check_prints_the_dialect(
     Path(path).write_text(Path(path).read_text() + "  api_version: v2\n", encoding="utf-8")
     assert main(["check", "--config", path]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("enrichment: OK workspace=ws-sandbox balance=4321 credits api_version=v2")
+    assert enrichment_line(out).startswith(
+        "enrichment: OK workspace=ws-sandbox balance=4321 credits api_version=v2"
+    )
     assert v2_url in out
 
 
@@ -80,20 +89,22 @@ def test_check_refused_key_exits_3(
     code = main(["check", "--config", write_config(tmp_path, base_url, bad_key)])
     out, err = capsys.readouterr()
     assert code == 3
-    assert out.strip() == (
+    assert enrichment_line(out) == (
         "enrichment: FAILED the API key was refused (error.api.key) (api_version=v1)"
     )
     assert bad_key not in out + err
 
 
-def test_check_unreachable_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A base URL nobody listens on prints why, with the URL, and exits 1."""
+def test_check_unreachable_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A base URL nobody listens on prints why, with the URL, and exits 5 (transient)."""
     with BackgroundServer(EnrichmentEmulator().app) as server:
         dead_url = f"{server.url}/api/v1"
     code = main(["check", "--config", write_config(tmp_path, dead_url, KEY)])
     out, err = capsys.readouterr()
-    assert code == 1
-    assert out.startswith(f"enrichment: FAILED cannot reach the enrichment API at {dead_url}")
+    assert code == 5
+    assert enrichment_line(out).startswith(
+        f"enrichment: FAILED cannot reach the enrichment API at {dead_url}"
+    )
     assert KEY not in out + err
 
 

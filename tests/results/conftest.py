@@ -15,14 +15,16 @@ RUN = {"poll_initial_seconds": 0.05, "poll_max_seconds": 0.2, "batch_size": 20}
 
 
 @pytest.fixture
-def world() -> Iterator[SandboxWorld]:
-    """60 HubSpot contacts (about three batches of 20), jobs done in 0.05 s, fast retries."""
+def world(api_version: str) -> Iterator[SandboxWorld]:
+    """60 HubSpot contacts (about three batches of 20), jobs done in 0.05 s, fast retries,
+    spoken to in `api_version` (both, in the modules that import tests.dialects)."""
     options = WorldOptions(
         hubspot_contacts=60,
         salesforce_contacts=0,
         completion_delay=0.05,
         rate_limit_calls=1000,
         webhook_retry_interval=0.1,
+        api_version=api_version,
     )
     with SandboxWorld(options) as started:
         yield started
@@ -39,8 +41,8 @@ def hubspot_config(world: SandboxWorld, tmp_path: Path, **run: Any) -> Config:
 
 
 def result_items(world: SandboxWorld) -> dict[str, list[dict[str, Any]]]:
-    """Each job's `datas` as the emulator answers them (styles applied)."""
-    bodies = {job: world.enrichment.result_body(job) for job in world.enrichment.job_ids()}
+    """Each job's `datas` as the emulator answers them (styles applied), in the internal shape."""
+    bodies = {job: world.enrichment.internal_result(job) for job in world.enrichment.job_ids()}
     return {job: body.get("datas", []) for job, body in bodies.items()}
 
 

@@ -12,6 +12,7 @@ from crm_sync.app import open_context
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.world import SandboxWorld
 from tests.daemon_e2e.conftest import assert_every_found_value_written
+from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.results.conftest import hubspot_config, sent_ids
 
 
