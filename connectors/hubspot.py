@@ -40,6 +40,7 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
+from connectors import call_log
 from connectors.base import (
     INCREMENTAL_SCAN,
     Change,
@@ -106,7 +107,7 @@ class HubSpotConnector(Connector):
         self._sleep = sleep
         self._throttle = Throttle(settings.requests_per_second, clock, sleep)
         self.log = get_logger(source=source.name, connector=self.name)
-        self.auth = HubSpotAuth(settings, self.client, clock, self.log)
+        self.auth = HubSpotAuth(settings, self.client, clock, self.log, sleep)
         self.auth.attach(self)
 
     def __repr__(self) -> str:
@@ -153,7 +154,8 @@ class HubSpotConnector(Connector):
             self._throttle.wait()
             self.calls.add(kind)
             try:
-                return fn()
+                with call_log.crm_call("hubspot"):  # DEBUG: each HTTP call the SDK makes
+                    return fn()
             except API_ERRORS as exc:
                 if exc.status in passthrough:
                     raise

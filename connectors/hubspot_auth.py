@@ -14,6 +14,7 @@ The token is set on the `Configuration` of every generated API object the connec
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ import urllib3
 from hubspot import HubSpot
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 
-from connectors.hubspot_policy import error_fields, retry_wait
+from connectors.hubspot_policy import backoff, error_fields, retry_wait
 from crm_sync.errors import AuthError, ServerError
 from crm_sync.logs import register_secret, scrub
 
@@ -70,6 +71,7 @@ class HubSpotAuth:
         client: HubSpot,
         clock: Callable[[], float],
         log: Any,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.flow: str = settings.auth
         self.refreshable = self.flow == "oauth"
@@ -80,6 +82,9 @@ class HubSpotAuth:
         self._expires_at = float("-inf")
         self._token = ""
         self._holder: Any = None
+        self._sleep = sleep
+        refresh = settings.refresh_token
+        self._refresh_token = refresh.get_secret_value() if refresh else ""
         for secret in (settings.access_token, settings.client_secret, settings.refresh_token):
             register_secret(secret.get_secret_value() if secret else None)
         if settings.access_token is not None:
@@ -105,29 +110,46 @@ class HubSpotAuth:
             self.refresh()
 
     def refresh(self) -> None:
-        """Trade the refresh token for a new access token; AuthError when HubSpot refuses it."""
+        """Trade the refresh token for a new access token; AuthError when HubSpot refuses it.
+
+        An outage of the token endpoint (5xx, 429, no connection) is retried `max_retries`
+        times with backoff, then is a ServerError (transient).
+        """
+        retries = self._settings.max_retries
+        for attempt in range(retries + 1):
+            try:
+                answer = self._create()
+                break
+            except ServerError:
+                if attempt >= retries:
+                    raise
+                self._log.warning("hubspot.token_retry", attempt=attempt + 1)
+                self._sleep(backoff(attempt))
+        self._token = str(answer.access_token)
+        register_secret(self._token)
+        lifetime = float(answer.expires_in or 0)
+        self._expires_at = self._clock() + lifetime
+        if answer.refresh_token and answer.refresh_token != self._refresh_token:
+            register_secret(answer.refresh_token)  # HubSpot keeps it today; use it if it rotates
+            self._refresh_token = str(answer.refresh_token)
+        self._log.info("hubspot.token_refreshed", expires_in=lifetime)
+        self._apply()
+
+    def _create(self) -> Any:
         assert self._tokens_api is not None
         s = self._settings
         try:
-            answer = self._tokens_api.create(
+            return self._tokens_api.create(
                 grant_type="refresh_token",
                 client_id=s.client_id,
                 client_secret=s.client_secret.get_secret_value(),
-                refresh_token=s.refresh_token.get_secret_value(),
+                refresh_token=self._refresh_token,
                 _request_timeout=s.timeout_seconds,
             )
         except OAuthApiException as exc:
             raise _refusal(exc) from None
         except urllib3.exceptions.HTTPError as exc:
             raise ServerError(f"HubSpot token endpoint: {type(exc).__name__}") from None
-        self._token = str(answer.access_token)
-        register_secret(self._token)
-        lifetime = float(answer.expires_in or 0)
-        self._expires_at = self._clock() + lifetime
-        if answer.refresh_token and answer.refresh_token != s.refresh_token.get_secret_value():
-            register_secret(answer.refresh_token)  # HubSpot keeps it; held in memory if not
-        self._log.info("hubspot.token_refreshed", expires_in=lifetime)
-        self._apply()
 
     def call(
         self,

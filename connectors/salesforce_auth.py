@@ -32,6 +32,9 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from simple_salesforce.login import SalesforceLogin
 
 from connectors.salesforce_settings import SalesforceSettings
@@ -99,13 +102,27 @@ def read_private_key(settings: SalesforceSettings) -> str:
 
 def audience(settings: SalesforceSettings) -> str:
     """https://test.salesforce.com for a sandbox org, https://login.salesforce.com otherwise."""
-    host = (urlsplit(settings.login_url).hostname or "") if settings.login_url else ""
-    sandbox = settings.domain == "test" or host == "test.salesforce.com"
-    sandbox = sandbox or host.endswith(".sandbox.my.salesforce.com")
+    host = urlsplit(settings.login_base).hostname or ""
+    sandbox = host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
     return "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
 
 
-def jwt_assertion(settings: SalesforceSettings, now: float) -> str:
+def load_signing_key(settings: SalesforceSettings) -> RSAPrivateKey:
+    """The RSA key to sign with, parsed once (parsing checks the key: tens of milliseconds)."""
+    try:
+        key = load_pem_private_key(read_private_key(settings).encode("utf-8"), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(
+            f"private_key: not an unencrypted PEM private key ({type(exc).__name__})"
+        ) from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError("private_key: the JWT bearer flow needs an RSA key (RS256)")
+    return key
+
+
+def jwt_assertion(
+    settings: SalesforceSettings, now: float, key: RSAPrivateKey | None = None
+) -> str:
     """The RS256-signed assertion of the JWT bearer flow, valid for 3 minutes from `now`."""
     claims = {
         "iss": settings.consumer_key,
@@ -113,12 +130,7 @@ def jwt_assertion(settings: SalesforceSettings, now: float) -> str:
         "aud": audience(settings),
         "exp": int(now) + ASSERTION_LIFETIME,
     }
-    try:
-        assertion = jwt.encode(claims, read_private_key(settings), algorithm="RS256")
-    except (ValueError, TypeError, jwt.PyJWTError) as exc:
-        raise ConfigError(
-            f"private_key: not a PEM RSA private key ({type(exc).__name__})"
-        ) from None
+    assertion = jwt.encode(claims, key or load_signing_key(settings), algorithm="RS256")
     register_secret(assertion)
     return assertion
 
@@ -137,6 +149,7 @@ class SalesforceAuth:
         self._clock = clock
         self.flow = settings.mode
         self.renewable = self.flow != "session"
+        self._key: RSAPrivateKey | None = None
         for secret in (settings.session_id, settings.password, settings.security_token):
             register_secret(secret.get_secret_value() if secret else None)
         for secret in (settings.consumer_secret, settings.private_key):
@@ -159,7 +172,12 @@ class SalesforceAuth:
         if self.flow == "password":
             return self._soap_login()
         if self.flow == "jwt":
-            data = {"grant_type": JWT_GRANT, "assertion": jwt_assertion(s, self._clock())}
+            if self._key is None:
+                self._key = load_signing_key(s)
+            data = {
+                "grant_type": JWT_GRANT,
+                "assertion": jwt_assertion(s, self._clock(), self._key),
+            }
         else:
             assert s.consumer_secret is not None
             data = {
@@ -195,7 +213,7 @@ class SalesforceAuth:
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ServerError(f"Salesforce token endpoint: {type(exc).__name__}") from None
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
             raise ServerError(
                 f"Salesforce token endpoint: HTTP {response.status_code}",
                 status=response.status_code,

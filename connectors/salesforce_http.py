@@ -32,6 +32,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from connectors import call_log
 from connectors.base import CallCounter
 from connectors.salesforce_auth import SalesforceAuth, SalesforceSession
 from connectors.salesforce_settings import SalesforceSettings
@@ -92,6 +93,7 @@ def build_session(settings: SalesforceSettings) -> requests.Session:
     """A requests session for simple-salesforce, routed to plain-http hosts where configured."""
     session = requests.Session()
     session.verify = settings.verify_tls
+    call_log.attach(session, "salesforce")  # DEBUG: method, path, status, duration per call
     fallback = PlainHttpAdapter({}, settings.timeout_seconds)
     session.mount("https://", fallback)
     session.mount("http://", fallback)
@@ -150,6 +152,14 @@ def translate(kind: str, exc: SalesforceError) -> CrmSyncError:
     return FatalError(f"Salesforce {kind}: HTTP {exc.status} {code}: {message}", status=exc.status)
 
 
+def _ids_of(identity_url: str | None) -> tuple[str | None, str | None]:
+    """(org id, user id) from a token answer's `id` URL (`.../id/00D.../005...`)."""
+    parts = (identity_url or "").rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-3] == "id":
+        return parts[-2], parts[-1]
+    return None, None
+
+
 class _SessionRefused(Exception):
     """A 401 from the REST API; `code` is its errorCode (INVALID_SESSION_ID when expired)."""
 
@@ -201,6 +211,8 @@ class SalesforceApi:
             if self.auth.renewable:
                 session = self.call("login", self.auth.login)
                 self.log.info("salesforce.login", flow=session.flow)
+                for warning in self.auth.warnings():
+                    self.log.warning("salesforce.password_login_retiring", advice=warning)
             else:
                 session = self.auth.login()  # no network call: the session is given
             register_secret(session.access_token)
@@ -309,10 +321,25 @@ class SalesforceApi:
         )
 
     def identity(self) -> str:
-        """Who the session acts as: `username (user id, org id)`, from OAuth userinfo."""
-        info = self.request("identity", lambda sf: sf.oauth2("userinfo")) or {}
-        name = info.get("preferred_username") or info.get("email") or "unknown user"
-        return f"{name} (user {info.get('user_id', '?')}, org {info.get('organization_id', '?')})"
+        """Who the session acts as: `username (user id, org id)`.
+
+        From OAuth userinfo when the session may read it (the `openid` scope, or a SOAP or
+        given session); otherwise from the token answer's `id` URL and the configured username.
+        """
+        self.client()
+        org, user = _ids_of(self.current.identity_url if self.current else None)
+        try:
+            info = self.request("identity", lambda sf: sf.oauth2("userinfo")) or {}
+        except AuthError:
+            raise
+        except CrmSyncError:
+            info = {}
+        name = info.get("preferred_username") or self.settings.username
+        user = info.get("user_id") or user or "?"
+        org = info.get("organization_id") or org or "?"
+        if not name:
+            return f"user {user} (org {org}; the app's openid scope would show the username)"
+        return f"{name} (user {user}, org {org})"
 
     def close(self) -> None:
         """Release the HTTP session; the next call connects again."""

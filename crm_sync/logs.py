@@ -62,8 +62,22 @@ def redact_secrets(
     return event_dict
 
 
+class _CurrentStderr:
+    """`sys.stderr` as it is at each write, not as it was when logging was configured.
+
+    A progress display replaces `sys.stderr` while it is shown, to print lines above itself; a
+    logger holding the original stream would write through the display and garble it.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    return structlog.PrintLogger(file=sys.stderr)
+    return structlog.PrintLogger(file=_CurrentStderr())  # type: ignore[arg-type]
 
 
 def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
@@ -84,6 +98,9 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
             colors=False, exception_formatter=structlog.dev.plain_traceback
         )
     )
+    from connectors.call_log import enable_urllib3_calls
+
+    enable_urllib3_calls(level == "DEBUG")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -94,8 +111,9 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        # sys.stderr read at each logger's creation, not once here: a test (or a caller) that
-        # swaps stderr and closes it must not leave every later log line writing to a dead file.
+        # sys.stderr read at each line, not once here: a test (or a caller) that swaps stderr and
+        # closes it must not leave every later log line writing to a dead file, and a progress
+        # display that redirects stderr gets the lines to print above itself.
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

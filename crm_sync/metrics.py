@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from crm_sync.bounded import SingleFlight, Unanswered
 from crm_sync.logs import get_logger
 
 if TYPE_CHECKING:
@@ -247,10 +248,17 @@ class ApiCallsCollector(Collector):
 
 
 class BatchStateCollector(Collector):
-    """Batches per state, asked of the store at each scrape; absent when the store fails."""
+    """Batches per state, asked of the store at each scrape; absent when the store fails or
+    does not answer within `webhook.readyz_timeout_seconds` (a hung database never hangs a
+    scrape, nor piles up threads)."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._read = SingleFlight(
+            ctx.store.batches_by_state,
+            ctx.config.webhook.readyz_timeout_seconds,
+            "metrics-batches",
+        )
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -262,11 +270,9 @@ class BatchStateCollector(Collector):
             "Batches that may have been paid for with no answer recorded: a person must act",
         )
         try:
-            by_state: Mapping[str, int] = self._ctx.store.batches_by_state()
-        except Exception as exc:  # a scrape must never fail because the store is down
-            get_logger(component="metrics").warning(
-                "metrics_store_unavailable", error=type(exc).__name__
-            )
+            by_state: Mapping[str, int] = self._read.result()
+        except Unanswered as exc:  # a scrape must never fail because the store is down
+            get_logger(component="metrics").warning("metrics_store_unavailable", error=str(exc))
             by_state = {}
         else:
             in_doubt.add_metric([], by_state.get("in_doubt", 0))

@@ -12,16 +12,22 @@ STAGES = ("scanned", "submitted", "written back")
 
 
 class TerminalProgress:
-    """One line per source and stage, drawn on stderr so stdout keeps only the report."""
+    """One line per source and stage, drawn on stderr so stdout keeps only the report.
 
-    def __init__(self) -> None:
+    While it is shown, rich redirects `sys.stderr` through its console, and the log writes to
+    whatever `sys.stderr` is at each line (see `logs.py`): log lines are printed above the
+    display instead of through it.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TextColumn("{task.completed:>8.0f}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
             transient=False,
+            redirect_stderr=True,
         )
         self._tasks: dict[tuple[str, str], TaskID] = {}
         self._lock = threading.Lock()

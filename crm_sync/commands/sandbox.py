@@ -56,9 +56,7 @@ def run(args: argparse.Namespace) -> int:
         salesforce_kwargs={"session_ttl": args.session_ttl},
         hubspot_kwargs={"access_token_ttl": args.session_ttl or 1800.0},
     )
-    port = args.port
-    ports = (port, port + 1, port + 2) if port else (0, 0, 0)
-    world = SandboxWorld(options, ports=ports)
+    world = SandboxWorld(options, ports=service_ports(args.service, args.port))
     with world:
         wanted = SERVICES[:3] if args.service == "all" else (args.service,)
         for name in SERVICES[:3]:
@@ -70,6 +68,20 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
     return 0
+
+
+def service_ports(service: str, port: int) -> tuple[int, int, int]:
+    """(enrichment, hubspot, salesforce) ports: NAME gets N itself; `all` gets N, N+1, N+2.
+
+    The two emulators not asked for are stopped at once; they take free ports meanwhile.
+    """
+    if not port:
+        return (0, 0, 0)
+    if service == "all":
+        return (port, port + 1, port + 2)
+    ports = [0, 0, 0]
+    ports[SERVICES.index(service)] = port
+    return (ports[0], ports[1], ports[2])
 
 
 def _describe(world: object, wanted: tuple[str, ...]) -> None:

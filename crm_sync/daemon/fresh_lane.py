@@ -69,12 +69,12 @@ class FreshLaneThread:
         while not self._stop.is_set() and not self.ctx.stopping.is_set():
             try:
                 self.lane.tick()
-                self._observe()
+                self.observe_settled()
             except Exception:  # the next tick tries again; the daemon lives on
                 _log().exception("fresh_lane_tick_failed")
             self._stop.wait(pause)
 
-    def _observe(self) -> None:
+    def observe_settled(self) -> None:
         settled = self.ctx.store.open_batches.settled_since(self._settled_since)
         if settled:
             self.metrics.observe_settled(settled)

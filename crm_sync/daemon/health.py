@@ -3,16 +3,14 @@
 `CycleHealth` backs `/healthz`: the daemon is unhealthy when `schedule.health_missed_cycles`
 scheduled cycles have come and gone with no cycle starting or finishing (a hung cycle, a dead
 scheduler), so the orchestrator restarts it; every step is checkpointed in the store.
-`StorePing` backs `/readyz`: the store's ping runs in a thread of its own, and an answer later
-than the deadline counts as "not ready" instead of hanging the probe.
+`StorePing` backs `/readyz`: the store's ping runs in a thread of its own (`SingleFlight`), and
+an answer later than the deadline counts as "not ready" instead of hanging the probe.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +18,7 @@ from apscheduler.triggers.base import BaseTrigger
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from crm_sync.bounded import SingleFlight, Unanswered
 from crm_sync.metrics import PREFIX
 from crm_sync.pipeline.context import utc_now
 
@@ -113,32 +112,11 @@ class StorePing:
     """The store's ping with a deadline; at most one ping thread is ever stuck at a time."""
 
     def __init__(self, ping: Callable[[], bool], timeout_seconds: float) -> None:
-        self._ping = ping
-        self._timeout = timeout_seconds
-        self._lock = threading.Lock()
-        self._pending: Future[bool] | None = None
-
-    def _start(self) -> Future[bool]:
-        future: Future[bool] = Future()
-
-        def work() -> None:
-            try:
-                future.set_result(bool(self._ping()))
-            except Exception:  # any failure to reach the store means "not ready"
-                future.set_result(False)
-
-        # A daemon thread: a ping stuck on a dead connection must not keep the process alive.
-        threading.Thread(target=work, name="store-ping", daemon=True).start()
-        return future
+        self._flight = SingleFlight(ping, timeout_seconds, "store-ping")
 
     async def check(self) -> bool:
         """True when the store answered within the deadline."""
-        with self._lock:
-            if self._pending is None or self._pending.done():
-                self._pending = self._start()
-            future = self._pending
         try:
-            answer = asyncio.shield(asyncio.wrap_future(future))
-            return await asyncio.wait_for(answer, self._timeout)
-        except TimeoutError:
+            return bool(await self._flight.aresult())
+        except Unanswered:
             return False

@@ -85,24 +85,31 @@ def _log_malformed(result: EnrichmentResult) -> None:
 
 
 def attach_early_results(ctx: Context) -> int:
-    """Hand kept results to their batches, and adopt in_doubt ones; how many were stored."""
+    """Hand kept results to their batches, and adopt in_doubt ones; how many were stored.
+
+    Runs on every collect pass: one small read when nothing is kept (the usual case).
+    """
+    if not ctx.store.kept_result_count():
+        return 0
     stored = 0
     for enrichment_id, outcome in ctx.store.attach_known_early_results():
         get_logger(enrichment_id=enrichment_id).info("early_result_attached", outcome=outcome)
         stored += outcome == "stored"
-    if not ctx.store.batches_by_state().get("in_doubt"):
-        return stored
-    for early in ctx.store.early_results():
+    in_doubt = ctx.store.in_doubt_batches()
+    for early in ctx.store.early_results() if in_doubt else []:
         try:
             result = EnrichmentResult.model_validate_json(early.raw_result)
         except ValueError:
             continue  # it was readable when kept; nothing to adopt with if it is not now
-        if adopt_in_doubt(ctx, result):
+        if adopt_in_doubt(ctx, result, in_doubt):
             stored += 1
+            in_doubt = ctx.store.in_doubt_batches()
     return stored
 
 
-def adopt_in_doubt(ctx: Context, result: EnrichmentResult) -> bool:
+def adopt_in_doubt(
+    ctx: Context, result: EnrichmentResult, in_doubt: list[Batch] | None = None
+) -> bool:
     """Recognise a result of an in_doubt batch by its contacts, and record its enrichment id.
 
     A batch becomes in_doubt when we crashed before saving the id the API returned; when its
@@ -116,7 +123,7 @@ def adopt_in_doubt(ctx: Context, result: EnrichmentResult) -> bool:
     keys = {(c.get("source"), c.get("crm_id")) for c in customs}
     if not result.id or not keys or any(None in key for key in keys):
         return False
-    for batch in ctx.store.in_doubt_batches():
+    for batch in ctx.store.in_doubt_batches() if in_doubt is None else in_doubt:
         contacts = {(batch.source, c.record_id) for c in batch.contacts}
         if keys <= contacts and len(keys) == len(customs) and 2 * len(keys) >= len(contacts):
             adopted = ctx.store.mark_submitted(batch.id, result.id, next_poll_at=ctx.clock())

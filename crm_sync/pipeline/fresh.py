@@ -277,6 +277,8 @@ def send_open_batch(
 def write_back_fresh(ctx: Context, counts: dict[str, SourceCounts]) -> int:
     """Write back received fresh batches now, without waiting for a long full cycle."""
     done = 0
+    if not ctx.store.open_batches.any_received():
+        return done
     for batch in ctx.store.open_batches.claim_received(
         owner=ctx.owner, limit=WRITE_BACK_PER_TICK, lease=CLAIM_LEASE
     ):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import structlog
+
 from connectors.base import Connector, Contact, FieldUpdate, WriteStatus
 from crm_sync.config import SourceConfig
 from crm_sync.enrichment.models import (
@@ -56,7 +58,8 @@ def write_back_received(
     done = 0
     for batch in ctx.store.claim_received(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
         counts = counts_for.setdefault(batch.source, SourceCounts())
-        write_back_batch(ctx, batch, counts)
+        with structlog.contextvars.bound_contextvars(source=batch.source, batch=batch.id):
+            write_back_batch(ctx, batch, counts)
         done += 1
     return done
 
@@ -200,6 +203,9 @@ def _write(connector: Connector, plan: _Plan, counts: SourceCounts) -> list[str]
                 counts.phones_written += "phone" in update.values
             else:
                 counts.rejected += 1
+                get_logger().warning(
+                    "write_refused", record=update.record_id, reason=outcome.reason
+                )
                 plan.outcomes[update.record_id] = ContactOutcome(
                     update.record_id, f"rejected: {outcome.reason}"[:500], {}, True
                 )

@@ -40,11 +40,14 @@ class HubSpotOAuth:
     app_id: int = 3_141_592
     user: str = "installer@example.com"
     revoked: bool = False
+    failures: list[int] = field(default_factory=list)  # statuses to answer next (outages)
     _issued: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def token(self, body: bytes) -> Reply:
         """The token endpoint's answer to a form-encoded POST."""
+        if self.failures:
+            return self.failures.pop(0), oauth_error("INTERNAL_ERROR", "internal error")
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         if form.get("grant_type") != "refresh_token":
             return 400, oauth_error("BAD_GRANT_TYPE", "grant_type must be refresh_token here")

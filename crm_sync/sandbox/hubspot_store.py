@@ -34,6 +34,7 @@ DEFAULT_PROPERTIES = ("firstname", "lastname", "email", "createdate", "lastmodif
 READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_additional_emails"})
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 SEED_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+MAX_CHANGELOG = 20_000
 
 
 def iso(moment: datetime) -> str:
@@ -69,6 +70,8 @@ class ContactStore:
         self._email_owner: dict[str, str] = {}
         self._cache: dict[str, tuple[int, list[str]]] = {}
         self._version = 0
+        self._changed: list[str] = []  # record ids made searchable, one per version
+        self._changed_base = 0  # the version just before self._changed[0]
         self._next_id = 101
         self.known = set(STANDARD_PROPERTIES) | set(extra_properties)
         self.writes: list[WriteRecord] = []
@@ -133,9 +136,17 @@ class ContactStore:
         snapshot = dict(self._props[record_id])
         if self._lag <= 0:
             self._search[record_id] = snapshot
-            self._version += 1
+            self._bump(record_id)
         else:
             self._pending.append((self._clock() + self._lag, record_id, snapshot))
+
+    def _bump(self, record_id: str) -> None:
+        """One more searchable change; remembered so cached scans can catch up by record."""
+        self._version += 1
+        self._changed.append(record_id)
+        if len(self._changed) > MAX_CHANGELOG:
+            self._changed_base += len(self._changed) - MAX_CHANGELOG // 2
+            del self._changed[: len(self._changed) - MAX_CHANGELOG // 2]
 
     # -- search ----------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> tuple[int, list[str]]:
@@ -145,7 +156,7 @@ class ContactStore:
             while self._pending and self._pending[0][0] <= now:
                 _, record_id, snapshot = self._pending.popleft()
                 self._search[record_id] = snapshot
-                self._version += 1
+                self._bump(record_id)
             ids = self._sorted_matches(request)
             if request.id_bound is not None:
                 value, inclusive = request.id_bound
@@ -166,6 +177,8 @@ class ContactStore:
         key = request.unbounded_key or request.cache_key
         predicate = request.unbounded or request.predicate
         cached = self._cache.get(key)
+        if cached is not None and cached[0] != self._version and request.id_bound is not None:
+            cached = self._catch_up(key, cached, predicate)
         if cached is None or cached[0] != self._version:
             ids = [rid for rid, props in self._search.items() if predicate(props)]
             prop = request.sort_property
@@ -176,6 +189,30 @@ class ContactStore:
                 self._cache.clear()
             cached = self._cache[key] = (self._version, ids)
         return cached[1]
+
+    def _catch_up(
+        self,
+        key: str,
+        cached: tuple[int, list[str]],
+        predicate: Callable[[dict[str, str | None]], bool],
+    ) -> tuple[int, list[str]] | None:
+        """An id-sorted cached scan brought up to date by re-testing only the records changed
+        since (records created or edited while a scan pages must not cost a full evaluation)."""
+        version, ids = cached
+        start = version - self._changed_base
+        if start < 0:
+            return None  # the changelog no longer reaches back that far
+        members = list(ids)
+        for record_id in dict.fromkeys(self._changed[start:]):
+            position = bisect_left(members, sort_key(record_id), key=sort_key)
+            present = position < len(members) and members[position] == record_id
+            wanted = predicate(self._search[record_id])
+            if wanted and not present:
+                members.insert(position, record_id)
+            elif present and not wanted:
+                del members[position]
+        updated = self._cache[key] = (self._version, members)
+        return updated
 
     # -- wire shapes -----------------------------------------------------------------------
     def object_json(

@@ -13,7 +13,6 @@ SOAP login() is absent from API 65.0 and later, as in Salesforce: it answers 404
 from __future__ import annotations
 
 import collections
-import html
 import itertools
 import re
 import time
@@ -38,20 +37,25 @@ from crm_sync.sandbox.salesforce_data import (
     object_of,
     seed_records,
 )
-from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
+from crm_sync.sandbox.salesforce_login import (
+    SANDBOX_PASSWORD,
+    SANDBOX_SECURITY_TOKEN,
+    LoginEndpoints,
+)
+from crm_sync.sandbox.salesforce_login import (
+    errors as rest_errors,
+)
+
+__all__ = ["SANDBOX_PASSWORD", "SANDBOX_SECURITY_TOKEN", "SalesforceEmulator", "WriteRecord"]
 from crm_sync.sandbox.salesforce_oauth import OAuthApp, SessionBook, TokenEndpoint
-from crm_sync.sandbox.salesforce_soap import login_fault, login_response, parse_login
 from crm_sync.sandbox.salesforce_writes import check_update
 from crm_sync.sandbox.soql import SoqlError, parse
 
 API = "/services/data/v{version:str}"
 MAX_COLLECTION = 200
-LAST_SOAP_LOGIN_VERSION = 64.0
 # REST versions this org answers: composite/sobjects exists from 42.0; 66.0 is the newest the
 # emulator models. Others are 404 NOT_FOUND, as an org answers a version it does not know.
 API_VERSIONS = (42.0, 66.0)
-SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the emulator's well-known login
-SANDBOX_SECURITY_TOKEN = "sandbox-token"  # noqa: S105 - the emulator's well-known login
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,7 @@ class WriteRecord:
     fields: dict[str, Any]
 
 
-def _errors(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse([{"message": message, "errorCode": code}], status_code=status)
+_errors = rest_errors
 
 
 def _known_version(text: str) -> bool:
@@ -74,7 +77,7 @@ def _known_version(text: str) -> bool:
     )
 
 
-class SalesforceEmulator:
+class SalesforceEmulator(LoginEndpoints):
     """An in-memory org behind a Starlette app; `records` is Id -> fields for every object."""
 
     def __init__(
@@ -112,6 +115,7 @@ class SalesforceEmulator:
         self._runner = QueryRunner(self.records)
         self.sessions = SessionBook(clock, session_ttl)
         self._expire_at: str | None = None
+        self.token_failures: list[int] = []
         self.oauth_app = oauth_app or OAuthApp(pre_authorized=frozenset({username}))
         self.users: dict[str, str] = {}
         self.token_endpoint = TokenEndpoint(self.oauth_app, self.sessions, self.users)
@@ -146,29 +150,6 @@ class SalesforceEmulator:
         """Expire every session, the configured one too, when the next request whose path has
         `path_part` arrives (a session that runs out right before, say, a write)."""
         self._expire_at = path_part
-
-    def auth_settings(self, url: str, auth: str = "session") -> dict[str, Any]:
-        """A Salesforce source's settings keys for one auth flow on this org served at `url`."""
-        app = self.oauth_app
-        flows: dict[str, dict[str, Any]] = {
-            "jwt": {
-                "consumer_key": app.consumer_key,
-                "username": self.username,
-                "private_key": sandbox_key_pair().private_key,
-            },
-            "client_credentials": {
-                "consumer_key": app.consumer_key,
-                "consumer_secret": app.consumer_secret,
-            },
-            "password": {
-                "username": self.username,
-                "password": SANDBOX_PASSWORD,
-                "security_token": SANDBOX_SECURITY_TOKEN,
-            },
-        }
-        if auth == "session":
-            return {"instance_url": url, "session_id": self.session_id}
-        return {"auth": auth, **flows[auth], "login_url": url}
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """Answer the next `count` REST calls with `status` (503 SERVER_UNAVAILABLE by default)."""
@@ -231,44 +212,6 @@ class SalesforceEmulator:
             response = await handler(request)
         response.headers.update(self._usage_header())
         return response
-
-    def _user_of(self, request: Request) -> str | None:
-        """The user of the request's bearer session, or None when it is not a live one."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
-        if token == self.session_id:
-            return self.username
-        return self.sessions.user_of(token)
-
-    async def _login(self, request: Request) -> Response:
-        self.calls["login"] += 1
-        version = request.path_params["version"]
-        if not re.fullmatch(r"\d+\.\d+", version) or float(version) > LAST_SOAP_LOGIN_VERSION:
-            return _errors(404, "NOT_FOUND", "The requested resource does not exist")
-        username, secret = parse_login((await request.body()).decode("utf-8", "replace"))
-        if username != self.username or secret != self._secret:
-            return Response(login_fault(), status_code=500, media_type="text/xml")
-        server_url = f"{request.base_url}services/Soap/u/{version}/00D5g0000000001"
-        session = self.sessions.issue(self.username)
-        body = login_response(html.escape(server_url), html.escape(session))
-        return Response(body, media_type="text/xml")
-
-    async def _token(self, request: Request) -> Response:
-        self.calls["token"] += 1
-        base_url = str(request.base_url).rstrip("/")
-        status, body = self.token_endpoint.answer(
-            await request.body(), request.headers.get("authorization", ""), base_url
-        )
-        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
-
-    async def _userinfo(self, request: Request) -> Response:
-        self.calls["userinfo"] += 1
-        username = self._user_of(request)
-        if username is None:
-            return Response("Bad_OAuth_Token", status_code=403, media_type="text/plain")
-        base_url = str(request.base_url).rstrip("/")
-        return JSONResponse(self.token_endpoint.userinfo(username, base_url))
 
     # --- query -------------------------------------------------------------------------------
     async def _query(self, request: Request) -> Response:

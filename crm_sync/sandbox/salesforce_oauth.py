@@ -34,6 +34,7 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 180  # seconds
 CLOCK_SKEW = 5  # seconds of leeway on exp in the future
 ORG_ID = "00D5g0000000001EAA"
+FULL_ACCESS = frozenset({"full", "api", "openid", "id"})
 GENERIC_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 Reply = tuple[int, dict[str, Any]]
 
@@ -47,6 +48,8 @@ class OAuthApp:
     certificate: str = field(default_factory=lambda: sandbox_key_pair().certificate)
     pre_authorized: frozenset[str] = frozenset({"sandbox@example.com"})
     run_as: str | None = "integration@example.com"  # the client credentials flow's user
+    # The app's OAuth scopes; userinfo needs openid, which an integration app often lacks.
+    scopes: frozenset[str] = frozenset({"api", "refresh_token", "offline_access"})
     my_domain_audience: bool = False  # also accept the org's own URL as a JWT audience
 
 
@@ -56,15 +59,15 @@ class SessionBook:
     def __init__(self, clock: Callable[[], float], ttl: float | None = None) -> None:
         self.clock = clock
         self.ttl = ttl
-        self._issued: dict[str, tuple[float, str]] = {}
+        self._issued: dict[str, tuple[float, str, frozenset[str]]] = {}
         self.history: list[str] = []  # every session ever issued (canary tests look for them)
         self._lock = threading.Lock()
 
-    def issue(self, username: str) -> str:
-        """A new session id for `username`."""
+    def issue(self, username: str, scopes: frozenset[str] = FULL_ACCESS) -> str:
+        """A new session id for `username` with these OAuth scopes (SOAP logins: full)."""
         token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(40)}"
         with self._lock:
-            self._issued[token] = (self.clock(), username)
+            self._issued[token] = (self.clock(), username, scopes)
             self.history.append(token)
         return token
 
@@ -74,10 +77,16 @@ class SessionBook:
             entry = self._issued.get(token)
         if entry is None:
             return None
-        issued, username = entry
+        issued, username, _ = entry
         if self.ttl is not None and self.clock() - issued >= self.ttl:
             return None
         return username
+
+    def scopes_of(self, token: str) -> frozenset[str]:
+        """The scopes of an issued session (full access for any other, e.g. a configured one)."""
+        with self._lock:
+            entry = self._issued.get(token)
+        return entry[2] if entry else FULL_ACCESS
 
     def expire_all(self) -> None:
         """Every session issued so far answers 401 from now on."""
@@ -129,8 +138,8 @@ class TokenEndpoint:
             self.app.consumer_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
         )
         return {
-            "access_token": self.sessions.issue(username),
-            "scope": "api",
+            "access_token": self.sessions.issue(username, self.app.scopes),
+            "scope": " ".join(sorted(self.app.scopes)),
             "instance_url": base_url,
             "id": identity,
             "token_type": "Bearer",

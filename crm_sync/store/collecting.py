@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from crm_sync.store.records import RECEIVED, SUBMITTED, Batch, EarlyResult
 from crm_sync.store.rows import load_batches
@@ -148,23 +148,24 @@ def attach_early(conn: Connection, now: datetime, enrichment_id: str) -> str | N
     return outcome
 
 
-def attach_known_early(conn: Connection, now: datetime) -> list[tuple[str, str]]:
-    """Attach every kept result whose id a batch now carries: [(enrichment id, outcome)].
+def known_early_ids(conn: Connection, _now: datetime) -> list[str]:
+    """Ids of kept results, not attached yet, that a batch now carries (a read, cheap when idle).
 
     Closes the race where a result is kept while the POST's answer is being recorded (each
-    transaction missed the other's row); runs on every collect pass, one query when idle.
+    transaction missed the other's row); `attach_early` then hands each one over.
     """
-    known = conn.execute(
+    query = (
         select(early_results.c.enrichment_id)
         .join(batches, batches.c.enrichment_id == early_results.c.enrichment_id)
         .where(early_results.c.attached_batch_id.is_(None))
-    ).scalars()
-    done = []
-    for enrichment_id in list(known):
-        outcome = attach_early(conn, now, enrichment_id)
-        if outcome is not None:
-            done.append((enrichment_id, outcome))
-    return done
+    )
+    return list(conn.execute(query).scalars())
+
+
+def count_early(conn: Connection, _now: datetime) -> int:
+    """How many kept results no batch has claimed yet."""
+    query = select(func.count()).where(early_results.c.attached_batch_id.is_(None))
+    return int(conn.execute(query.select_from(early_results)).scalar_one())
 
 
 def load_early(conn: Connection, *, attached: bool | None = False) -> list[EarlyResult]:

@@ -8,9 +8,10 @@ the newest row version; a transaction chosen as a deadlock victim is run again f
 
 Timeouts (`Timeouts`): a database that hangs must not hang the process. PostgreSQL gets libpq's
 `connect_timeout`, a server-side `statement_timeout` (sent as `options`, added to any `options`
-the URL already carries) and a pool checkout timeout; SQLite waits for a lock at most the busy
-timeout. A connection that hangs mid-statement on a dead network is bounded by the callers
-(`/readyz` answers 503 after its own deadline, `/healthz` fails after missed cycles).
+the URL already carries), TCP keepalives and `tcp_user_timeout`, and a pool checkout timeout;
+SQLite waits for a lock at most the busy timeout. A connection that hangs mid-statement anyway is
+bounded by the callers (`/readyz` and `/metrics` wait a few seconds at most, `/healthz` fails
+after missed cycles).
 """
 
 from __future__ import annotations
@@ -90,6 +91,17 @@ def postgres_connect_args(url: str, timeouts: Timeouts) -> dict[str, Any]:
     args: dict[str, Any] = {}
     if "connect_timeout" not in query:
         args["connect_timeout"] = max(1, round(timeouts.connect_seconds))
+    # A peer that vanished (host down, silent partition) is noticed by TCP, not after ~15 min:
+    # keepalives on idle pooled connections, tcp_user_timeout on data never acknowledged.
+    for key, value in (
+        ("keepalives", 1),
+        ("keepalives_idle", 30),
+        ("keepalives_interval", 10),
+        ("keepalives_count", 3),
+        ("tcp_user_timeout", max(10_000, round(timeouts.statement_seconds * 1000))),
+    ):
+        if key not in query:
+            args[key] = value
     if timeouts.statement_seconds > 0:
         existing = query.get("options", "")
         if isinstance(existing, tuple):

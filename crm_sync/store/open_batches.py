@@ -238,6 +238,13 @@ def claim_received_fresh(
     )
 
 
+def any_received_fresh(conn: Connection) -> bool:
+    """Whether a fresh-lane batch waits for write-back (a read, before taking the write lock)."""
+    fresh_ids = select(fresh_contacts.c.batch_id)
+    query = select(batches.c.id).where(batches.c.state == RECEIVED, batches.c.id.in_(fresh_ids))
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def settled_since(conn: Connection, since: datetime) -> list[SettledContact]:
     """Contacts of batches written after `since`: when they started waiting, when written."""
     written = (batches.c.state == WRITTEN) & (batches.c.written_at > since)
@@ -329,6 +336,9 @@ class OpenBatchStore:
     def last_post(self, source: str) -> datetime | None:
         found: datetime | None = self._read(lambda c, _now: last_fresh_post(c, source))
         return found
+
+    def any_received(self) -> bool:
+        return bool(self._read(lambda c, _now: any_received_fresh(c)))
 
     def claim_received(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
         """Received fresh-lane batches claimed for write-back by `owner`."""

@@ -24,9 +24,24 @@ class ResultMethods:
     def _read(self, work: Callable[[Connection, datetime], Any]) -> Any:
         raise NotImplementedError
 
+    def kept_result_count(self) -> int:
+        """How many kept results no batch has claimed yet (cheap: no bodies read)."""
+        return int(self._read(collecting.count_early))
+
     def attach_known_early_results(self) -> list[tuple[str, str]]:
-        """Hand kept results to the batches that now carry their ids: [(id, outcome)]."""
-        result: list[tuple[str, str]] = self._write(collecting.attach_known_early)
+        """Hand kept results to the batches that now carry their ids: [(id, outcome)].
+
+        One read when there is nothing to do; the write transaction only when there is.
+        """
+        known: list[str] = self._read(collecting.known_early_ids)
+        if not known:
+            return []
+
+        def attach(conn: Connection, now: datetime) -> list[tuple[str, str]]:
+            done = [(i, collecting.attach_early(conn, now, i)) for i in known]
+            return [(i, outcome) for i, outcome in done if outcome is not None]
+
+        result: list[tuple[str, str]] = self._write(attach)
         return result
 
     def attach_early_result(self, enrichment_id: str) -> str | None:

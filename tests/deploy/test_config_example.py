@@ -48,7 +48,6 @@ INTENDED_NON_DEFAULTS = {
     "enrichment.api_key",
     "schedule.cron",
     "webhook.public_url",
-    "notify.urls",
 }
 
 

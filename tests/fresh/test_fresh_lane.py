@@ -178,3 +178,31 @@ def test_an_open_batch_survives_a_restart_and_is_given_back_when_the_lane_is_off
         row = ctx.store.ledger_row("hubspot", record_id)
         assert row is not None
         assert row.in_flight_batch_id is None
+
+
+def test_metrics_show_open_batches_and_the_latency_histogram(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """/metrics: the open batch and its oldest contact's age, then the fresh lane's latency."""
+    config = _config(world, tmp_path)
+    record_id = create_contact(hubspot_client(world), "Metric", "Watcher")
+    metrics = Metrics()
+    with open_context(config) as ctx:
+        thread = FreshLaneThread(ctx, metrics)
+        lane = thread.lane
+        lane.tick()
+        text = metrics.render().decode()
+        assert 'crm_sync_open_batches{source="hubspot"} 1.0' in text
+        oldest = next(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith('crm_sync_open_batch_oldest_seconds{source="hubspot"}')
+        )
+        assert oldest > 0
+        _tick_until(lane, lambda: _outcomes(ctx, [record_id])[record_id], 10, "written")
+        thread.observe_settled()
+        text = metrics.render().decode()
+        assert 'crm_sync_open_batches{source="hubspot"} 0.0' in text
+        count = 'crm_sync_contact_latency_seconds_count{lane="fresh",source="hubspot"} 1.0'
+        assert count in text
+        thread.stop()

@@ -139,3 +139,35 @@ def test_date_filter_refuses_what_is_not_a_date(hub: tuple[HubSpotEmulator, HubS
     with pytest.raises(ApiException) as refused:
         client.crm.contacts.search_api.do_search(public_object_search_request=search)
     assert refused.value.status == 400
+
+
+def test_a_paged_scan_sees_records_created_and_filled_between_its_pages(
+    hub: tuple[HubSpotEmulator, HubSpot, str],
+) -> None:
+    """The cached id-keyset scan of the emulator catches up with creations and edits."""
+    emulator, client, _ = hub
+    gap = [{"propertyName": "phone", "operator": "NOT_HAS_PROPERTY"}]
+
+    def page_after(after_id: int) -> list[str]:
+        bound = {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)}
+        search = PublicObjectSearchRequest(
+            filter_groups=[{"filters": [*gap, bound]}],
+            sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            properties=["phone"],
+            limit=100,
+            after="0",
+        )
+        page = client.crm.contacts.search_api.do_search(public_object_search_request=search)
+        return [r.id for r in page.results]
+
+    first = page_after(0)
+    filled = first[0]
+    emulator.set_property(filled, "phone", "+14155550100")
+    new = _create(client, firstname="Late", lastname="Comer").id  # type: ignore[attr-defined]
+    again = page_after(0)
+    assert filled not in again
+    assert new in again
+    expected = sorted(
+        (rid for rid, props in emulator.records.items() if not props.get("phone")), key=int
+    )
+    assert again == expected

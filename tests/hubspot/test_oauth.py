@@ -13,7 +13,7 @@ from connectors.base import FieldUpdate, WriteStatus
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot_auth import REFRESH_MARGIN
 from connectors.hubspot_settings import HubSpotSettings
-from crm_sync.errors import AuthError
+from crm_sync.errors import AuthError, ServerError
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.server import BackgroundServer
 from tests.hubspot.conftest import FakeClock, make_source, person
@@ -147,6 +147,21 @@ def test_check_names_the_flow_and_the_installing_user(
     assert (
         lines["hubspot.auth"].detail == "oauth as installer@example.com (hub 242424, app 3141592)"
     )
+
+
+def test_token_endpoint_outage_is_retried(
+    oauth_connect: Callable[..., HubSpotConnector], clock: FakeClock
+) -> None:
+    """Two 503s from the token endpoint are waited out; endless ones are a ServerError."""
+    emulator = emulator_for(clock)
+    emulator.oauth.failures.extend([503, 503])
+    connector = oauth_connect(emulator, max_retries=2)
+    assert connector.read(["101"])
+    assert emulator.calls["oauth_token"] == 3
+    emulator.oauth.failures.extend([502] * 5)
+    clock.now += 1800
+    with pytest.raises(ServerError):
+        connector.read(["101"])
 
 
 def test_auth_is_inferred_and_ambiguity_is_refused() -> None:

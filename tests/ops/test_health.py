@@ -145,13 +145,16 @@ def test_readyz_answers_503_within_seconds_when_the_database_hangs(
     tmp_path: Path, pg_schema_url: str, http: httpx.Client
 ) -> None:
     """PostgreSQL behind a proxy that stops answering: /readyz is 503 after its 1 s deadline
-    (not after TCP gives up), stays 503 while hung, and is 200 again once the database answers."""
+    (not after TCP gives up), stays 503 while hung, /metrics still answers, and /readyz is 200
+    again once the database answers."""
     config = make_config(tmp_path, webhook={"readyz_timeout_seconds": 1})
     with FreezingProxy(("127.0.0.1", 5432)) as proxy:
         store = Store.open(_proxied(pg_schema_url, proxy.port), timeouts=FAST)
         ctx = Context(config=config, store=store, client=IdleClient(), connectors={})
         hooks = Hooks(ready=lambda: True, on_stored=lambda: None)
-        server = HttpServer(build_app(ctx, Metrics(), hooks), "127.0.0.1", 0)
+        metrics = Metrics()
+        metrics.bind_context(ctx)
+        server = HttpServer(build_app(ctx, metrics, hooks), "127.0.0.1", 0)
         server.start()
         base = f"http://127.0.0.1:{server.port}"
         try:
@@ -163,6 +166,14 @@ def test_readyz_answers_503_within_seconds_when_the_database_hangs(
                 assert answer.status_code == 503
                 assert answer.json() == {"store": False, "scheduler": True}
                 assert time.monotonic() - started < 5
+                # A scrape does not hang either: the store's families are left out.
+                started = time.monotonic()
+                scrape = http.get(f"{base}/metrics")
+                assert scrape.status_code == 200
+                assert time.monotonic() - started < 5
+                families = {f.name: f for f in text_string_to_metric_families(scrape.text)}
+                assert families["crm_sync_batches"].samples == []
+                assert families["crm_sync_in_doubt_batches"].samples == []
             proxy.thaw()
             _until(lambda: http.get(f"{base}/readyz").status_code == 200)
         finally:

@@ -122,6 +122,8 @@ def test_reprs_and_metrics_carry_no_secret(world: SandboxWorld, tmp_path: Path) 
             texts += [repr(connector.settings), repr(getattr(connector, "api", None))]
             texts += [repr(getattr(connector, "auth", None))]
     assert 'kind="login"' in exposition
+    assert 'kind="session_renewed"' in exposition
+    assert 'kind="token_refresh_after_401"' in exposition
     for secret in static_secrets(world) + issued_secrets(world):
         for text in texts:
             assert secret not in text

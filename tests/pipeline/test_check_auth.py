@@ -42,7 +42,7 @@ def test_check_names_flow_and_identity(
     assert _check(world, tmp_path, sources) == 0
     out = capsys.readouterr().out
     assert "source sf-jwt salesforce session: OK accepted; auth jwt as sandbox@example.com" in out
-    assert "auth client_credentials as integration@example.com" in out
+    assert "auth client_credentials as user 0055g" in out  # no openid scope: ids only
     assert "auth password as sandbox@example.com" in out
     assert "source sf-password salesforce auth: OK warning: username-password login" in out
     assert "Summer '27" in out

@@ -68,7 +68,7 @@ def _check_salesforce_flows(lines: list[str]) -> None:
     assert "auth jwt as sandbox@example.com" in _check(jwt)
     secret = _value(lines, r"consumer secret (\S+),")
     cc = {"consumer_key": key, "consumer_secret": secret, "login_url": url}
-    assert "auth client_credentials as integration@example.com" in _check(cc)
+    assert "auth client_credentials as user 0055g" in _check(cc)
 
 
 def _check_hubspot_oauth(lines: list[str]) -> None:

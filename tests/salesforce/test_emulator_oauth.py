@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from crm_sync.sandbox.salesforce_keys import generate_key_pair, sandbox_key_pair
-from crm_sync.sandbox.salesforce_oauth import JWT_GRANT
+from crm_sync.sandbox.salesforce_oauth import JWT_GRANT, OAuthApp
 from tests.salesforce.conftest import Org
 
 
@@ -30,8 +30,11 @@ def assertion(org: Org, key: str | None = None, **claims: Any) -> str:
     return jwt.encode(body, key or sandbox_key_pair().private_key, algorithm="RS256")
 
 
-def test_jwt_grant_answers_a_usable_session(org: Org) -> None:
-    """access_token, instance_url, id, token_type and issued_at; the token works on REST."""
+def test_jwt_grant_answers_a_usable_session(make_org: Any) -> None:
+    """access_token, instance_url, id, token_type and issued_at; the token works on REST, and
+    on the identity URL when the app has the `id` scope."""
+    app = OAuthApp(scopes=frozenset({"api", "id"}))
+    org = make_org(contacts=2, oauth_app=app)
     answer = token(org, {"grant_type": JWT_GRANT, "assertion": assertion(org)})
     assert answer.status_code == 200
     body = answer.json()
@@ -45,6 +48,17 @@ def test_jwt_grant_answers_a_usable_session(org: Org) -> None:
         f"{org.server.url}/services/data/v66.0/limits", headers=headers, timeout=5
     )
     assert limits.status_code == 200
+    userinfo = requests.get(
+        f"{org.server.url}/services/oauth2/userinfo", headers=headers, timeout=5
+    )
+    assert userinfo.status_code == 403  # needs openid
+
+
+def test_identity_url_needs_the_id_scope(org: Org) -> None:
+    """The default app (api, refresh_token) may not read the identity URL or userinfo."""
+    body = token(org, {"grant_type": JWT_GRANT, "assertion": assertion(org)}).json()
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert requests.get(body["id"], headers=headers, timeout=5).status_code == 403
 
 
 @pytest.mark.parametrize(

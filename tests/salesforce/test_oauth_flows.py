@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
+from structlog.testing import capture_logs
 
 from connectors.base import FieldUpdate, WriteStatus
 from connectors.salesforce_auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
@@ -17,8 +18,9 @@ from connectors.salesforce_settings import (
     TESTED_API_VERSIONS,
     SalesforceSettings,
 )
-from crm_sync.errors import AuthError, NotFoundError
+from crm_sync.errors import AuthError, ConfigError, NotFoundError
 from crm_sync.sandbox.salesforce_keys import generate_key_pair, public_key_pem, sandbox_key_pair
+from crm_sync.sandbox.salesforce_oauth import OAuthApp
 from tests.salesforce.conftest import Org
 
 PASSWORD = {
@@ -51,12 +53,21 @@ def test_jwt_bearer_flow_logs_in_and_check_names_the_user(org: Org) -> None:
     assert "salesforce auth" not in lines  # no retirement warning outside password mode
 
 
-def test_client_credentials_flow_runs_as_the_apps_user(org: Org) -> None:
-    """Consumer key and secret give a session of the app's "run as" user."""
+def test_client_credentials_flow_runs_as_the_apps_user(make_org: Any) -> None:
+    """Consumer key and secret give a session of the app's "run as" user, named by userinfo
+    when the app has the openid scope, else by its ids from the token answer."""
+    app = OAuthApp(scopes=frozenset({"api", "openid"}))
+    org = make_org(contacts=3, oauth_app=app)
     connector = org.connector(**org.client_credentials_settings())
     assert len(connector.read(_ids(org))) == 3
     detail = {r.name: r for r in connector.check()}["salesforce session"].detail
-    assert "auth client_credentials as integration@example.com" in detail
+    assert "auth client_credentials as integration@example.com (user 0055g" in detail
+    plain = make_org(contacts=1)
+    detail = {r.name: r for r in plain.connector(**plain.client_credentials_settings()).check()}[
+        "salesforce session"
+    ].detail
+    assert "auth client_credentials as user 0055g" in detail
+    assert "org 00D5g" in detail
 
 
 def test_password_check_warns_that_soap_login_is_retired(org: Org) -> None:
@@ -69,6 +80,17 @@ def test_password_check_warns_that_soap_login_is_retired(org: Org) -> None:
     assert "Moving from password to JWT" in warning
     assert soap_version("66.0") == "64.0"
     assert soap_version("59.0") == "59.0"
+
+
+def test_every_password_login_logs_the_retirement_warning(org: Org) -> None:
+    """Each SOAP login logs `salesforce.password_login_retiring`; a JWT login does not."""
+    with capture_logs() as events:
+        org.connector(login_url=org.server.url, **PASSWORD).read(_ids(org, 1))
+        org.connector(**org.jwt_settings()).read(_ids(org, 1))
+    warned = [e for e in events if e["event"] == "salesforce.password_login_retiring"]
+    assert len(warned) == 1
+    assert warned[0]["log_level"] == "warning"
+    assert "Summer '27" in warned[0]["advice"]
 
 
 def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
@@ -86,6 +108,7 @@ def test_private_key_file_is_read(org: Org, tmp_path: Path) -> None:
         ({"domain": "login"}, "https://login.salesforce.com"),
         ({"domain": "test"}, "https://test.salesforce.com"),
         ({"domain": "acme.my"}, "https://login.salesforce.com"),
+        ({"domain": "acme--dev.sandbox.my"}, "https://test.salesforce.com"),
         ({"login_url": "https://acme.my.salesforce.com"}, "https://login.salesforce.com"),
         (
             {"login_url": "https://acme--dev.sandbox.my.salesforce.com"},
@@ -262,3 +285,33 @@ def test_a_version_the_org_does_not_know_is_not_found(org: Org) -> None:
     connector = org.connector(api_version="99.0", **org.jwt_settings())
     with pytest.raises(NotFoundError):
         connector.read(_ids(org, 1))
+
+
+def test_a_private_key_that_is_not_a_pem_is_a_config_error(org: Org) -> None:
+    """Garbage in private_key: ConfigError (exit 2) naming the key, not quoting it."""
+    connector = org.connector(**org.jwt_settings(private_key="Not-A-PEM-but-secret"))
+    with pytest.raises(ConfigError) as info:
+        connector.read(_ids(org, 1))
+    assert str(info.value).startswith("private_key: not an unencrypted PEM private key")
+    assert "Not-A-PEM-but-secret" not in str(info.value)
+    assert org.emulator.calls["token"] == 0
+
+
+def test_the_signing_key_is_parsed_once_per_connector(org: Org) -> None:
+    """Renewals sign new assertions with the key parsed at the first login."""
+    connector = org.connector(**org.jwt_settings())
+    assert connector.read(_ids(org, 1))
+    key = connector.api.auth._key
+    org.emulator.expire_sessions()
+    assert connector.read(_ids(org, 1))
+    assert connector.api.auth._key is key
+    assert org.emulator.calls["token"] == 2
+
+
+def test_token_endpoint_outage_is_retried_not_a_refusal(org: Org) -> None:
+    """A 503 from the token endpoint is retried (a new assertion each time), never exit 3."""
+    connector = org.connector(max_retries=2, **org.jwt_settings())
+    org.emulator.fail_next_token(2)
+    assert connector.read(_ids(org, 1))
+    assert org.emulator.calls["token"] == 3
+    assert org.sleeps == [0.5, 1.0]
