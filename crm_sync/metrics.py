@@ -40,7 +40,7 @@ WEBHOOK_OUTCOMES = (
     "error",
 )
 RUN_OUTCOMES = {0: "ok", 1: "partial", 3: "auth_refused", 4: "no_credits"}
-_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped"})
+_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped", "rejected_reasons"})
 _RATE_LIMIT_KINDS = frozenset({"rate_limited", "429", "throttled"})
 
 

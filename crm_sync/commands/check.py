@@ -102,6 +102,8 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
         return [CheckLine(name, False, str(exc), code_for(exc))]
     try:
         results = connector.check()
+        refused = any(r.credentials_refused for r in results)
+        fields = [] if refused else [field_line(name, connector.check_fields())]
     except AuthError as exc:
         return [CheckLine(name, False, f"credentials refused: {exc}", EXIT_AUTH)]
     except CrmSyncError as exc:
@@ -112,7 +114,14 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
     for result in results:
         code = EXIT_OK if result.ok else EXIT_AUTH if result.credentials_refused else EXIT_FAILED
         lines.append(CheckLine(f"{name} {result.name}", result.ok, result.detail, code))
-    return lines
+    return lines + fields
+
+
+def field_line(name: str, problems: list[str]) -> CheckLine:
+    """The mapped fields as every run checks them before spending: a wrong one exits 2."""
+    if problems:
+        return CheckLine(f"{name} mapped fields", False, "; ".join(problems), EXIT_CONFIG)
+    return CheckLine(f"{name} mapped fields", True, "exist and are writable")
 
 
 def check_store(config: Config) -> CheckLine:

@@ -35,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="v1",
         help="the enrichment API version to speak (the emulator serves both); default v1",
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="run the daemon and create contacts meanwhile: each is enriched within seconds",
+    )
+    parser.add_argument(
+        "--live-contacts", type=int, default=5, help="contacts created by --live (default 5)"
+    )
 
 
 @dataclass
@@ -77,6 +85,10 @@ def run_demo(contacts: int, seed: int, api_version: str = "v1") -> DemoRun:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "live", False):
+        from crm_sync.commands.demo_live import run_live
+
+        return run_live(args)
     from crm_sync.logs import configure_logging
     from crm_sync.pipeline.report import render_table
 

@@ -249,6 +249,11 @@ def send_open_batch(
     if batch is None or batch.id != batch_id:
         return False
     run = ctx.config.run
+    problems = ctx.connectors[source.name].check_fields()  # as the full scan, before spending
+    if problems:
+        store.drop(batch_id, "not sent: mapped CRM fields are wrong: " + "; ".join(problems))
+        log.error("fresh_batch_dropped_fields_refused", problems=problems)
+        return False
     if balance < run.min_balance:
         store.drop(batch_id, f"not sent: balance {balance} below min_balance {run.min_balance}")
         log.warning("fresh_batch_dropped_low_balance", balance=balance)

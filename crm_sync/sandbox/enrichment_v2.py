@@ -22,7 +22,6 @@ from crm_sync.enrichment.wire_v2 import (
     ERROR_CODES_TO_V2,
 )
 from crm_sync.sandbox.enrichment_records import Exchange
-from crm_sync.sandbox.enrichment_styles import MALFORMED_PHONE, AnswerStyles
 from crm_sync.sandbox.enrichment_validation import ApiFailure, ValidContact
 
 _WEBHOOK = re.compile(r"^https?://[^\s/]+(?:/\S*)?$", re.I)
@@ -206,36 +205,12 @@ def v2_bodies(
     contacts: tuple[ValidContact, ...],
     contact_url: str | None,
     style: str,
-    answer_styles: AnswerStyles | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
-    """A settled job's v2 result, and its `contact_finished` events (URL, body) in order.
-
-    The answer styles (`enrichment_styles.py`) are applied in v2's shape, to both.
-    """
+    """A settled job's v2 result, and its `contact_finished` events (URL, body) in order."""
     body = result_to_v2(result, contacts)
-    if answer_styles is not None:
-        body["data"] = shape_v2_data(answer_styles, body["data"])
-    if not contact_url or body.get("status") == "CANCELED" or not isinstance(body["data"], list):
+    if not contact_url or body.get("status") == "CANCELED":
         return body, []
     return body, [(contact_url, contact_event(body, i, style)) for i in range(len(body["data"]))]
-
-
-def shape_v2_data(styles: AnswerStyles, data: list[dict[str, Any]]) -> Any:
-    """`data` of a terminal v2 result as the answer styles answer it (a new list)."""
-    if styles.unreadable_result:
-        return "data unavailable"
-    shaped = [dict(item) for item in data]
-    if styles.missing_item and shaped:
-        shaped.pop()
-    if styles.unknown_custom and shaped:
-        custom = dict(shaped[-1].get("custom") or {})
-        custom["crm_id"] = f"unknown-{custom.get('crm_id', 'x')}"
-        shaped[-1]["custom"] = custom
-    if styles.malformed_item and shaped:
-        info = dict(shaped[0].get("contact_info") or {})
-        info["most_probable_phone"] = {"number": MALFORMED_PHONE, "region": "US"}
-        shaped[0]["contact_info"] = info
-    return shaped
 
 
 def exchange_of(request: Request, body: bytes, response: Response) -> Exchange:
@@ -286,7 +261,6 @@ __all__ = [
     "failure_to_v2",
     "item_to_v2",
     "result_to_v2",
-    "shape_v2_data",
     "submission_from_v2",
     "v2_bodies",
     "v2_guard",

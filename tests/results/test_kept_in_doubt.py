@@ -15,7 +15,6 @@ from pathlib import Path
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.store import Store
 from tests.daemon_e2e.conftest import ROOT, assert_every_found_value_written, run_once, write_config
-from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.results.test_webhook_edges import daemon_config
 
 

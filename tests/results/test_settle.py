@@ -11,7 +11,6 @@ from structlog.testing import capture_logs
 from crm_sync.app import open_context
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.world import SandboxWorld
-from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.results.conftest import hubspot_config, result_items, sent_ids
 
 

@@ -22,7 +22,6 @@ from tests.daemon_e2e.conftest import (
     submitted_once,
     wait_for,
 )
-from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.results.conftest import RUN, sent_ids
 
 RESULT_GET_PATH = "/contact/enrich/bulk/"
