@@ -25,6 +25,7 @@ from crm_sync.enrichment.models import CREDITS_PER_FIELD, FIELD_PHONE, Enrichmen
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.report import SourceCounts
 from crm_sync.store.records import Batch
 
 CLAIM_LEASE = timedelta(minutes=2)
@@ -135,8 +136,13 @@ def adopt_in_doubt(
     return False
 
 
-def poll_due(ctx: Context, *, limit: int = 50) -> int:
-    """Poll every due batch once; returns how many results were stored."""
+def poll_due(
+    ctx: Context, counts_for: dict[str, SourceCounts] | None = None, *, limit: int = 50
+) -> int:
+    """Poll every due batch once; returns how many results were stored.
+
+    `counts_for` (per source) counts the contacts of a batch given up as unreadable.
+    """
     stored = 0
     for batch in ctx.store.claim_due_polls(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
         if ctx.stopping.is_set():
@@ -146,7 +152,9 @@ def poll_due(ctx: Context, *, limit: int = 50) -> int:
         try:
             result = ctx.client.get_result(batch.enrichment_id)
         except errors.UnreadableResult as exc:
-            _unreadable(ctx, batch, str(exc), log)
+            if _unreadable(ctx, batch, str(exc), log) and counts_for is not None:
+                counts = counts_for.setdefault(batch.source, SourceCounts())
+                counts.malformed += len(batch.contacts)
             continue
         except errors.NotFoundError:
             log.error("enrichment_not_found_at_api")
@@ -166,8 +174,8 @@ def poll_due(ctx: Context, *, limit: int = 50) -> int:
     return stored
 
 
-def _unreadable(ctx: Context, batch: Batch, reason: str, log: Any) -> None:
-    """Retry an unreadable result with backoff; past the limit, end the batch `failed`."""
+def _unreadable(ctx: Context, batch: Batch, reason: str, log: Any) -> bool:
+    """Retry an unreadable result with backoff; past the limit, end the batch `failed` (True)."""
     limit = ctx.config.run.max_unreadable_results
     failures = batch.read_failures + 1
     if failures >= limit:
@@ -178,12 +186,14 @@ def _unreadable(ctx: Context, batch: Batch, reason: str, log: Any) -> None:
         )
         if ctx.store.mark_unreadable(batch.id, message[:1000]):
             log.error("result_unreadable_gave_up", attempts=failures, reason=reason)
-        return
+            return True
+        return False
     delay = poll_delay(ctx, failures)
     ctx.store.record_read_failure(
         batch.id, owner=ctx.owner, error=reason[:1000], next_poll_at=_later(ctx, delay)
     )
     log.warning("result_unreadable", attempt=failures, limit=limit, retry_in_s=delay)
+    return False
 
 
 def poll_delay(ctx: Context, attempts: int) -> float:

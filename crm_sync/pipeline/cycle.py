@@ -331,7 +331,7 @@ def collect_and_write(
     while True:
         attach_early_results(ctx)
         _write_all_received(ctx, counts)
-        poll_due(ctx)
+        poll_due(ctx, counts)
         _write_all_received(ctx, counts)
         if not wait or ctx.stopping.is_set():
             return

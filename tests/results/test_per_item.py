@@ -49,7 +49,7 @@ def test_an_unreadable_result_is_retried_then_failed_with_credits_released(
     world.enrichment.styles.unreadable_result = True
     config = hubspot_config(world, tmp_path, collect_deadline_seconds=20, max_unreadable_results=3)
     with open_context(config) as ctx:
-        run_cycle(ctx)
+        report = run_cycle(ctx)
         states = ctx.store.batches_by_state()
         batches = [ctx.store.batch_by_enrichment_id(job) for job in world.enrichment.job_ids()]
         in_flight = ctx.store.credits_in_flight()
@@ -66,3 +66,4 @@ def test_an_unreadable_result_is_retried_then_failed_with_credits_released(
         assert "reserved credits released" in (batch.error or "")
     assert sample is not None
     assert (sample.outcome, sample.in_flight_batch_id) == ("malformed", None)
+    assert report.source("hubspot").counts.malformed == report.source("hubspot").counts.submitted
