@@ -80,7 +80,10 @@ class FieldUpdate:
 
 class WriteStatus(StrEnum):
     WRITTEN = "written"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # this record was refused: a duplicate email, a validation rule
+    # The field itself was refused (it does not exist, or cannot be written): nothing about the
+    # record is wrong, and no other record will fare better until the config is fixed.
+    FIELD_REFUSED = "field_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +136,7 @@ class Connector(ABC):
     """A CRM, reduced to the three things the engine needs.
 
     Subclasses set `name`, `settings_model` and `limits`, implement the three abstract methods,
-    and may override `validate_filters`, `check` and `close`.
+    and may override `validate_filters`, `check`, `check_fields` and `close`.
     """
 
     name: ClassVar[str]
@@ -189,6 +192,16 @@ class Connector(ABC):
     def check(self) -> list[CheckResult]:
         """Lines for `crm-sync check`: token accepted, mapped fields exist, API usage left."""
         return [CheckResult("connector", True, "no checks defined")]
+
+    def check_fields(self) -> list[str]:
+        """Problems with the mapped fields, one line each naming the field; [] when all are fine.
+
+        Run before any credit is spent, every run, and by `crm-sync check`: a field that does
+        not exist or cannot be written would lose every paid result. The default knows nothing
+        and finds nothing (a third-party connector keeps working); raise `AuthError` and the
+        like as any other call does.
+        """
+        return []
 
     def close(self) -> None:  # noqa: B027 - an optional hook with a do-nothing default
         """Release sockets and sessions."""

@@ -13,6 +13,8 @@ their `context.ids`; an error that names no record (HubSpot's validation errors 
 property) is matched by the value it quotes, else the records left unconfirmed are re-read and
 count as written only if they now hold what we sent. A whole-batch 409 (an email owned by
 another contact) or 400 falls back to one PATCH per record, so only the bad record is rejected.
+A 400 that refuses the property itself (PROPERTY_DOESNT_EXIST, READ_ONLY_VALUE) is no record's
+fault: every record of the batch gets `FIELD_REFUSED`, with no per-record retries.
 
 Retries are ours, not urllib3's: 429 waits as the body's `policyName` says (ten-secondly: 10 s,
 search secondly: 1 s, DAILY: `QuotaExhausted`), 5xx and connection errors back off; both are
@@ -57,7 +59,7 @@ from connectors.base import (
 from connectors.hubspot_auth import HubSpotAuth
 from connectors.hubspot_filters import build_groups, validate_filters
 from connectors.hubspot_incremental import iter_changed
-from connectors.hubspot_policy import Throttle, backoff, error_fields, retry_wait
+from connectors.hubspot_policy import Throttle, backoff, error_fields, field_refusal, retry_wait
 from connectors.hubspot_settings import HubSpotSettings
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError, CrmSyncError, ServerError
@@ -300,6 +302,12 @@ class HubSpotConnector(Connector):
         except API_ERRORS as exc:
             category = error_fields(exc)[0]
             self.log.info("hubspot_batch_refused", status=exc.status, category=category)
+            refusal = field_refusal(exc)
+            if refusal:
+                return {
+                    i: WriteOutcome(u.record_id, WriteStatus.FIELD_REFUSED, refusal)
+                    for i, u in zip(indexes, batch, strict=True)
+                }
             return {i: self._write_one(u) for i, u in zip(indexes, batch, strict=True)}
         errors = getattr(answer, "errors", None) or []
         if not errors:
@@ -325,6 +333,9 @@ class HubSpotConnector(Connector):
                 passthrough=frozenset({400, 404, 409}),
             )
         except API_ERRORS as exc:
+            refusal = field_refusal(exc)
+            if refusal:
+                return WriteOutcome(update.record_id, WriteStatus.FIELD_REFUSED, refusal)
             category, message, _ = error_fields(exc)
             reason = f"{category}: {message}" if category else message or f"HTTP {exc.status}"
             return WriteOutcome(update.record_id, WriteStatus.REJECTED, reason)
@@ -401,8 +412,17 @@ class HubSpotConnector(Connector):
             )
         return results
 
-    def _check_property(self, name: str, must_write: bool) -> tuple[CheckResult, Any]:
-        label = f"hubspot.property.{name}"
+    def check_fields(self) -> list[str]:
+        """Each mapped property exists and takes values (`GET /crm/v3/properties/contacts/x`)."""
+        problems = []
+        for logical, name in self.field_map.items():
+            problem, _ = self._property_problem(name, must_write=True)
+            if problem:
+                problems.append(f"fields.{logical}: {problem}")
+        return problems
+
+    def _property_problem(self, name: str, *, must_write: bool) -> tuple[str, Any]:
+        """(what is wrong with a contact property or "", answer headers); other errors raise."""
         try:
             data, _, headers = self._call(
                 "properties",
@@ -412,13 +432,19 @@ class HubSpotConnector(Connector):
                 passthrough=frozenset({404}),
             )
         except API_ERRORS:
-            return CheckResult(label, False, f"contact property {name!r} does not exist"), {}
-        except CrmSyncError as exc:
-            return CheckResult(label, False, str(exc)), {}
+            return f"HubSpot contact property {name!r} does not exist", {}
         meta = getattr(data, "modification_metadata", None)
         if must_write and meta is not None and meta.read_only_value:
-            return CheckResult(label, False, f"contact property {name!r} is read-only"), headers
-        return CheckResult(label, True, "exists"), headers
+            return f"HubSpot contact property {name!r} is read-only", headers
+        return "", headers
+
+    def _check_property(self, name: str, must_write: bool) -> tuple[CheckResult, Any]:
+        label = f"hubspot.property.{name}"
+        try:
+            problem, headers = self._property_problem(name, must_write=must_write)
+        except CrmSyncError as exc:
+            return CheckResult(label, False, str(exc)), {}
+        return CheckResult(label, not problem, problem or "exists"), headers
 
     def close(self) -> None:
         """Drop the SDK client's connection pools."""

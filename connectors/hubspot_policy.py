@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,27 @@ def error_fields(exc: Exception) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(body, dict):
         body = {}
     return str(body.get("category", "")), scrub(str(body.get("message", ""))), body
+
+
+_FIELD_ERRORS = re.compile(r'"error"\s*:\s*"(PROPERTY_DOESNT_EXIST|READ_ONLY_VALUE)"')
+_FIELD_NAME = re.compile(r'"name"\s*:\s*"([^"]+)"')
+
+
+def field_refusal(exc: Exception) -> str:
+    """HubSpot's reason when a 400 refuses the property itself (it does not exist, read-only).
+
+    Such a refusal is no record's fault: the whole field is wrong, so the caller must hold
+    the results rather than reject the records. "" for any other error.
+    """
+    if int(getattr(exc, "status", 0) or 0) != 400:
+        return ""
+    category, message, _ = error_fields(exc)
+    match = _FIELD_ERRORS.search(message)
+    if match is None:
+        return ""
+    name = _FIELD_NAME.search(message)
+    prop = f"property {name.group(1)!r}" if name else "a property"
+    return f"{match.group(1)}: {prop} ({category or 'VALIDATION_ERROR'})"
 
 
 def backoff(attempt: int) -> float:

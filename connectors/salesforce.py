@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: Per-record error codes that refuse the field itself, not the record: hold, do not reject.
+FIELD_ERROR_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 COMPANY_FIELDS = {"Contact": ("Account.Name", "Account.Website"), "Lead": ("Company", "Website")}
 
@@ -290,11 +292,14 @@ class SalesforceConnector(Connector):
     def _outcome(record_id: str, result: dict[str, Any]) -> WriteOutcome:
         if result.get("success"):
             return WriteOutcome(record_id, WriteStatus.WRITTEN)
+        errors = result.get("errors") or []
         reasons = [
-            f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}".rstrip(": ")
-            for e in result.get("errors") or []
+            f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}".rstrip(": ") for e in errors
         ]
-        return WriteOutcome(record_id, WriteStatus.REJECTED, "; ".join(reasons) or "rejected")
+        reason = "; ".join(reasons) or "rejected"
+        if any(e.get("statusCode") in FIELD_ERROR_CODES for e in errors):
+            return WriteOutcome(record_id, WriteStatus.FIELD_REFUSED, reason)
+        return WriteOutcome(record_id, WriteStatus.REJECTED, reason)
 
     # --- check --------------------------------------------------------------------------------
     def check(self) -> list[CheckResult]:
@@ -320,6 +325,21 @@ class SalesforceConnector(Connector):
             )
         )
         return results
+
+    def check_fields(self) -> list[str]:
+        """Each mapped field exists on the object and is `updateable` (one describe call)."""
+        describe = self.api.rest("describe", f"sobjects/{self.sobject}/describe")
+        fields = {f["name"].lower(): f for f in (describe or {}).get("fields", [])}
+        problems = []
+        for logical, crm in self.field_map.items():
+            info = fields.get(crm.lower())
+            if info is None:
+                problems.append(f"fields.{logical}: Salesforce field {self.sobject}.{crm} missing")
+            elif not info.get("updateable", False):
+                problems.append(
+                    f"fields.{logical}: Salesforce field {self.sobject}.{crm} is not updateable"
+                )
+        return problems
 
     def _check_fields(self) -> list[CheckResult]:
         try:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "check": "verify the enrichment key and every source, print balance and API usage",
     "status": "batches by state, in-doubt batches (exit 6), recent runs, credits charged",
     "resolve": "settle an in_doubt batch by hand: --sent [--enrichment-id ID] or --not-sent",
+    "replay": "write stored results that were not written (after fixing a mapped field)",
     "demo": "run one cycle against in-process emulators; needs no config and no network",
     "sandbox": "serve the local emulators of the enrichment API, HubSpot and Salesforce",
 }

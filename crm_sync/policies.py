@@ -2,7 +2,8 @@
 
 - ask only for what a contact lacks;
 - a contact needs a minimum identity before it is worth paying for;
-- write an email only when its status is accepted, a phone only in valid E.164;
+- write an email only when its status is accepted and it is plausible (`plausibility`),
+  a phone only without letters and in valid E.164;
 - fill empty fields only, unless the source allows overwriting that field.
 """
 
@@ -22,6 +23,7 @@ from crm_sync.enrichment.models import (
     ContactRequest,
     ContactResult,
 )
+from crm_sync.plausibility import Refusal, email_problem, phone_problem
 
 # logical CRM field -> the API's enrich field that finds it
 ENRICH_FIELD_FOR = {"email": FIELD_WORK_EMAIL, "phone": FIELD_PHONE}
@@ -106,6 +108,7 @@ class FieldDecision:
     kept_existing: set[str] = field(default_factory=set)  # found, but the CRM already has a value
     not_accepted: set[str] = field(default_factory=set)  # found, but status or format refused
     not_found: set[str] = field(default_factory=set)
+    invalid: dict[str, Refusal] = field(default_factory=dict)  # found, but not plausible
 
     @property
     def found_anything(self) -> bool:
@@ -141,20 +144,39 @@ def _candidate(
     logical: str, result: ContactResult, accepted: tuple[str, ...], decision: FieldDecision
 ) -> str | None:
     if logical == "email":
-        email = result.most_probable_email
-        if not email:
-            decision.not_found.add("email")
-            return None
-        decision.found.add("email")
-        if (result.most_probable_email_status or "").upper() not in accepted:
-            decision.not_accepted.add("email")
-            return None
-        return email.strip()
+        return _email_candidate(result, accepted, decision)
+    return _phone_candidate(result, decision)
+
+
+def _email_candidate(
+    result: ContactResult, accepted: tuple[str, ...], decision: FieldDecision
+) -> str | None:
+    email = result.most_probable_email
+    if not email:
+        decision.not_found.add("email")
+        return None
+    decision.found.add("email")
+    if (result.most_probable_email_status or "").upper() not in accepted:
+        decision.not_accepted.add("email")
+        return None
+    email = email.strip()
+    refusal = email_problem(email)
+    if refusal is not None:
+        decision.invalid["email"] = refusal
+        return None
+    return email
+
+
+def _phone_candidate(result: ContactResult, decision: FieldDecision) -> str | None:
     phone = result.most_probable_phone or (result.phones[0].number if result.phones else None)
     if not phone:
         decision.not_found.add("phone")
         return None
     decision.found.add("phone")
+    refusal = phone_problem(phone)
+    if refusal is not None:  # before phonenumbers, which reads letters as keypad digits
+        decision.invalid["phone"] = refusal
+        return None
     e164 = to_e164(phone, result.phone_region)
     if e164 is None:
         decision.not_accepted.add("phone")

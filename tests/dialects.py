@@ -20,10 +20,18 @@ def both_api_versions(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def wire_item(api_version: str, custom: dict[str, str], email: str | None) -> dict[str, Any]:
-    """One result item as the API of `api_version` sends it: a work email found, or nothing."""
+def wire_item(
+    api_version: str,
+    custom: dict[str, str],
+    email: str | None,
+    names: tuple[str | None, str | None] = (None, None),
+) -> dict[str, Any]:
+    """One result item as the API of `api_version` sends it: a work email found, or nothing;
+    the person's `names` echoed (write-back writes only when they match the record)."""
+    first, last = names
     if api_version == "v1":
         contact: dict[str, Any] = {"most_probable_email": email or "", "emails": []}
+        contact |= {"firstname": first or "", "lastname": last or ""}
         if email:
             contact["most_probable_email_status"] = "DELIVERABLE"
             contact["emails"] = [{"email": email, "status": "DELIVERABLE"}]
@@ -32,7 +40,8 @@ def wire_item(api_version: str, custom: dict[str, str], email: str | None) -> di
     if email:
         info["most_probable_work_email"] = {"email": email, "status": "DELIVERABLE"}
         info["work_emails"] = [{"email": email, "status": "DELIVERABLE"}]
-    return {"input": {}, "custom": custom, "contact_info": info}
+    given = {k: v for k, v in (("first_name", first), ("last_name", last)) if v}
+    return {"input": given, "custom": custom, "contact_info": info}
 
 
 def wire_result(

@@ -176,6 +176,16 @@ def _print_report(report: Any, as_json: bool, *, file: Any) -> None:
     file.flush()
 
 
+RECORD_TIMEOUT_SECONDS = 3.0
+
+
+def _record_interrupted(record: Any, reason: str) -> None:
+    try:
+        record.interrupt(reason)
+    except Exception as exc:  # the store failed; the run is found abandoned later
+        get_logger().warning("run_end_not_recorded", error=type(exc).__name__)
+
+
 def _exit_after_grace(ctx: Context, as_json: bool) -> None:
     """The current step outlived the grace: record the run interrupted, report, exit 7 now."""
     from crm_sync.pipeline.run_record import active_run
@@ -186,10 +196,11 @@ def _exit_after_grace(ctx: Context, as_json: bool) -> None:
         f"({ctx.config.schedule.shutdown_grace_seconds} s); the next run carries on"
     )
     if record is not None:
-        try:
-            record.interrupt(reason)
-        except Exception as exc:  # the store is what hangs, maybe; the run is found later
-            get_logger().warning("run_end_not_recorded", error=type(exc).__name__)
+        # The store may be what hangs: record the end if it answers soon, exit 7 regardless
+        # (a run left `running` is marked abandoned by the next run or `status`).
+        recorder = threading.Thread(target=_record_interrupted, args=(record, reason), daemon=True)
+        recorder.start()
+        recorder.join(RECORD_TIMEOUT_SECONDS)
         if record.report is not None:
             _print_report(record.report, as_json, file=sys.stdout)
     if record is None or record.report is None:

@@ -88,11 +88,30 @@ def collect_status(store: Any, *, days: int = 14, runs: int = 10) -> dict[str, A
     ]
     return {
         "batches_by_state": store.batches_by_state(),
+        "contacts_by_outcome": contacts_by_outcome(store.outcomes_by_source()),
         "in_doubt": in_doubt,
         "kept_results": kept_results(store, now),
         "credits_in_flight": store.credits_in_flight(),
         "recent_runs": history,
         "credits_by_source_and_day": spend,
+    }
+
+
+#: Outcomes shown for every source even at zero, so a reader sees they are watched (issue 9).
+ALWAYS_SHOWN_OUTCOMES = (
+    "invalid_input",
+    "invalid_value",
+    "identity_mismatch",
+    "malformed",
+    "not_returned",
+)
+
+
+def contacts_by_outcome(by_source: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Each source's contacts by last outcome, with the issue 9 outcomes always present."""
+    return {
+        source: dict(sorted((dict.fromkeys(ALWAYS_SHOWN_OUTCOMES, 0) | outcomes).items()))
+        for source, outcomes in by_source.items()
     }
 
 
@@ -134,6 +153,13 @@ def render(status: dict[str, Any]) -> str:
     lines = ["Batches by state:"]
     states = status["batches_by_state"]
     lines += [f"  {state:<10} {count}" for state, count in sorted(states.items())] or ["  (none)"]
+    lines.append("Contacts by last outcome:")
+    by_outcome = status.get("contacts_by_outcome", {})
+    for source, outcomes in by_outcome.items():
+        lines.append(f"  {source}:")
+        lines += [f"    {name:<18} {count}" for name, count in outcomes.items()]
+    if not by_outcome:
+        lines.append("  (none)")
     lines += _render_in_doubt(status["in_doubt"])
     kept = status.get("kept_results", [])
     lines.append(f"Kept results no batch has claimed yet: {len(kept)}")
@@ -180,6 +206,9 @@ def _render_run(run: dict[str, Any]) -> str:
         f"written={counts.get('emails_written', 0) + counts.get('phones_written', 0)} "
         f"charged={run['credits_charged']} reserved={run['credits_reserved']}"
     )
+    refused = [f"{n}={counts[n]}" for n in (*ALWAYS_SHOWN_OUTCOMES, "rejected") if counts.get(n)]
+    if refused:
+        text += " " + " ".join(refused)
     if run["reason"]:
         text += f"\n      reason: {run['reason']}"
     return text

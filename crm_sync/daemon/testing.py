@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,13 +57,24 @@ def seed_submitted_batch(
 
 
 def result_payload(
-    enrichment_id: str, record_ids: list[str], *, source: str, status: str = "FINISHED"
+    enrichment_id: str,
+    record_ids: list[str],
+    *,
+    source: str,
+    status: str = "FINISHED",
+    names: Mapping[str, tuple[str | None, str | None]] | None = None,
 ) -> dict[str, Any]:
-    """A webhook body like the API's: one found email per contact."""
+    """A webhook body like the API's: one found email per contact, its `names` echoed.
+
+    Write-back writes a result only when the names match the record (identity check).
+    """
+    names = names or {}
     datas = [
         {
             "custom": {"crm_id": rid, "source": source},
             "contact": {
+                "firstname": (names.get(rid) or (None, None))[0] or "",
+                "lastname": (names.get(rid) or (None, None))[1] or "",
                 "most_probable_email": f"{rid}@example.com",
                 "most_probable_email_status": "DELIVERABLE",
             },

@@ -33,8 +33,10 @@ from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import attach_early_results, poll_due
 from crm_sync.pipeline.contact_events import write_back_contact_results
 from crm_sync.pipeline.context import Context, owner_is_dead
+from crm_sync.pipeline.field_guard import fields_ok, report_held
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.pipeline.run_record import RunRecord
+from crm_sync.pipeline.shared_budget import running_budget
 from crm_sync.pipeline.submit import (
     SOURCE_LEASE_TTL,
     SourceStopped,
@@ -44,6 +46,7 @@ from crm_sync.pipeline.submit import (
 from crm_sync.pipeline.writeback import write_back_received
 
 IDLE_WAIT_CAP_SECONDS = 5.0
+STALE_OPEN_BATCH_WAITS = 10  # an open batch older than this many max_batch_wait_seconds
 WRITE_PAGE = 20
 
 
@@ -109,6 +112,7 @@ def _cycle_body(
         if deadline is not None:
             collect_until = min(collect_until, deadline)
         collect_and_write(ctx, counts, deadline=collect_until, wait=wait)
+        report_held(report)
         states = ctx.store.batches_by_state()
         report.pending_batches = states.get("submitted", 0) + states.get("received", 0)
 
@@ -228,21 +232,24 @@ def _run_source(
     try:
         if not report.dry_run:
             _recover_source(ctx, source.name, source_report)
+        if not fields_ok(ctx, source, source_report):
+            return
         budget = source_budget(ctx, source, report.balance or 0)
         cap = ctx.config.run.max_contacts_per_run
         if cap is not None:
             taken = sum(s.counts.submitted for s in report.sources) + len(report.dry_run_items)
             budget.contacts_left = cap - taken
-        submit_source(
-            ctx,
-            source,
-            source_report,
-            budget,
-            run_id=report.run_id,
-            dry_run=report.dry_run,
-            dry_run_items=report.dry_run_items,
-            deadline=deadline,
-        )
+        with running_budget(ctx, source.name, budget) as shared:  # the fresh lane draws too
+            submit_source(
+                ctx,
+                source,
+                source_report,
+                shared,
+                run_id=report.run_id,
+                dry_run=report.dry_run,
+                dry_run_items=report.dry_run_items,
+                deadline=deadline,
+            )
     except SourceStopped as exc:
         source_report.stop("failed", str(exc), getattr(exc, "exit_code", EXIT_FAILED))
         log.error("source_stopped", reason=str(exc), exit_code=source_report.exit_code)
@@ -294,6 +301,10 @@ def _recover_source(ctx: Context, source: str, source_report: SourceReport) -> N
     for batch in ctx.store.planned_batches(source):
         if batch.owner != ctx.owner and ctx.store.release_planned(batch.id):
             get_logger(source=source, batch=batch.id).warning("unsent_batch_released")
+    # An open batch (fresh lane) far older than the lane ever keeps one: its daemon is gone.
+    stale_after = timedelta(seconds=STALE_OPEN_BATCH_WAITS * ctx.config.run.max_batch_wait_seconds)
+    for batch_id in ctx.store.open_batches.give_back_stale(source, stale_after):
+        get_logger(source=source, batch=batch_id).warning("stale_open_batch_given_back")
 
 
 def _contacts_in(ctx: Context, batch_ids: list[str]) -> int:

@@ -17,11 +17,15 @@ COUNT_NAMES = (
     "not_found",
     "not_accepted",
     "rejected",
+    "invalid_input",
+    "invalid_value",
+    "identity_mismatch",
+    "malformed",
+    "not_returned",
+    "held_for_config",
     "credits_spent",
     "in_doubt",
     "deferred",
-    "malformed",
-    "not_returned",
 )
 
 
@@ -36,18 +40,29 @@ class SourceCounts:
     kept_existing: int = 0
     not_found: int = 0
     not_accepted: int = 0
-    rejected: int = 0
+    rejected: int = 0  # records the CRM refused to write (a duplicate email, a validation rule)
+    invalid_input: int = 0  # contacts the enrichment API refused as items (its error code)
+    invalid_value: int = 0  # found values not written because they are not plausible
+    identity_mismatch: int = 0  # results whose names or domain are not the record's
+    malformed: int = 0  # result items that could not be read (outcome `malformed`)
+    not_returned: int = 0  # contacts a finished result had no item for (outcome `not_returned`)
+    held_for_config: int = 0  # left unwritten: the CRM refused a mapped field (config)
     credits_spent: int = 0
     in_doubt: int = 0
     deferred: int = 0  # fit neither the budget nor the balance this run; asked next run
-    malformed: int = 0  # result items that could not be read (outcome `malformed`)
-    not_returned: int = 0  # contacts a finished result had no item for (outcome `not_returned`)
     skipped: Counter[str] = field(default_factory=Counter)
+    # why contacts were refused (by the CRM, by the value checks, by the identity check), by code
+    rejected_reasons: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["skipped"] = dict(sorted(self.skipped.items()))
+        data["rejected_reasons"] = dict(sorted(self.rejected_reasons.items()))
         return data
+
+    def reject(self, reason: str, n: int = 1) -> None:
+        """Count one refusal under its short reason code (`crm:CONFLICT`, `invalid_value:...`)."""
+        self.rejected_reasons[reason] += n
 
 
 @dataclass
@@ -157,6 +172,11 @@ def render_table(report: RunReport) -> str:
     for reason in reasons:
         table.add_row(
             f"skipped: {reason}", *[str(s.counts.skipped.get(reason, 0)) for s in report.sources]
+        )
+    for reason in sorted({r for s in report.sources for r in s.counts.rejected_reasons}):
+        table.add_row(
+            f"rejected: {reason}",
+            *[str(s.counts.rejected_reasons.get(reason, 0)) for s in report.sources],
         )
     table.add_row("status", *[s.status for s in report.sources])
     buffer = StringIO()

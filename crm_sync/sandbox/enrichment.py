@@ -383,14 +383,15 @@ class EnrichmentEmulator:
                 self.balance -= credits
                 self.credits_charged += credits
             job.status = status
-            # The answer styles shape v1 items; a v2 job is converted from the plain items.
-            shaped = self.styles.shape_datas(datas) if job.dialect == "v1" else datas
-            result = result_object(job.id, job.request.name, status, credits, shaped)
+            result = result_object(job.id, job.request.name, status, credits, datas)
             events: list[tuple[str, bytes, bool]] = []
-            if job.dialect == "v2":
+            if job.dialect == "v2":  # converted first: the answer styles shape the wire items
                 style = self.contact_event_style
                 result, contacts = v2_bodies(result, job.request.contacts, job.contact_url, style)
                 events = [(url, json_bytes(event), False) for url, event in contacts]
+                result["data"] = self.styles.shape_datas(result.get("data", []), "v2")
+            else:
+                result["datas"] = self.styles.shape_datas(datas)
             job.body = json_bytes(result)
             runner = job.task
         if runner is not None and not from_runner:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from crm_sync.sandbox.enrichment_swaps import swap_customs
+
 #: The numeric phone a `malformed_item` carries: a JSON number where the API sends a string.
 MALFORMED_PHONE = 14155550100
 #: Where the emulator waits at most for the first webhook attempt of a `slow_post_answer` job.
@@ -32,6 +34,8 @@ class AnswerStyles:
     unknown_custom: bool = False
     # `datas` is not a list: the whole result (GET and webhook) cannot be read.
     unreadable_result: bool = False
+    # The first two items trade their `custom`: each names the other contact (enrichment_swaps).
+    swapped_custom: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -46,11 +50,17 @@ class AnswerStyles:
             raise ValueError(f"unknown answer style(s) {unknown}; known: {list(cls.names())}")
         return cls(**dict.fromkeys(names, True))
 
-    def shape_datas(self, datas: list[dict[str, Any]]) -> Any:
-        """`datas` of a terminal result as these styles answer it (a new list; input kept)."""
+    def shape_datas(self, datas: list[dict[str, Any]], dialect: str = "v1") -> Any:
+        """The items of a terminal result as these styles answer them (a new list; input kept).
+
+        `dialect` names the items' shape: v1 `datas` items, or v2 `data` items (where the
+        phone lives in `contact_info.phones[].number`).
+        """
         if self.unreadable_result:
             return "datas unavailable"
         shaped = [dict(item) for item in datas]
+        if self.swapped_custom:
+            shaped = swap_customs(shaped)
         if self.missing_item and shaped:
             shaped.pop()
         if self.unknown_custom and shaped:
@@ -60,5 +70,11 @@ class AnswerStyles:
             last["custom"] = custom
         if self.malformed_item and shaped:
             first = shaped[0]
-            first["contact"] = {**first.get("contact", {}), "most_probable_phone": MALFORMED_PHONE}
+            if dialect == "v2":
+                info = dict(first.get("contact_info") or {})
+                info["phones"] = [{"number": MALFORMED_PHONE, "region": "US"}]
+                first["contact_info"] = info
+            else:
+                contact = {**first.get("contact", {}), "most_probable_phone": MALFORMED_PHONE}
+                first["contact"] = contact
         return shaped

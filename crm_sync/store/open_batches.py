@@ -198,6 +198,23 @@ def drop(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
     return True
 
 
+def give_back_stale(
+    conn: Connection, now: datetime, source: str, older_than: timedelta
+) -> list[str]:
+    """Drop the source's open batches opened before `now - older_than` (no fresh lane sends
+    them any more: a running one sends within about max_batch_wait_seconds); their ids."""
+    query = select(batches.c.id).where(
+        batches.c.state == OPEN,
+        batches.c.source == source,
+        batches.c.created_at < now - older_than,
+    )
+    dropped = []
+    for batch_id in list(conn.execute(query).scalars()):
+        if drop(conn, now, batch_id, "not sent: the open batch was left by a stopped fresh lane"):
+            dropped.append(batch_id)
+    return dropped
+
+
 def open_batches(conn: Connection) -> list[OpenBatchInfo]:
     """Every open batch, with its size and oldest joiner (for the gauge)."""
     query = (
@@ -328,6 +345,11 @@ class OpenBatchStore:
     def drop(self, batch_id: str, error: str) -> bool:
         """open -> failed, every contact given back with no cooldown."""
         return bool(self._write(lambda c, now: drop(c, now, batch_id, error)))
+
+    def give_back_stale(self, source: str, older_than: timedelta) -> list[str]:
+        """Open batches of `source` older than `older_than` dropped, contacts freed; their ids."""
+        found: list[str] = self._write(lambda c, now: give_back_stale(c, now, source, older_than))
+        return found
 
     def all_open(self) -> list[OpenBatchInfo]:
         found: list[OpenBatchInfo] = self._read(lambda c, _now: open_batches(c))

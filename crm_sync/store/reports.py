@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, func, or_, select, update
 
 from crm_sync.store.records import IN_FLIGHT_STATES, UNCOUNTED_STATES, RunRow
 from crm_sync.store.rows import run_from_row
-from crm_sync.store.schema import batches, json_dumps, leases, runs, scan_cursors, upsert
+from crm_sync.store.schema import batches, json_dumps, leases, ledger, runs, scan_cursors, upsert
 
 _COST = func.coalesce(batches.c.credits_spent, batches.c.reserved_credits)
 
@@ -136,3 +136,16 @@ def set_scan_cursor(conn: Connection, now: datetime, source: str, after_id: str 
             set_={"after_id": insert.excluded.after_id, "updated_at": insert.excluded.updated_at},
         )
     )
+
+
+def outcomes_by_source(conn: Connection) -> dict[str, dict[str, int]]:
+    """Ledger contacts per source and last outcome name (`rejected: why` counts as `rejected`)."""
+    in_flight = ledger.c.in_flight_batch_id.is_not(None).label("in_flight")
+    query = select(ledger.c.source, ledger.c.outcome, in_flight, func.count()).group_by(
+        ledger.c.source, ledger.c.outcome, in_flight
+    )
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for source, outcome, flying, count in conn.execute(query):
+        name = "in_flight" if flying else (outcome or "none").split(":", 1)[0].strip()
+        totals[source][name] += int(count)
+    return {source: dict(sorted(names.items())) for source, names in sorted(totals.items())}

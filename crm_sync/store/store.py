@@ -42,6 +42,7 @@ from crm_sync.store.records import (
     WebhookEvent,
     utc_now,
 )
+from crm_sync.store.replaying import WriteBackQueries
 from crm_sync.store.results_api import ResultMethods
 from crm_sync.store.rows import load_batches, load_ledger_row, load_webhook_events
 from crm_sync.store.schema import batches, migrate
@@ -49,7 +50,7 @@ from crm_sync.store.schema import batches, migrate
 Clock = Callable[[], datetime]
 
 
-class Store(OperatorQueries, ResultMethods):
+class Store(OperatorQueries, ResultMethods, WriteBackQueries):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
     def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:

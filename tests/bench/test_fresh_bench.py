@@ -14,8 +14,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "fresh.py"
 
 @pytest.mark.slow
 def test_fresh_bench_prints_latency_and_backlog_fraction_as_json_last() -> None:
-    """A 600-contact backlog and 12 new contacts at a 30x clock: every new contact settled."""
-    args = ["--contacts", "600", "--fresh", "12", "--calls", "6", "--window", "0.2"]
+    """A 600-contact portal and 12 new contacts at a 20x clock: every new contact settled."""
+    args = ["--contacts", "600", "--fresh", "12", "--calls", "2", "--window", "0.1"]
     done = subprocess.run(
         [sys.executable, str(BENCH), *args, "--no-baseline"],
         capture_output=True,

@@ -253,6 +253,21 @@ class IgnoresWantedFields(MemoryConnector):
         return super().iter_candidates(everything)
 
 
+class FieldsBlind(MemoryConnector):
+    """Claims to check its fields, and never finds a problem."""
+
+    def check_fields(self) -> list[str]:
+        return []
+
+
+class WritesAnyField(MemoryConnector):
+    """Names a missing field, yet writes to it as if it were there."""
+
+    def check_fields(self) -> list[str]:
+        known = set(MemoryHarness.fields.values())
+        return [f"fields.{k}: no field {v}" for k, v in self.field_map.items() if v not in known]
+
+
 @pytest.mark.parametrize("check", ConnectorContract.check_names())
 def test_memory_connector_keeps_the_contract(check: str) -> None:
     """The in-memory connector passes each contract check."""
@@ -272,6 +287,8 @@ def test_memory_connector_keeps_the_contract(check: str) -> None:
         (ShuffledOrder, "check_candidates_come_in_a_stable_order", "order changed"),
         (LooseSettings, "check_settings_model_rejects_unknown_keys", "accepted an unknown key"),
         (IgnoresWantedFields, "check_candidates_follow_the_wanted_fields", "only 'email' is"),
+        (FieldsBlind, "check_check_fields_names_a_missing_field", "did not name"),
+        (WritesAnyField, "check_writes_to_a_missing_field_are_field_refused", "missing field gave"),
     ],
 )
 def test_contract_catches_a_broken_connector(

@@ -91,7 +91,9 @@ def test_webhook_six_times_writes_each_contact_once(
     daemon.start()
     try:
         url = f"http://127.0.0.1:{daemon.port}/webhooks/enrichment"
-        raw, headers = signed(result_payload("e-1", ids, source="hs"), API_KEY)
+        names = {r: (p.get("firstname"), p.get("lastname")) for r, p in emulator.records.items()}
+        payload = result_payload("e-1", ids, source="hs", names=names)
+        raw, headers = signed(payload, API_KEY)
         with httpx.Client(timeout=10, trust_env=False) as http:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 codes = list(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from crm_sync.exit_codes import EXIT_IN_DOUBT, EXIT_OK
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.daemon_e2e.conftest import (
     DaemonProcess,
@@ -78,7 +79,7 @@ def test_sigterm_mid_cycle_exits_zero_and_the_rerun_resumes(
     rerun = run_once(config_path, tmp_path)
 
     states, in_doubt = store_snapshot(state_url)
-    assert rerun.returncode == (0 if clean else 1), rerun.stderr[-2000:]
+    assert rerun.returncode == (EXIT_OK if clean else EXIT_IN_DOUBT), rerun.stderr[-2000:]
     assert bool(in_doubt) is not clean, "a POST cut off by the grace leaves its batch in_doubt"
     submitted_once(world)
     assert len(world.enrichment.submissions_per_contact()) == expected, (

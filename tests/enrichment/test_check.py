@@ -15,6 +15,7 @@ from crm_sync.commands.check import CheckLine, check_enrichment, exit_code
 from crm_sync.config import Config, EnrichmentConfig
 from crm_sync.enrichment.client import EnrichmentClient
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter, reset_registry
+from crm_sync.exit_codes import EXIT_TRANSIENT
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
 from crm_sync.sandbox.server import BackgroundServer
 
@@ -36,6 +37,11 @@ def base_url() -> Iterator[str]:
         yield f"{server.url}/api/v1"
 
 
+def enrichment_line(out: str) -> str:
+    """The `enrichment:` line of check's output (the store and schedule lines come first)."""
+    return next(line for line in out.splitlines() if line.startswith("enrichment:"))
+
+
 def write_config(tmp_path: Path, base_url: str, key: str, retries: int = 0) -> str:
     path = tmp_path / "config.yaml"
     path.write_text(
@@ -52,9 +58,27 @@ def test_check_ok_prints_workspace_and_balance(
     code = main(["check", "--config", write_config(tmp_path, base_url, KEY)])
     out, err = capsys.readouterr()
     assert code == 0
-    assert out.startswith("enrichment: OK workspace=ws-sandbox balance=4321 credits")
+    expected = "enrichment: OK workspace=ws-sandbox balance=4321 credits"
+    assert enrichment_line(out).startswith(expected)
     assert base_url in out
     assert KEY not in out + err
+
+
+def test_check_prints_the_dialect(
+    tmp_path: Path, base_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check` says which API version it spoke (v1 by default, v2 when configured)."""
+    assert main(["check", "--config", write_config(tmp_path, base_url, KEY)]) == 0
+    assert "api_version=v1" in enrichment_line(capsys.readouterr().out)
+    v2_url = base_url.replace("/api/v1", "/api/v2")
+    path = write_config(tmp_path, v2_url, KEY)
+    Path(path).write_text(Path(path).read_text() + "  api_version: v2\n", encoding="utf-8")
+    assert main(["check", "--config", path]) == 0
+    line = enrichment_line(capsys.readouterr().out)
+    assert line.startswith(
+        "enrichment: OK workspace=ws-sandbox balance=4321 credits api_version=v2"
+    )
+    assert v2_url in line
 
 
 def test_check_refused_key_exits_3(
@@ -65,18 +89,24 @@ def test_check_refused_key_exits_3(
     code = main(["check", "--config", write_config(tmp_path, base_url, bad_key)])
     out, err = capsys.readouterr()
     assert code == 3
-    assert out.strip() == "enrichment: FAILED the API key was refused (error.api.key)"
+    assert enrichment_line(out) == (
+        "enrichment: FAILED the API key was refused (error.api.key) (api_version=v1)"
+    )
     assert bad_key not in out + err
 
 
-def test_check_unreachable_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A base URL nobody listens on prints why, with the URL, and exits 1."""
+def test_check_unreachable_exits_transient(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base URL nobody listens on prints why, with the URL, and exits 5 (retry later)."""
     with BackgroundServer(EnrichmentEmulator().app) as server:
         dead_url = f"{server.url}/api/v1"
     code = main(["check", "--config", write_config(tmp_path, dead_url, KEY)])
     out, err = capsys.readouterr()
-    assert code == 1
-    assert out.startswith(f"enrichment: FAILED cannot reach the enrichment API at {dead_url}")
+    assert code == EXIT_TRANSIENT
+    assert enrichment_line(out).startswith(
+        f"enrichment: FAILED cannot reach the enrichment API at {dead_url}"
+    )
     assert KEY not in out + err
 
 

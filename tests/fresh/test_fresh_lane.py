@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simple_salesforce import Salesforce
 
+from connectors.salesforce import SalesforceSettings, build_session
 from crm_sync.app import open_context
 from crm_sync.config import Config, parse_config
 from crm_sync.daemon.fresh_lane import FreshLaneThread
 from crm_sync.metrics import Metrics
+from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
-from crm_sync.pipeline.cycle import collect_and_write
-from crm_sync.pipeline.fresh import FreshLane
+from crm_sync.pipeline.cycle import collect_and_write, run_cycle
+from crm_sync.pipeline.fresh import FreshLane, scan_source
+from crm_sync.pipeline.report import SourceReport
+from crm_sync.pipeline.shared_budget import running_budget
+from crm_sync.sandbox.salesforce_data import make_id
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.daemon_e2e.conftest import wait_for
 from tests.fresh.helpers import create_contact, email_only_name, hubspot_client
@@ -206,3 +212,91 @@ def test_metrics_show_open_batches_and_the_latency_histogram(
         count = 'crm_sync_contact_latency_seconds_count{lane="fresh",source="hubspot"} 1.0'
         assert count in text
         thread.stop()
+
+
+def test_a_run_after_the_daemon_is_gone_gives_back_its_stale_open_batch(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """An open batch far older than max_batch_wait_seconds is freed and the full scan sends it."""
+    config = _config(world, tmp_path, max_batch_wait_seconds=0.05)
+    record_id = create_contact(hubspot_client(world), "Left", "Behind")
+    with open_context(config) as ctx:  # a daemon scanned, then died before sending
+        report = SourceReport("hubspot", "hubspot")
+        assert scan_source(ctx, config.sources[0], report) == 1
+        assert ctx.store.open_batches.get("hubspot") is not None
+    time.sleep(0.6)  # ten waits: no running fresh lane keeps an open batch that long
+    with open_context(config) as ctx:
+        run_cycle(ctx, deadline_seconds=20)
+        assert ctx.store.open_batches.get("hubspot") is None
+    assert world.enrichment.submissions_per_contact()[record_id] == 1
+
+
+def test_salesforce_contacts_join_the_open_batch_by_system_modstamp(tmp_path: Path) -> None:
+    """A Contact created through the REST API is found by `SystemModstamp >` the cursor."""
+    options = WorldOptions(hubspot_contacts=0, salesforce_contacts=10, completion_delay=0.05)
+    with SandboxWorld(options) as world:
+        raw = world.config_dict(
+            f"sqlite:///{tmp_path / 'state.sqlite3'}",
+            sources=[world.salesforce_source()],
+            schedule={"fresh_scan_seconds": 0.2, "fresh_overlap_seconds": 5},
+            run={"max_batch_wait_seconds": 30},
+        )
+        settings = SalesforceSettings.model_validate(
+            {"instance_url": world.servers["salesforce"].url, "session_id": "x"}
+        )
+        sf = Salesforce(
+            instance_url=world.servers["salesforce"].url,
+            session_id=world.salesforce.session_id,
+            session=build_session(settings),
+        )
+        account = make_id("Account", 0)
+        created = sf.Contact.create({"FirstName": "Ada", "LastName": "Byron", "AccountId": account})
+        with open_context(parse_config(raw, env={})) as ctx:
+            FreshLane(ctx).tick()
+            batch = ctx.store.open_batches.get("salesforce")
+            assert batch is not None
+            assert [c.record_id for c in batch.contacts] == [created["id"]]
+
+
+def test_a_mapped_field_deleted_stops_the_lane_before_it_spends(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The lane checks the mapped fields before each POST, as the full scan does: a property
+    deleted since start sends nothing, and the contacts are given back with no cooldown."""
+    config = _config(world, tmp_path)
+    ids = [create_contact(hubspot_client(world), f"Fieldless{i}", "Person") for i in range(2)]
+    with open_context(config) as ctx:
+        lane = FreshLane(ctx)
+        lane.tick()
+        assert ctx.store.open_batches.get("hubspot") is not None
+        world.hubspot.store.known.discard("phone")  # an admin deletes the mapped property
+        time.sleep(WAIT + 0.1)
+        lane.tick()
+        assert not world.enrichment.submissions_per_contact()
+        rows = [ctx.store.ledger_row("hubspot", i) for i in ids]
+    assert all(
+        r is None or (r.in_flight_batch_id is None and r.last_attempt_at is None) for r in rows
+    )
+
+
+def test_a_fresh_batch_draws_from_the_budget_of_a_full_cycle_running_meanwhile(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """While a cycle submits the source, the fresh lane takes from that cycle's own budget."""
+    config = _config(world, tmp_path)
+    first = create_contact(hubspot_client(world), "Budget", "First")
+    second = create_contact(hubspot_client(world), "Budget", "Second")
+    with open_context(config) as ctx:
+        lane = FreshLane(ctx)
+        cycle_budget = Budget({"per_run": 11 + 5})  # one contact's email and phone fit, not two
+        with running_budget(ctx, "hubspot", cycle_budget) as shared:
+            _tick_until(lane, lambda: lane.posts, 5, "the sealing")
+            assert shared.reserved == 11
+            assert not shared.take(11)  # the cycle sees what the fresh lane took
+        submitted = world.enrichment.submissions_per_contact()
+        assert len({first, second} & set(submitted)) == 1
+        left_out = second if first in submitted else first
+        row = ctx.store.ledger_row("hubspot", left_out)
+        assert row is not None
+        assert row.in_flight_batch_id is None
+        assert row.last_attempt_at is None

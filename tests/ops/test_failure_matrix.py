@@ -298,3 +298,29 @@ def test_api_down_at_credit_check_leaves_no_run_running(fault: str, tmp_path: Pa
     assert runs[0].finished_at is not None
     assert runs[0].report
     assert "credit check" in runs[0].report["reason"]
+
+
+def test_check_covers_store_and_schedule_and_allows_no_sources(
+    small_world: SandboxWorld, tmp_path: Path
+) -> None:
+    """`check` with no source: the store, the schedule and the enrichment API; exit 0."""
+    config = _config(small_world, tmp_path, sources=[], schedule={"cron": "*/15 * * * *"})
+    result = cli("check", "--config", write_config(tmp_path, config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("state store: OK sqlite")
+    assert "new store" in lines[0]
+    assert lines[1].startswith("schedule: OK cron '*/15 * * * *', next at ")
+    assert lines[2].startswith("enrichment: OK")
+
+
+def test_check_names_an_unreachable_store(
+    small_world: SandboxWorld, tmp_path: Path, pg_available: bool
+) -> None:
+    """A state store that cannot be reached is a FAILED line naming state.url, exit 5."""
+    config = _config(small_world, tmp_path)
+    config["state"] = {"url": f"postgresql://postgres@127.0.0.1:{_closed_port()}/crm"}
+    result = cli("check", "--config", write_config(tmp_path, config))
+    assert result.returncode == EXIT_TRANSIENT, result.stdout + result.stderr
+    assert result.stdout.startswith("state store: FAILED state.url:")
+    assert "Traceback" not in result.stderr

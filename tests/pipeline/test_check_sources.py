@@ -43,22 +43,39 @@ def test_every_source_ok(
 def test_bad_token_and_missing_field_are_named(
     world: SandboxWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A refused token exits 3; a mapped field that does not exist is named with its reason."""
+    """A refused token and a missing field are both named; the field (config, 2) outranks the
+    token (3) in the exit code, as `exit_codes.most_severe` orders them."""
     config = world.config_dict(f"sqlite:///{tmp_path / 's.db'}")
     config["sources"][0]["settings"]["access_token"] = "not-the-token"
     config["sources"][1]["fields"]["phone"] = "Fax__c"
-    assert main(["check", "--config", _write(tmp_path, config)]) == 3
+    assert main(["check", "--config", _write(tmp_path, config)]) == 2
     out = capsys.readouterr().out
     assert "source hubspot hubspot.token: FAILED HubSpot refused the access token" in out
     assert "source salesforce field phone: FAILED Contact.Fax__c missing" in out
     assert "not-the-token" not in out
 
 
-def test_missing_field_alone_exits_1(
+def test_missing_field_alone_exits_2(
     world: SandboxWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A missing HubSpot property is a plain failure (exit 1), not an authentication one."""
+    """A missing HubSpot property is a config error (exit 2) naming the field, as in a run."""
     config = world.config_dict(f"sqlite:///{tmp_path / 's.db'}")
     config["sources"] = [world.hubspot_source(fields={"email": "email", "phone": "no_such_prop"})]
-    assert main(["check", "--config", _write(tmp_path, config)]) == 1
-    assert "hubspot.property.no_such_prop: FAILED" in capsys.readouterr().out
+    assert main(["check", "--config", _write(tmp_path, config)]) == 2
+    out = capsys.readouterr().out
+    assert "hubspot.property.no_such_prop: FAILED" in out
+    assert (
+        "source hubspot mapped fields: FAILED fields.phone: "
+        "HubSpot contact property 'no_such_prop' does not exist" in out
+    )
+
+
+def test_read_only_salesforce_field_exits_2(
+    world: SandboxWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Salesforce field that exists but is not updateable is refused by check (exit 2)."""
+    config = world.config_dict(f"sqlite:///{tmp_path / 's.db'}")
+    config["sources"] = [world.salesforce_source(fields={"email": "Email", "phone": "CreatedDate"})]
+    assert main(["check", "--config", _write(tmp_path, config)]) == 2
+    out = capsys.readouterr().out
+    assert "mapped fields: FAILED fields.phone: Salesforce field Contact.CreatedDate" in out

@@ -16,10 +16,21 @@ from tests.dialects import both_api_versions, wire_item, wire_result  # noqa: F4
 from tests.pipeline.conftest import context, make_config
 
 
-def _body(api_version: str, enrichment_id: str, source: str, record_ids: list[str]) -> str:
+def _body(
+    api_version: str,
+    enrichment_id: str,
+    source: str,
+    record_ids: list[str],
+    names: dict[str, tuple[str | None, str | None]],
+) -> str:
     """The webhook body in the dialect's shape, read as the receiver reads it."""
     items = [
-        wire_item(api_version, {"crm_id": rid, "source": source}, f"found.{rid}@example.com")
+        wire_item(
+            api_version,
+            {"crm_id": rid, "source": source},
+            f"found.{rid}@example.com",
+            names[rid],
+        )
         for rid in record_ids
     ]
     wire = json.dumps(wire_result(api_version, enrichment_id, items)).encode()
@@ -33,6 +44,7 @@ def test_in_doubt_batch_is_adopted_and_written(
     config = make_config(world, tmp_path, sources=[world.hubspot_source()])
     without_email = [rid for rid, p in world.hubspot.records.items() if not p.get("email")]
     ids, stranger = without_email[:3], without_email[3]
+    names = {r: (p.get("firstname"), p.get("lastname")) for r, p in world.hubspot.records.items()}
     with context(config) as ctx:
         store = ctx.store
         planned = [PlannedContact(rid, ("contact.emails",), {"firstname": "x"}) for rid in ids]
@@ -47,11 +59,11 @@ def test_in_doubt_batch_is_adopted_and_written(
         assert batch is not None
         assert store.mark_sending(batch.id, ctx.owner)
         assert store.mark_in_doubt(batch.id, "crashed")
-        foreign = _body(api_version, "other-job", "hubspot", [*ids[:2], stranger])
+        foreign = _body(api_version, "other-job", "hubspot", [*ids[:2], stranger], names)
         assert accept_result(ctx, foreign, source_kind="webhook") == "kept"
         assert (
             accept_result(
-                ctx, _body(api_version, "lost-job", "hubspot", ids), source_kind="webhook"
+                ctx, _body(api_version, "lost-job", "hubspot", ids, names), source_kind="webhook"
             )
             == "stored"
         )

@@ -1,4 +1,7 @@
-"""A small sandbox world whose results come in the answer styles of the edges (issue 9)."""
+"""A small sandbox world whose results come in the answer styles of the edges (issue 9).
+
+Every test here that uses the world runs in both wire dialects (v1 and v2).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,13 @@ import pytest
 
 from crm_sync.config import Config, parse_config
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from tests.dialects import both_api_versions  # noqa: F401 - the `api_version` fixture: v1, v2
 
 RUN = {"poll_initial_seconds": 0.05, "poll_max_seconds": 0.2, "batch_size": 20}
 
 
 @pytest.fixture
-def world() -> Iterator[SandboxWorld]:
+def world(api_version: str) -> Iterator[SandboxWorld]:
     """60 HubSpot contacts (about three batches of 20), jobs done in 0.05 s, fast retries."""
     options = WorldOptions(
         hubspot_contacts=60,
@@ -23,6 +27,7 @@ def world() -> Iterator[SandboxWorld]:
         completion_delay=0.05,
         rate_limit_calls=1000,
         webhook_retry_interval=0.1,
+        api_version=api_version,
     )
     with SandboxWorld(options) as started:
         yield started
@@ -39,8 +44,8 @@ def hubspot_config(world: SandboxWorld, tmp_path: Path, **run: Any) -> Config:
 
 
 def result_items(world: SandboxWorld) -> dict[str, list[dict[str, Any]]]:
-    """Each job's `datas` as the emulator answers them (styles applied)."""
-    bodies = {job: world.enrichment.result_body(job) for job in world.enrichment.job_ids()}
+    """Each job's items as the emulator answers them (styles applied), in the internal shape."""
+    bodies = {job: world.enrichment.internal_result(job) for job in world.enrichment.job_ids()}
     return {job: body.get("datas", []) for job, body in bodies.items()}
 
 

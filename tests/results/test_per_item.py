@@ -34,7 +34,7 @@ def test_a_malformed_item_is_recorded_and_the_others_are_written(
         assert row.in_flight_batch_id is None
         if rid in bad:
             assert row.outcome == "malformed"
-            assert "most_probable_phone" in (row.detail or "")
+            assert "phone" in (row.detail or "")  # v1: most_probable_phone, v2: phones.0.number
         else:
             assert row.outcome != "malformed"
     assert assert_every_found_value_written(world, exclude=bad) > 0
