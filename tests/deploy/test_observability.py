@@ -92,6 +92,21 @@ def test_promtool_unit_tests_fire_each_alert(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_prometheus_kustomization_renders_the_rule_and_the_monitors() -> None:
+    """`kubectl apply -k deploy/prometheus` (as the README says) applies the rule and monitors."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is needed to render deploy/prometheus")
+        pytest.skip("kubectl not installed (set CI to make this fail)")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(PROMETHEUS)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout) if d)
+    assert kinds == ["PrometheusRule", "ServiceMonitor", "ServiceMonitor"]
+
+
 def test_the_asked_alerts_exist() -> None:
     alerts = {r["alert"]: r for g in _rule_groups() for r in g["rules"]}
     assert {

@@ -71,6 +71,11 @@ def test_field_deleted_mid_run_holds_the_paid_results(world: SandboxWorld, tmp_p
     counts = second.source("hubspot").counts
     assert counts.held_for_config > 0
     assert counts.rejected_reasons["crm_field:PROPERTY_DOESNT_EXIST"] == counts.held_for_config
+    as_json = second.as_dict()["sources"][0]["counts"]
+    assert as_json["rejected_reasons"] == {
+        "crm_field:PROPERTY_DOESNT_EXIST": counts.held_for_config
+    }
+    assert as_json["held_for_config"] == counts.held_for_config
     assert counts.rejected == 0
     assert batches
     assert all(b.state == "received" for b in batches)
