@@ -178,5 +178,5 @@ def test_a_post_answered_too_late_is_in_doubt_and_its_kept_webhook_is_written(
     finally:
         store.close()
     assert [a.status for a in world.enrichment.webhook_attempts] == [200]
-    assert [c for c in world.enrichment.calls if c.path.startswith(RESULT_GET_PREFIX)] == []
+    assert [c for c in world.enrichment.calls if RESULT_GET_PATH in c.path] == []
     assert assert_every_found_value_written(world) > 3
