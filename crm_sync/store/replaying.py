@@ -227,3 +227,12 @@ class WriteBackQueries:
     def record_replayed(self, batch_id: str, source: str, outcomes: list[ContactOutcome]) -> None:
         """Replace the `rejected` outcome of replayed contacts of a written batch."""
         self._write(lambda c, now: record_replayed(c, now, batch_id, source, outcomes))
+
+    def held_batches(self) -> list[Batch]:
+        """Received batches held by a field refusal, with their contacts (for `status`)."""
+        result: list[Batch] = self._read(
+            lambda c, _now: load_batches(
+                c, and_(batches.c.state == RECEIVED, batches.c.error.like(HELD_PREFIX + "%"))
+            )
+        )
+        return result

@@ -4,7 +4,7 @@ Time-scaled by 10 so it runs in well under a minute: fresh_scan_seconds 60 -> 6,
 max_batch_wait_seconds 60 -> 6, enrichment taking 5 s -> 0.5 s, 30 contacts created over 120 s
 -> over 12 s, and the bound fresh_scan_seconds + max_batch_wait_seconds + 30 s -> 6 + 6 + 3 =
 15 s. Every duration is divided by the same factor, so the ratios the issue fixes stay as they
-are (the daemon's own tick, a tenth of the shorter period, scales with them).
+are (the daemon's tick, a sixtieth of the shorter period, scales with them).
 """
 
 from __future__ import annotations
