@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 
 def _tolerant(what: str, read: Callable[[], T]) -> T | None:
+    """`read()`, or None with a warning: nothing after a run's report may fail the run."""
     try:
         return read()
     except Exception as exc:  # the store may be what failed the run
@@ -48,11 +49,14 @@ def after_run(
         return
     health: RunHealth | None = _tolerant("run_history", lambda: read_health(ctx.store))
     if metrics is not None and health is not None:
-        metrics.observe_health(health)
+        _tolerant("health_metrics", lambda: metrics.observe_health(health))
     if push:
         batches: Any = _tolerant("batch_states", ctx.store.batches_by_state)
         push_run(ctx.config, report, seconds, health=health, batches=batches)
-    notifier.send(notices_for(report, config_path, failure=failure))
+    _tolerant(
+        "notifications",
+        lambda: notifier.send(notices_for(report, config_path, failure=failure)),
+    )
 
 
 def after_failure(config: Config, reason: str, *, config_path: str | None = None) -> None:

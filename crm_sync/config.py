@@ -281,10 +281,17 @@ class NotifyConfig(_Frozen):
 
     @field_validator("urls")
     @classmethod
-    def _urls_not_empty(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
-        for index, url in enumerate(value):
-            if "://" not in url.get_secret_value():
-                raise ValueError(f"entry {index} is not an apprise URL (scheme://...)")
+    def _urls_usable(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        """Parsed by apprise itself at load (exit 2), not at the first failure; never echoed."""
+        from crm_sync.notify import url_problem
+
+        problems = [
+            f"entry {index} {problem}"
+            for index, url in enumerate(value)
+            if (problem := url_problem(url.get_secret_value()))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
 

@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from crm_sync.bounded import SingleFlight, Unanswered
+from crm_sync.exit_codes import RUN_STATUS
 from crm_sync.logs import get_logger
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ WEBHOOK_OUTCOMES = (
     "timeout",
     "error",
 )
-RUN_OUTCOMES = {0: "ok", 1: "partial", 3: "auth_refused", 4: "no_credits"}
+# The same names as a run's status in the store (`crm-sync status`), one per exit code.
+RUN_OUTCOMES = RUN_STATUS
 _NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped", "rejected_reasons"})
 _RATE_LIMIT_KINDS = frozenset({"rate_limited", "429", "throttled"})
 

@@ -199,6 +199,19 @@ class Notifier:
             return False
 
 
+def url_problem(url: str) -> str | None:
+    """Why apprise cannot use `url` (naming its scheme only, never the URL), or None."""
+    import apprise
+
+    _quiet_apprise()
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme:
+        return "is not an apprise URL (scheme://...)"
+    if not apprise.Apprise.instantiate(url):
+        return f"apprise cannot use this {scheme}:// URL (unknown scheme or missing parts)"
+    return None
+
+
 def _quiet_apprise() -> None:
     """apprise logs through `logging`, sometimes with a URL in the text: keep it out of stderr."""
     logger = logging.getLogger("apprise")

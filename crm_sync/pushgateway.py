@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from crm_sync.config import Config
     from crm_sync.pipeline.report import RunReport
 
-_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped"})
+_NOT_CONTACT_COUNTS = frozenset({"credits_spent", "skipped", "rejected_reasons"})
 
 
 def _log() -> Any:
@@ -70,8 +70,10 @@ def run_registry(
     )
     for source in report.sources:
         for item in fields(source.counts):
-            if item.name not in _NOT_CONTACT_COUNTS:
-                value = getattr(source.counts, item.name)
+            value = getattr(source.counts, item.name)
+            # Contact counts only: credits have their own gauge, reasons (Counters) are labels
+            # of other counts, and a new count field is pushed without a change here.
+            if item.name not in _NOT_CONTACT_COUNTS and type(value) is int:
                 contacts.labels(source=source.name, outcome=item.name).set(value)
         credits.labels(source=source.name).set(source.counts.credits_spent)
         source_codes.labels(source=source.name).set(source.exit_code)
@@ -107,8 +109,8 @@ def push_run(
     settings = config.metrics
     if not settings.pushgateway_url:
         return False
-    registry = run_registry(config, report, seconds, health, batches)
     try:
+        registry = run_registry(config, report, seconds, health, batches)
         push_to_gateway(
             settings.pushgateway_url,
             job=settings.pushgateway_job,

@@ -1,8 +1,10 @@
 """Is the daemon alive and ready? Answers that stay fast when the database or a cycle hangs.
 
 `CycleHealth` backs `/healthz`: the daemon is unhealthy when `schedule.health_missed_cycles`
-scheduled cycles have come and gone with no cycle starting or finishing (a hung cycle, a dead
-scheduler), so the orchestrator restarts it; every step is checkpointed in the store.
+scheduled cycles have come and gone with no cycle starting, finishing or making progress (a
+hung cycle, a dead scheduler), so the orchestrator restarts it; every step is checkpointed in
+the store. A long cycle that keeps scanning, submitting or writing (`ActivityProgress`) stays
+healthy: restarting it would only start it over.
 `StorePing` backs `/readyz`: the store's ping runs in a thread of its own (`SingleFlight`), and
 an answer later than the deadline counts as "not ready" instead of hanging the probe.
 """
@@ -20,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from crm_sync.bounded import SingleFlight, Unanswered
 from crm_sync.metrics import PREFIX
-from crm_sync.pipeline.context import utc_now
+from crm_sync.pipeline.context import Progress, utc_now
 
 _TICK = timedelta(microseconds=1)
 
@@ -44,6 +46,7 @@ class CycleHealth:
         self.since = clock()  # the daemon's start counts as activity: its first cycle is due now
         self.last_started: datetime | None = None
         self.last_finished: datetime | None = None
+        self.last_progress: datetime | None = None
 
     def cycle_started(self) -> None:
         with self._lock:
@@ -52,6 +55,11 @@ class CycleHealth:
     def cycle_finished(self) -> None:
         with self._lock:
             self.last_finished = self._clock()
+
+    def progressed(self) -> None:
+        """A running cycle scanned, submitted or wrote something."""
+        with self._lock:
+            self.last_progress = self._clock()
 
     def seconds_since_last_cycle(self) -> float:
         """Since the last cycle finished (since the start when none has yet)."""
@@ -62,7 +70,8 @@ class CycleHealth:
     def deadline(self) -> datetime | None:
         """The time by which a cycle must start or finish; None when the schedule has no end."""
         with self._lock:
-            last = max(t for t in (self.since, self.last_started, self.last_finished) if t)
+            moments = (self.since, self.last_started, self.last_finished, self.last_progress)
+            last = max(t for t in moments if t)
         trigger = self._trigger()
         if trigger is None:
             return None
@@ -81,6 +90,7 @@ class CycleHealth:
             "healthy": healthy,
             "last_cycle_started": _iso(self.last_started),
             "last_cycle_finished": _iso(self.last_finished),
+            "last_progress": _iso(self.last_progress),
             "deadline": _iso(deadline),
         }
         return healthy, details
@@ -88,6 +98,18 @@ class CycleHealth:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+class ActivityProgress:
+    """A `Progress` that tells CycleHealth about every step, then passes it on."""
+
+    def __init__(self, inner: Progress, health: CycleHealth) -> None:
+        self._inner = inner
+        self._health = health
+
+    def advance(self, source: str, stage: str, n: int) -> None:
+        self._health.progressed()
+        self._inner.advance(source, stage, n)
 
 
 class CycleCollector(Collector):

@@ -20,7 +20,7 @@ from typing import Any
 
 from crm_sync.after_run import after_run
 from crm_sync.daemon.fresh_lane import FreshLaneThread
-from crm_sync.daemon.health import CycleCollector, CycleHealth
+from crm_sync.daemon.health import ActivityProgress, CycleCollector, CycleHealth
 from crm_sync.daemon.scheduler import Scheduler
 from crm_sync.daemon.server import HttpServer
 from crm_sync.daemon.webapp import Hooks, build_app
@@ -77,6 +77,7 @@ class Daemon:
             ctx.config.schedule.health_missed_cycles,
             slack_seconds=health_slack_seconds,
         )
+        ctx.progress = ActivityProgress(ctx.progress, self.health)
         hooks = Hooks(
             ready=lambda: self.scheduler.running,
             on_stored=self._wake.set,

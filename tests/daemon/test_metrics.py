@@ -92,7 +92,7 @@ def test_run_and_counts_are_added(metrics: Metrics) -> None:
     metrics.observe_run(_report(), 1.0)
     metrics.observe_counts("hs", SourceCounts(emails_written=2, credits_spent=2))
     value = metrics.registry.get_sample_value
-    assert value("crm_sync_runs_total", {"outcome": "partial"}) == 1
+    assert value("crm_sync_runs_total", {"outcome": "failed"}) == 1
     assert value("crm_sync_balance_credits") == 900
     assert value("crm_sync_contacts_total", {"source": "hs", "outcome": "emails_written"}) == 5
     assert value("crm_sync_contacts_total", {"source": "hs", "outcome": "skipped_cooldown"}) == 2

@@ -94,6 +94,57 @@ def test_healthz_fails_while_a_cycle_hangs_and_recovers_after(
         store.close()
 
 
+def test_a_long_cycle_that_keeps_progressing_stays_healthy(
+    tmp_path: Path, http: httpx.Client
+) -> None:
+    """A cycle 10 schedules long that reports progress is not restarted; once it stops
+    progressing, /healthz turns 503 after the missed cycles."""
+    config = make_config(tmp_path, schedule={"health_missed_cycles": 2})
+    store = Store.open(config.state.url)
+    progressing = threading.Event()
+    progressing.set()
+    release = threading.Event()
+    steps = [0]
+
+    def long_cycle(ctx: Context) -> None:
+        while progressing.is_set():
+            ctx.progress.advance("hs", "scanned", 1)
+            steps[0] += 1
+            time.sleep(0.05)
+        release.wait(30)
+
+    ctx = Context(config=config, store=store, client=IdleClient(), connectors={})
+    daemon = Daemon(
+        ctx,
+        metrics=Metrics(),
+        cycle=long_cycle,
+        scheduler_options={
+            "cycle_trigger_override": IntervalTrigger(seconds=0.2),
+            "poll_trigger_override": NEVER,
+        },
+        health_slack_seconds=0,
+    )
+    daemon.start()
+    base = f"http://127.0.0.1:{daemon.port}"
+    try:
+        _until(lambda: steps[0] >= 1)
+        seen: list[int] = []
+        while steps[0] < 40:  # about 2 s: 10 schedules of 0.2 s
+            seen.append(http.get(f"{base}/healthz").status_code)
+            time.sleep(0.05)
+        assert seen
+        assert set(seen) == {200}
+        progressing.clear()
+        _until(lambda: http.get(f"{base}/healthz").status_code == 503)
+        assert http.get(f"{base}/healthz").json()["last_progress"] is not None
+    finally:
+        progressing.clear()
+        release.set()
+        daemon.request_stop()
+        daemon.shutdown()
+        store.close()
+
+
 def test_daemon_exports_last_success_from_the_stored_history(
     tmp_path: Path, http: httpx.Client
 ) -> None:
