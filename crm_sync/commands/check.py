@@ -14,6 +14,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from connectors.base import Connector
 from connectors.registry import build_connector
 from crm_sync.commands.common import add_config_argument, load
 from crm_sync.config import Config, SourceConfig
@@ -77,7 +78,8 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
             balance = client.credits()
     except AuthError as exc:
         code = f" ({exc.code})" if exc.code else ""
-        return CheckLine("enrichment", False, f"the API key was refused{code}", EXIT_AUTH)
+        refused = f"the API key was refused{code} (api_version={config.enrichment.api_version})"
+        return CheckLine("enrichment", False, refused, EXIT_AUTH)
     except InsufficientCredits as exc:
         return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_CREDITS)
     except (RetriableError, OutcomeUnknown) as exc:
@@ -87,7 +89,8 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
         return CheckLine("enrichment", False, message, EXIT_CONFIG)
     except CrmSyncError as exc:
         return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_FAILED)
-    message = f"workspace={workspace} balance={balance} credits url={url}"
+    version = config.enrichment.api_version
+    message = f"workspace={workspace} balance={balance} credits api_version={version} url={url}"
     return CheckLine("enrichment", True, message)
 
 
@@ -101,7 +104,7 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
     try:
         results = connector.check()
         refused = any(r.credentials_refused for r in results)
-        fields = [] if refused else [field_line(name, connector.check_fields())]
+        fields = [] if refused else [field_line(name, connector)]
     except AuthError as exc:
         return [CheckLine(name, False, f"credentials refused: {exc}", EXIT_AUTH)]
     except CrmSyncError as exc:
@@ -115,11 +118,15 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
     return lines + fields
 
 
-def field_line(name: str, problems: list[str]) -> CheckLine:
+def field_line(name: str, connector: Connector) -> CheckLine:
     """The mapped fields as every run checks them before spending: a wrong one exits 2."""
+    label = f"{name} mapped fields"
+    if type(connector).check_fields is Connector.check_fields:
+        return CheckLine(label, True, "not checked: this connector has no check_fields")
+    problems = connector.check_fields()
     if problems:
-        return CheckLine(f"{name} mapped fields", False, "; ".join(problems), EXIT_CONFIG)
-    return CheckLine(f"{name} mapped fields", True, "exist and are writable")
+        return CheckLine(label, False, "; ".join(problems), EXIT_CONFIG)
+    return CheckLine(label, True, "exist and are writable")
 
 
 def check_store(config: Config) -> CheckLine:
