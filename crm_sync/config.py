@@ -277,6 +277,7 @@ class NotifyConfig(_Frozen):
 
     urls: tuple[SecretStr, ...] = ()
     events: tuple[NotifyEvent, ...] = ("failed", "in_doubt", "low_balance", "budget_reached")
+    repeat_hours: float = Field(24.0, ge=0)
     timeout_seconds: float = Field(10.0, gt=0, le=120)
 
     @field_validator("urls")
