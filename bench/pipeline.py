@@ -45,7 +45,8 @@ JSON as `whole_run_fraction`.
 phone and with enough identity to ask about (about 79% of the generated people): figures per
 contact are per contact submitted.
 
-Run: `python bench/pipeline.py [--contacts 10000] [--calls 6] [--window 1.0]`.
+Run: `python bench/pipeline.py [--contacts 10000] [--calls 6] [--window 1.0] [--api-version v2]`.
+The same world and limits serve both API versions, so v1 and v2 figures compare directly.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Settings:
     calls: int
     window: float
     completion_delay: float
+    api_version: str = "v1"
 
     @property
     def speedup(self) -> float:
@@ -99,6 +101,7 @@ def serve_world(conn: Connection, settings: Settings) -> None:
         hubspot_contacts=settings.contacts,
         salesforce_contacts=0,
         completion_delay=settings.completion_delay,
+        api_version=settings.api_version,
         rate_limit_calls=settings.calls,
         rate_limit_window=settings.window,
         hubspot_kwargs={
@@ -161,6 +164,7 @@ def make_config(world: dict[str, Any], settings: Settings, state_dir: Path) -> C
         {
             "enrichment": {
                 "provider": "fullenrich",
+                "api_version": settings.api_version,
                 "base_url": world["enrichment_url"],
                 "api_key": world["api_key"],
             },
@@ -189,6 +193,7 @@ def run_pipeline(world: dict[str, Any], settings: Settings, state_dir: Path) -> 
         limiter=SlidingWindowLimiter(settings.calls, settings.window),
         backoff_base=settings.window / 20,
         backoff_cap=settings.window,
+        api_version=settings.api_version,
     )
     timed = TimedClient(client)
     connector = build_connector(config.sources[0])
@@ -241,6 +246,7 @@ def figures(raw: dict[str, Any], settings: Settings, api: dict[str, Any]) -> dic
     whole = raw["submitted"] / (raw["elapsed"] / settings.window) / ceiling
     return {
         "contacts": settings.contacts,
+        "api_version": settings.api_version,
         "submitted": raw["submitted"],
         "values_written": raw["written"],
         "exit_code": raw["exit_code"],
@@ -292,9 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=6, help="enrichment calls per window")
     parser.add_argument("--window", type=float, default=1.0, help="window, in seconds")
     parser.add_argument("--completion-delay", type=float, default=0.2)
+    parser.add_argument(
+        "--api-version", choices=("v1", "v2"), default="v1", help="the API dialect to speak"
+    )
     args = parser.parse_args(argv)
     configure_logging(level="WARNING")
-    settings = Settings(args.contacts, args.calls, args.window, args.completion_delay)
+    settings = Settings(
+        args.contacts, args.calls, args.window, args.completion_delay, args.api_version
+    )
     out = run(settings)
     print(f"settings: {json.dumps(asdict(settings))}")
     print(

@@ -77,7 +77,8 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
             balance = client.credits()
     except AuthError as exc:
         code = f" ({exc.code})" if exc.code else ""
-        return CheckLine("enrichment", False, f"the API key was refused{code}", EXIT_AUTH)
+        refused = f"the API key was refused{code} (api_version={config.enrichment.api_version})"
+        return CheckLine("enrichment", False, refused, EXIT_AUTH)
     except InsufficientCredits as exc:
         return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_CREDITS)
     except (RetriableError, OutcomeUnknown) as exc:
@@ -87,7 +88,8 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
         return CheckLine("enrichment", False, message, EXIT_CONFIG)
     except CrmSyncError as exc:
         return CheckLine("enrichment", False, f"{exc} at {url}", EXIT_FAILED)
-    message = f"workspace={workspace} balance={balance} credits url={url}"
+    version = config.enrichment.api_version
+    message = f"workspace={workspace} balance={balance} credits api_version={version} url={url}"
     return CheckLine("enrichment", True, message)
 
 

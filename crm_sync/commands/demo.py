@@ -8,10 +8,16 @@ report and a few records before and after.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crm_sync.pipeline.report import RunReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contacts", type=int, default=300, help="contacts seeded in each CRM")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated people")
     parser.add_argument(
+        "--api-version",
+        choices=("v1", "v2"),
+        default="v1",
+        help="the enrichment API version to speak (the emulator serves both); default v1",
+    )
+    parser.add_argument(
         "--live",
         action="store_true",
         help="run the daemon and create contacts meanwhile: each is enriched within seconds",
@@ -33,23 +45,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    if getattr(args, "live", False):
-        from crm_sync.commands.demo_live import run_live
+@dataclass
+class DemoRun:
+    """What one demo cycle did: its report, a sample before/after, and every CRM record after."""
 
-        return run_live(args)
+    report: RunReport
+    before: list[dict[str, Any]]
+    after: list[dict[str, Any]]
+    records: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+
+
+def run_demo(contacts: int, seed: int, api_version: str = "v1") -> DemoRun:
+    """One cycle on a fresh seeded world spoken to in `api_version`."""
     from crm_sync.app import open_context
     from crm_sync.commands.common import register_config_secrets
     from crm_sync.config import parse_config
-    from crm_sync.logs import configure_logging
     from crm_sync.pipeline.cycle import run_cycle
-    from crm_sync.pipeline.report import render_table
     from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 
-    as_json = bool(getattr(args, "json", False))
-    configure_logging(json=True, level="WARNING")
     options = WorldOptions(
-        hubspot_contacts=args.contacts, salesforce_contacts=args.contacts, seed=args.seed
+        hubspot_contacts=contacts, salesforce_contacts=contacts, seed=seed, api_version=api_version
     )
     with (
         tempfile.TemporaryDirectory(prefix="crm-sync-demo-") as tmp,
@@ -62,6 +77,25 @@ def run(args: argparse.Namespace) -> int:
         with open_context(config) as ctx:
             report = run_cycle(ctx, deadline_seconds=120)
         after = _sample(world, ids=[row["id"] for row in before])
+        records = {
+            "hubspot": copy.deepcopy(world.hubspot.records),
+            "salesforce": copy.deepcopy(world.salesforce.records),
+        }
+    return DemoRun(report, before, after, records)
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "live", False):
+        from crm_sync.commands.demo_live import run_live
+
+        return run_live(args)
+    from crm_sync.logs import configure_logging
+    from crm_sync.pipeline.report import render_table
+
+    as_json = bool(getattr(args, "json", False))
+    configure_logging(json=True, level="WARNING")
+    demo = run_demo(args.contacts, args.seed, args.api_version)
+    report, before, after = demo.report, demo.before, demo.after
     if as_json:
         sys.stdout.write(report.to_json() + "\n")
         return report.exit_code

@@ -43,7 +43,12 @@ def run_live(args: argparse.Namespace) -> int:
 
     as_json = bool(getattr(args, "json", False))
     configure_logging(json=True, level="WARNING")
-    options = WorldOptions(hubspot_contacts=40, salesforce_contacts=0, seed=args.seed)
+    options = WorldOptions(
+        hubspot_contacts=40,
+        salesforce_contacts=0,
+        seed=args.seed,
+        api_version=getattr(args, "api_version", "v1"),
+    )
     port = _free_port()
     with (
         tempfile.TemporaryDirectory(prefix="crm-sync-demo-live-") as tmp,

@@ -99,6 +99,7 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
         styles = [n for n in world.enrichment.styles.names() if getattr(world.enrichment.styles, n)]
         if styles:
             lines.append(f"  answer styles: {', '.join(styles)}")
+        lines.append(f"  also v2 (api_version: v2): {world.servers['enrichment'].url}/api/v2")
     if "hubspot" in wanted:
         lines += [
             f"hubspot: {world.servers['hubspot'].url}",

@@ -228,7 +228,10 @@ def check_body(body: bytes, dialect: WireDialect | None = None) -> str:
     if not isinstance(data, dict):
         raise Malformed("not a JSON object")
     if dialect is not None and dialect.version != "v1":
-        data = dialect.to_internal(data)
+        try:
+            data = dialect.to_internal(data)
+        except ValueError as exc:
+            raise Malformed(str(exc)) from None
         text = json.dumps(data)
     if not isinstance(data.get("id"), str) or not data["id"]:
         raise Malformed("no id")

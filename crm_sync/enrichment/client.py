@@ -234,11 +234,22 @@ class EnrichmentClient:
         if isinstance(body, dict) and (status < 300 or status == 402):
             if status == 402 and not self.dialect.looks_like_result(body):
                 self._raise_for_status(ENDPOINT_RESULT, response)
-            return parse_result(enrichment_id, self.dialect.to_internal(body), status)
+            return parse_result(enrichment_id, self._internal(body, status), status)
         self._raise_for_status(ENDPOINT_RESULT, response)
         return parse_result(enrichment_id, body, status)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _internal(self, body: dict[str, Any], status: int) -> dict[str, Any]:
+        """A result body mapped from the configured dialect; ServerError if of another one."""
+        try:
+            return self.dialect.to_internal(body)
+        except ValueError:
+            raise ServerError(
+                f"the enrichment API answered {status} with a result that is not "
+                f"{self.dialect.version}; check enrichment.api_version and base_url",
+                status=status,
+            ) from None
 
     def _raise_for_status(self, endpoint: str, response: httpx.Response) -> None:
         """Raise what a non-2xx answer maps to (see `responses.py`)."""

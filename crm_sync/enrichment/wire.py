@@ -31,7 +31,9 @@ class WireDialect(Protocol):
         ...
 
     def to_internal(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A result object (GET answer or batch webhook) in the internal shape."""
+        """A result object (GET answer or batch webhook) in the internal shape.
+
+        Raises ValueError when the body is plainly of another dialect."""
         ...
 
     def contact_event_items(self, body: Any) -> tuple[str | None, list[dict[str, Any]]]:

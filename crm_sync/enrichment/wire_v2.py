@@ -83,9 +83,12 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _email(value: Any) -> tuple[str, str]:
-    found = _dict(value) or {}
-    return _text(found.get("email")), _text(found.get("status"))
+def _email(value: Any) -> tuple[Any, Any]:
+    """(address, status) as sent: a value of the wrong type is left for the reader to refuse."""
+    found = _dict(value)
+    if found is None:
+        return value, None  # not an object: unreadable
+    return found.get("email"), found.get("status")
 
 
 def _linkedin(profile: dict[str, Any]) -> list[dict[str, str]]:
@@ -115,7 +118,8 @@ def item_to_internal(raw: Any) -> dict[str, Any]:
         _email(info.get("most_probable_work_email")),
         _email(info.get("most_probable_personal_email")),
     )
-    phone = _dict(info.get("most_probable_phone")) or {}
+    phone = _dict(info.get("most_probable_phone"))
+    number = info.get("most_probable_phone") if phone is None else phone.get("number")
     contact: dict[str, Any] = {
         "firstname": _text(given.get("first_name")) or _text(profile.get("first_name")),
         "lastname": _text(given.get("last_name")) or _text(profile.get("last_name")),
@@ -124,7 +128,7 @@ def item_to_internal(raw: Any) -> dict[str, Any]:
         "most_probable_email_status": work[1],
         "most_probable_personal_email": personal[0],
         "most_probable_personal_email_status": personal[1],
-        "most_probable_phone": _text(phone.get("number")),
+        "most_probable_phone": number,
         "emails": lists[0],
         "personal_emails": lists[1],
         "phones": lists[2],
@@ -156,6 +160,9 @@ class _V2:
         return body
 
     def to_internal(self, body: dict[str, Any]) -> dict[str, Any]:
+        if "datas" in body and "data" not in body:
+            # The configuration says v2: a v1 body is not read as v1 (the payload never decides).
+            raise ValueError("a v1 result (datas) where the configuration expects v2 (data)")
         out: dict[str, Any] = {k: body[k] for k in ("id", "name", "status", "cost") if k in body}
         data = body.get("data")
         if isinstance(data, list):

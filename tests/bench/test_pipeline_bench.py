@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "pipeline.py"
 TARGET_KEYS = {
@@ -49,6 +50,30 @@ def test_bench_runs_and_prints_the_figures_as_json_last() -> None:
     assert figures["resubmitted_contacts"] == 0
     assert figures["rate_limited"] == 0
     assert figures["max_calls_in_any_window"] <= 2
+
+
+def _bench_json(*args: str) -> dict[str, Any]:
+    """Run bench/pipeline.py in a subprocess (its emulators need an importable module)."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def test_v2_bench_reports_what_v1_reports() -> None:
+    """`--api-version v2` submits, calls and writes exactly what v1 does on the same world."""
+    args = ["--contacts", "300", "--calls", "4", "--window", "0.2", "--completion-delay", "0.05"]
+    runs = {v: _bench_json(*args, "--api-version", v) for v in ("v1", "v2")}
+    same = ("submitted", "values_written", "enrichment_calls_per_100", "crm_calls_per_100")
+    assert {k: runs["v1"][k] for k in same} == {k: runs["v2"][k] for k in same}
+    assert runs["v2"]["api_version"] == "v2"
+    assert runs["v2"]["pending_batches"] == runs["v2"]["resubmitted_contacts"] == 0
 
 
 def test_whole_bursts_counts_only_calls_in_complete_bursts() -> None:

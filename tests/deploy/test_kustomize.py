@@ -309,6 +309,13 @@ def test_pod_failure_policy_follows_the_exit_code_table() -> None:
     assert job["backoffLimit"] >= 1
 
 
+def test_readiness_probe_outwaits_the_readyz_deadline() -> None:
+    """/readyz answers (503 at worst) within its deadline, before the probe itself times out."""
+    probe = container("Deployment")["readinessProbe"]
+    assert configmap_config().webhook.readyz_timeout_seconds < probe["timeoutSeconds"]
+    assert WebhookConfig.model_validate({}).readyz_timeout_seconds < probe["timeoutSeconds"]
+
+
 def _cron_period_seconds(schedule: str) -> int:
     match = re.fullmatch(r"\*/(\d+) \* \* \* \*", schedule)
     assert match, f"expected an every-N-minutes schedule, got {schedule!r}"

@@ -64,6 +64,23 @@ def test_check_ok_prints_workspace_and_balance(
     assert KEY not in out + err
 
 
+def test_check_prints_the_dialect(
+    tmp_path: Path, base_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check` says which API version it spoke (v1 by default, v2 when configured)."""
+    assert main(["check", "--config", write_config(tmp_path, base_url, KEY)]) == 0
+    assert "api_version=v1" in enrichment_line(capsys.readouterr().out)
+    v2_url = base_url.replace("/api/v1", "/api/v2")
+    path = write_config(tmp_path, v2_url, KEY)
+    Path(path).write_text(Path(path).read_text() + "  api_version: v2\n", encoding="utf-8")
+    assert main(["check", "--config", path]) == 0
+    line = enrichment_line(capsys.readouterr().out)
+    assert line.startswith(
+        "enrichment: OK workspace=ws-sandbox balance=4321 credits api_version=v2"
+    )
+    assert v2_url in line
+
+
 def test_check_refused_key_exits_3(
     tmp_path: Path, base_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,7 +89,9 @@ def test_check_refused_key_exits_3(
     code = main(["check", "--config", write_config(tmp_path, base_url, bad_key)])
     out, err = capsys.readouterr()
     assert code == 3
-    assert enrichment_line(out) == "enrichment: FAILED the API key was refused (error.api.key)"
+    assert enrichment_line(out) == (
+        "enrichment: FAILED the API key was refused (error.api.key) (api_version=v1)"
+    )
     assert bad_key not in out + err
 
 

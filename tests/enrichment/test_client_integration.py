@@ -23,20 +23,23 @@ from crm_sync.errors import (
 )
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
 from crm_sync.sandbox.server import BackgroundServer
+from tests.dialects import both_api_versions  # noqa: F401 - tests taking api_version run twice
 
 KEY = "sandbox-enrichment-key"
 
 
 @contextmanager
-def running(**options: Any) -> Iterator[tuple[EnrichmentEmulator, str]]:
-    """An emulator on a real socket; yields it and the client's base URL."""
+def running(api_version: str = "v1", **options: Any) -> Iterator[tuple[EnrichmentEmulator, str]]:
+    """An emulator on a real socket; yields it and the client's base URL for `api_version`."""
     emulator = EnrichmentEmulator(**options)
     with BackgroundServer(emulator.app) as server:
-        yield emulator, f"{server.url}/api/v1"
+        yield emulator, f"{server.url}/api/{api_version}"
 
 
 def client_for(base_url: str, limiter: SlidingWindowLimiter, **kwargs: Any) -> EnrichmentClient:
+    """A client speaking the dialect its base URL names."""
     options: dict[str, Any] = {"limiter": limiter, "timeout": 5.0, "rng": random.Random(3)}
+    options["api_version"] = "v2" if base_url.endswith("/api/v2") else "v1"
     options.update(kwargs)
     return EnrichmentClient(base_url, KEY, **options)
 
@@ -60,10 +63,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     return predicate()
 
 
-def test_full_round_trip() -> None:
+def test_full_round_trip(api_version: str) -> None:
     """verify, credits, submit, then poll through both in-progress variants to FINISHED."""
     with (
-        running(completion_delay=0.1, in_progress_style="alternate") as (emu, url),
+        running(api_version, completion_delay=0.1, in_progress_style="alternate") as (emu, url),
         client_for(url, SlidingWindowLimiter(100, 1.0)) as client,
     ):
         assert client.verify_key() == "ws-sandbox"
@@ -83,10 +86,10 @@ def test_full_round_trip() -> None:
     assert {c.status for c in emu.calls if c.method == "GET"} >= {200, 400}
 
 
-def test_unknown_and_expired_ids_are_not_found() -> None:
+def test_unknown_and_expired_ids_are_not_found(api_version: str) -> None:
     """An unknown id and an expired result both raise NotFoundError with the API code."""
     with (
-        running(completion_delay=0.01) as (emu, url),
+        running(api_version, completion_delay=0.01) as (emu, url),
         client_for(url, SlidingWindowLimiter(100, 1.0)) as client,
     ):
         with pytest.raises(NotFoundError) as info:
@@ -98,10 +101,10 @@ def test_unknown_and_expired_ids_are_not_found() -> None:
             client.get_result(enrichment_id)
 
 
-def test_out_of_credits_result_is_returned() -> None:
+def test_out_of_credits_result_is_returned(api_version: str) -> None:
     """A job that ran out of credits comes back as a CREDITS_INSUFFICIENT result (402 body)."""
     with (
-        running(completion_delay=0.01, balance=0) as (emu, url),
+        running(api_version, completion_delay=0.01, balance=0) as (emu, url),
         client_for(url, SlidingWindowLimiter(100, 1.0)) as client,
     ):
         enrichment_id = client.submit(bulk("poor", 0, n=10))
@@ -155,10 +158,10 @@ def test_burst_of_429_is_ridden_out() -> None:
     assert sum(1 for c in emu.calls if c.status == 200) == 24
 
 
-def test_post_timeout_is_outcome_unknown_and_not_resent() -> None:
+def test_post_timeout_is_outcome_unknown_and_not_resent(api_version: str) -> None:
     """A POST whose answer comes after the client's timeout is OutcomeUnknown, sent once."""
     with (
-        running(latency=0.6, completion_delay=0.01) as (emu, url),
+        running(api_version, latency=0.6, completion_delay=0.01) as (emu, url),
         client_for(url, SlidingWindowLimiter(100, 1.0), timeout=0.15) as client,
     ):
         with pytest.raises(OutcomeUnknown):
@@ -171,9 +174,9 @@ def test_post_timeout_is_outcome_unknown_and_not_resent() -> None:
     assert set(emu.submissions_per_contact().values()) == {1}
 
 
-def test_faults_never_cause_a_second_submission() -> None:
+def test_faults_never_cause_a_second_submission(api_version: str) -> None:
     """Under random 500/502/503 faults, GETs recover and no contact is ever submitted twice."""
-    with running(error_rate=0.4, completion_delay=0.01, seed=5) as (emu, url):
+    with running(api_version, error_rate=0.4, completion_delay=0.01, seed=5) as (emu, url):
         client = client_for(
             url, SlidingWindowLimiter(1000, 1.0), max_retries=10, backoff_base=0.001
         )

@@ -75,3 +75,41 @@ def test_unreadable_files(tmp_path: Path) -> None:
     bad.write_text("enrichment: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("section", "url"),
+    [
+        ({}, "https://app.fullenrich.com/api/v1"),
+        ({"api_version": "v1"}, "https://app.fullenrich.com/api/v1"),
+        ({"api_version": "v2"}, "https://app.fullenrich.com/api/v2"),
+        ({"api_version": "v2", "base_url": "http://127.0.0.1:9/x/"}, "http://127.0.0.1:9/x"),
+        ({"provider": "deepenrich"}, "https://app.deepenrich.com/api/v1"),
+    ],
+)
+def test_base_url_follows_the_api_version(section: dict[str, str], url: str) -> None:
+    """v1 is the default; the base URL follows the version unless base_url overrides it."""
+    config = parse_config({"enrichment": {"api_key": "k", **section}}, env={})
+    assert config.enrichment.resolved_base_url == url
+    assert config.enrichment.api_version == section.get("api_version", "v1")
+
+
+def test_deepenrich_with_v2_is_a_config_error_naming_the_key() -> None:
+    """DeepEnrich speaks v1 only."""
+    raw = {"enrichment": {"api_key": "k", "provider": "deepenrich", "api_version": "v2"}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, env={})
+    assert "enrichment.api_version: deepenrich speaks v1 only" in str(info.value)
+
+
+def test_contact_events_need_v2() -> None:
+    """Per-contact webhooks exist in v2 only; an unknown event name is refused."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"enrichment": {"api_key": "k", "webhook_events": ["contact_finished"]}})
+    assert "enrichment.webhook_events: per-contact webhook events need api_version: v2" in str(
+        info.value
+    )
+    with pytest.raises(ConfigError, match=r"enrichment\.webhook_events"):
+        parse_config({"enrichment": {"api_key": "k", "api_version": "v2", "webhook_events": ["x"]}})
+    with pytest.raises(ConfigError, match=r"enrichment\.api_version"):
+        parse_config({"enrichment": {"api_key": "k", "api_version": "v3"}})
