@@ -17,20 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from crm_sync.exit_codes import (
-    EXIT_CREDITS,
-    EXIT_IN_DOUBT,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-)
 from crm_sync.logs import get_logger, register_secret, scrub
+from crm_sync.notify_repeats import BUDGET_REACHED, NOT_FAILURES, events_of
 
 if TYPE_CHECKING:
     from crm_sync.config import NotifyConfig
     from crm_sync.pipeline.report import RunReport
 
-BUDGET_REACHED = "budget reached"  # how submit_source words a source stopped by its budget
-_NOT_FAILURES = frozenset({EXIT_OK, EXIT_CREDITS, EXIT_IN_DOUBT, EXIT_INTERRUPTED})
+__all__ = ["BUDGET_REACHED", "Notice", "Notifier", "failure_notice", "notices_for"]
 
 
 def _log() -> Any:
@@ -74,7 +68,13 @@ def notices_for(
     status_cmd = _cmd("status", config_path)
     for source in report.sources:
         name = source.name
-        if source.counts.in_doubt:
+        events = events_of(
+            in_doubt=source.counts.in_doubt,
+            exit_code=source.exit_code,
+            status=source.status,
+            message=source.message,
+        )
+        if "in_doubt" in events:
             notices.append(
                 Notice(
                     "in_doubt",
@@ -84,7 +84,7 @@ def notices_for(
                     f"{status_cmd}, then crm-sync resolve BATCH --sent or --not-sent",
                 )
             )
-        if source.exit_code == EXIT_CREDITS:
+        if "low_balance" in events:
             notices.append(
                 Notice(
                     "low_balance",
@@ -93,7 +93,7 @@ def notices_for(
                     "top up the enrichment account, then " + _cmd("check", config_path),
                 )
             )
-        elif source.message.startswith(BUDGET_REACHED):
+        if "budget_reached" in events:
             notices.append(
                 Notice(
                     "budget_reached",
@@ -102,7 +102,7 @@ def notices_for(
                     "nothing, the rest waits for the next run; or raise the source's budget",
                 )
             )
-        if source.status == "failed" or source.exit_code not in _NOT_FAILURES:
+        if "failed" in events:
             notices.append(
                 Notice(
                     "failed",
@@ -113,7 +113,7 @@ def notices_for(
             )
     if failure is not None:
         notices.append(failure_notice(failure, config_path))
-    elif report.exit_code not in _NOT_FAILURES and not any(n.event == "failed" for n in notices):
+    elif report.exit_code not in NOT_FAILURES and not any(n.event == "failed" for n in notices):
         notices.append(
             Notice("failed", None, f"exit code {report.exit_code}", _cmd("check", config_path))
         )

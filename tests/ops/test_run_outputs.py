@@ -238,3 +238,35 @@ def test_the_daemon_notifies_a_failed_cycle(tmp_path: Path) -> None:
             store.close()
     assert message["title"] == "crm-sync: failed"
     assert message["type"] == "failure"
+
+
+def test_a_lasting_condition_is_not_told_again_by_the_next_run(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """Two CronJob-like runs over a budget: `budget_reached` once, `finished` twice."""
+    with Recorder() as hook:
+        config = world.config_dict(
+            f"sqlite:///{tmp_path / 'state.sqlite3'}",
+            sources=[world.hubspot_source(budget={"per_run": 5})],
+            notify={
+                "urls": [f"json://127.0.0.1:{hook.port}/x"],
+                "events": ["budget_reached", "finished"],
+            },
+        )
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        for expected in (2, 3):
+            result = subprocess.run(
+                [sys.executable, "-m", "crm_sync.cli", "--once", "--json", "--config", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            titles = [m["title"] for m in _messages(hook.wait_for(expected))]
+    assert titles == [
+        "crm-sync hubspot: budget reached",
+        "crm-sync: finished",
+        "crm-sync: finished",
+    ]
