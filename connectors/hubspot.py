@@ -39,8 +39,6 @@ from hubspot.crm.contacts import (
     SimplePublicObjectId,
     SimplePublicObjectInput,
 )
-from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
-from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
 from connectors import call_log
 from connectors.base import (
@@ -57,6 +55,7 @@ from connectors.base import (
     WriteStatus,
 )
 from connectors.hubspot_auth import HubSpotAuth
+from connectors.hubspot_fields import API_ERRORS, HubSpotFieldChecks
 from connectors.hubspot_filters import build_groups, validate_filters
 from connectors.hubspot_incremental import iter_changed
 from connectors.hubspot_policy import Throttle, backoff, error_fields, field_refusal, retry_wait
@@ -68,14 +67,13 @@ from crm_sync.logs import get_logger, scrub
 __all__ = ["HubSpotConnector", "HubSpotSettings", "Throttle"]
 
 T = TypeVar("T")
-API_ERRORS = (ContactsApiException, PropertiesApiException)
 
 
 def _clean(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-class HubSpotConnector(Connector):
+class HubSpotConnector(HubSpotFieldChecks, Connector):
     """HubSpot contacts; logical fields map to contact properties via the source's `fields`."""
 
     name = "hubspot"
@@ -411,40 +409,6 @@ class HubSpotConnector(Connector):
                 CheckResult("hubspot.daily_usage", True, f"{daily} of {limit} calls left today")
             )
         return results
-
-    def check_fields(self) -> list[str]:
-        """Each mapped property exists and takes values (`GET /crm/v3/properties/contacts/x`)."""
-        problems = []
-        for logical, name in self.field_map.items():
-            problem, _ = self._property_problem(name, must_write=True)
-            if problem:
-                problems.append(f"fields.{logical}: {problem}")
-        return problems
-
-    def _property_problem(self, name: str, *, must_write: bool) -> tuple[str, Any]:
-        """(what is wrong with a contact property or "", answer headers); other errors raise."""
-        try:
-            data, _, headers = self._call(
-                "properties",
-                lambda: self._properties_api.get_by_name_with_http_info(
-                    "contacts", name, _request_timeout=self.hs_settings.timeout_seconds
-                ),
-                passthrough=frozenset({404}),
-            )
-        except API_ERRORS:
-            return f"HubSpot contact property {name!r} does not exist", {}
-        meta = getattr(data, "modification_metadata", None)
-        if must_write and meta is not None and meta.read_only_value:
-            return f"HubSpot contact property {name!r} is read-only", headers
-        return "", headers
-
-    def _check_property(self, name: str, must_write: bool) -> tuple[CheckResult, Any]:
-        label = f"hubspot.property.{name}"
-        try:
-            problem, headers = self._property_problem(name, must_write=must_write)
-        except CrmSyncError as exc:
-            return CheckResult(label, False, str(exc)), {}
-        return CheckResult(label, not problem, problem or "exists"), headers
 
     def close(self) -> None:
         """Drop the SDK client's connection pools."""

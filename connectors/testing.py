@@ -50,6 +50,7 @@ from connectors.base import (
     WriteOutcome,
     WriteStatus,
 )
+from connectors.testing_fields import FieldChecks
 from connectors.testing_incremental import IncrementalChecks
 
 __all__ = ["ConnectorContract", "ContractHarness"]
@@ -92,7 +93,7 @@ def _require(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-class ConnectorContract(IncrementalChecks):
+class ConnectorContract(IncrementalChecks, FieldChecks):
     """Behavioural checks of the Connector contract against one harness."""
 
     def __init__(self, harness: ContractHarness, *, page_size: int = 3) -> None:
@@ -400,50 +401,6 @@ class ConnectorContract(IncrementalChecks):
                 _require(bool(result.name.strip()), f"a check line has no name: {result!r}")
                 _require(result.ok, f"check line failed on a healthy sandbox: {result!r}")
                 _require(not result.credentials_refused, f"credentials refused: {result!r}")
-
-    def check_check_fields_passes_for_the_mapped_fields(self) -> None:
-        """`check_fields()` finds nothing wrong with the harness's own field map."""
-        with self._connector() as connector:
-            problems = connector.check_fields()
-            _require(isinstance(problems, list), f"check_fields() gave {problems!r}")
-            _require(problems == [], f"check_fields() refused healthy fields: {problems}")
-
-    def _missing_field_connector(self, connector: Connector) -> str | None:
-        """Map one logical field to a CRM field that does not exist; its logical name.
-
-        None for a connector that keeps the base class's `check_fields` (it declares no
-        knowledge of its fields, so there is nothing to hold it to).
-        """
-        if type(connector).check_fields is Connector.check_fields:
-            return None
-        logical = sorted(connector.field_map)[-1]
-        connector.field_map = {**connector.field_map, logical: f"crm_sync_contract_{self.tag}"}
-        return logical
-
-    def check_check_fields_names_a_missing_field(self) -> None:
-        """A mapped field that does not exist is named by `check_fields()`, before any write."""
-        with self._connector() as connector:
-            logical = self._missing_field_connector(connector)
-            if logical is None:
-                return
-            problems = connector.check_fields()
-            named = [p for p in problems if f"crm_sync_contract_{self.tag}" in p]
-            _require(bool(named), f"check_fields() did not name the missing field: {problems}")
-
-    def check_writes_to_a_missing_field_are_field_refused(self) -> None:
-        """A write to a field that does not exist is FIELD_REFUSED (hold), not REJECTED."""
-        with self._connector() as connector:
-            record_id = self._seed(connector, missing=list(connector.field_map))
-            logical = self._missing_field_connector(connector)
-            if logical is None:
-                return
-            value = self.value_for(logical, next(self._serial))
-            (outcome,) = self._write(connector, [FieldUpdate(record_id, {logical: value})])
-            _require(
-                outcome.status is WriteStatus.FIELD_REFUSED,
-                f"a write to a missing field gave {outcome.status} ({outcome.reason!r})",
-            )
-            _require(bool(outcome.reason.strip()), "the field refusal gives no reason")
 
     def check_settings_model_rejects_unknown_keys(self) -> None:
         """The settings model accepts the source's settings and refuses an unknown key."""

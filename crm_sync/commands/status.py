@@ -89,6 +89,11 @@ def collect_status(store: Any, *, days: int = 14, runs: int = 10) -> dict[str, A
     return {
         "batches_by_state": store.batches_by_state(),
         "contacts_by_outcome": contacts_by_outcome(store.outcomes_by_source()),
+        "held": [
+            {"batch": b.id, "source": b.source, "reason": b.error, "contacts": unsettled}
+            for b in store.held_batches()
+            if (unsettled := sum(1 for c in b.contacts if c.outcome is None))
+        ],
         "in_doubt": in_doubt,
         "kept_results": kept_results(store, now),
         "credits_in_flight": store.credits_in_flight(),
@@ -160,6 +165,11 @@ def render(status: dict[str, Any]) -> str:
         lines += [f"    {name:<18} {count}" for name, count in outcomes.items()]
     if not by_outcome:
         lines.append("  (none)")
+    for held in status.get("held", []):
+        lines.append(
+            f"Held, unwritten: batch {held['batch']} source={held['source']} "
+            f"contacts={held['contacts']}: {held['reason']}; fix it, then `crm-sync replay`"
+        )
     lines += _render_in_doubt(status["in_doubt"])
     kept = status.get("kept_results", [])
     lines.append(f"Kept results no batch has claimed yet: {len(kept)}")

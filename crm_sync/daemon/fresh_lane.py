@@ -20,6 +20,7 @@ from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.fresh import FreshLane
 
 MAX_TICK_SECONDS = 1.0
+MIN_TICK_SECONDS = 0.05
 
 
 def _log() -> Any:
@@ -27,9 +28,11 @@ def _log() -> Any:
 
 
 def tick_seconds(ctx: Context) -> float:
-    """Often enough to honour the configured waits to within a tenth of the shorter one."""
+    """A sixtieth of the shorter period (1 s at the defaults), so a time-scaled run ticks in
+    proportion; never more than a second, never less than MIN_TICK_SECONDS."""
     schedule, run = ctx.config.schedule, ctx.config.run
-    return min(MAX_TICK_SECONDS, schedule.fresh_scan_seconds / 10, run.max_batch_wait_seconds / 10)
+    shorter = min(schedule.fresh_scan_seconds, run.max_batch_wait_seconds)
+    return max(MIN_TICK_SECONDS, min(MAX_TICK_SECONDS, shorter / 60))
 
 
 class FreshLaneThread:

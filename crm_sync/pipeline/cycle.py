@@ -36,6 +36,7 @@ from crm_sync.pipeline.context import Context, owner_is_dead
 from crm_sync.pipeline.field_guard import fields_ok, report_held
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.pipeline.run_record import RunRecord
+from crm_sync.pipeline.shared_budget import running_budget
 from crm_sync.pipeline.submit import (
     SOURCE_LEASE_TTL,
     SourceStopped,
@@ -238,16 +239,17 @@ def _run_source(
         if cap is not None:
             taken = sum(s.counts.submitted for s in report.sources) + len(report.dry_run_items)
             budget.contacts_left = cap - taken
-        submit_source(
-            ctx,
-            source,
-            source_report,
-            budget,
-            run_id=report.run_id,
-            dry_run=report.dry_run,
-            dry_run_items=report.dry_run_items,
-            deadline=deadline,
-        )
+        with running_budget(ctx, source.name, budget) as shared:  # the fresh lane draws too
+            submit_source(
+                ctx,
+                source,
+                source_report,
+                shared,
+                run_id=report.run_id,
+                dry_run=report.dry_run,
+                dry_run_items=report.dry_run_items,
+                deadline=deadline,
+            )
     except SourceStopped as exc:
         source_report.stop("failed", str(exc), getattr(exc, "exit_code", EXIT_FAILED))
         log.error("source_stopped", reason=str(exc), exit_code=source_report.exit_code)

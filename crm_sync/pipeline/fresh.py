@@ -13,7 +13,8 @@ Sealing applies the full scan's money rules at that moment: the balance (read at
 five periods, as the full scan reads it once per run) less what is in flight, `min_balance`
 is honoured, and the contacts are taken in join order while they fit the budget (balance less
 reserve less credits in flight, `per_day`, and `per_run` and `max_contacts_per_run` per fresh
-batch); those that do not fit are given back with no cooldown. Sending is the full scan's own
+batch; while a full cycle of this process submits the source, that cycle's own budget, shared).
+Those that do not fit are given back with no cooldown. Sending is the full scan's own
 `send_planned_batch`, so in_doubt, refusals and the failpoints behave the same. A contact
 crm-sync has just enriched is modified by our write, so the scan sees it again: the ledger's
 cooldown (or its in-flight claim) keeps it out, exactly as in the full scan.
@@ -30,9 +31,11 @@ from connectors.base import INCREMENTAL_SCAN, Change, Connector
 from crm_sync import errors
 from crm_sync.config import SourceConfig
 from crm_sync.logs import get_logger
+from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import source_budget
 from crm_sync.pipeline.report import SourceCounts, SourceReport
+from crm_sync.pipeline.shared_budget import budget_in_use
 from crm_sync.pipeline.submit import (
     SOURCE_LEASE_TTL,
     SourceStopped,
@@ -258,20 +261,24 @@ def send_open_batch(
         store.drop(batch_id, f"not sent: balance {balance} below min_balance {run.min_balance}")
         log.warning("fresh_batch_dropped_low_balance", balance=balance)
         return False
-    budget = source_budget(ctx, source, balance)
-    budget.contacts_left = run.max_contacts_per_run
+    budget: Budget | None = budget_in_use(ctx, source.name)  # a full cycle is submitting
+    if budget is None:
+        budget = source_budget(ctx, source, balance)
+        budget.contacts_left = run.max_contacts_per_run
     keep: list[str] = []
+    reserved = 0
     for contact in batch.contacts:
-        if budget.take(worst_case_cost(contact.fields_asked)):
+        cost = worst_case_cost(contact.fields_asked)
+        if budget.take(cost):
             keep.append(contact.record_id)
+            reserved += cost
         else:
             report.counts.deferred += 1
     now = ctx.clock()
     name = f"crm-sync {source.name} fresh {now:%Y-%m-%d %H:%M} ({len(keep)} contacts)"
-    sealed = store.seal(
-        batch_id, keep=keep, reserved_credits=budget.reserved, name=name, owner=ctx.owner
-    )
+    sealed = store.seal(batch_id, keep=keep, reserved_credits=reserved, name=name, owner=ctx.owner)
     if sealed is None:
+        budget.give_back(reserved)
         log.warning("fresh_batch_not_sent", reason=f"budget reached ({budget.describe()})")
         return False
     send_planned_batch(ctx, source, sealed, report, run_id=sealed.run_id, name=name, now=now)

@@ -1,10 +1,11 @@
 """Replay: write stored results that were not written, once whatever stopped them is fixed.
 
 A batch is left `received` when the CRM refused a mapped field (held), or when a run ended
-before writing it. Replay takes those batches, checks the source's mapped fields first (the
-same check a run makes before spending), then writes them with the very rules of write-back:
-re-read, fill empty only, plausible values, identity. `dry_run` reads and decides, and writes
-and records nothing.
+before writing it; and a store written by an earlier version holds contacts the CRM rejected
+(`rejected: ...`, a mistyped field among them) whose paid result was never written. Replay
+takes both, checks the source's mapped fields first (the same check a run makes before
+spending), then writes them with the very rules of write-back: re-read, fill empty only,
+plausible values, identity. `dry_run` reads and decides, and writes and records nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import exit_code_for
 from crm_sync.pipeline.field_guard import fields_ok, report_held
 from crm_sync.pipeline.report import RunReport, SourceReport
-from crm_sync.pipeline.writeback import CLAIM_LEASE, preview_batch, write_back_batch
+from crm_sync.pipeline.writeback import (
+    CLAIM_LEASE,
+    preview_batch,
+    rewrite_rejected,
+    write_back_batch,
+)
+from crm_sync.store.records import Batch
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ def replay(
             owner=ctx.owner, lease=CLAIM_LEASE, source=name, since=since
         ):
             write_back_batch(ctx, batch, source_report.counts)
+        for batch, record_ids in ctx.store.rejected_in_written(source=name, since=since):
+            rewrite_rejected(ctx, batch, record_ids, source_report.counts)
     report_held(report)
     report.finished_at = ctx.clock()
     report.exit_code = exit_code_for(report)
@@ -66,9 +75,13 @@ def replay(
 
 
 def _preview(ctx: Context, source: str, since: datetime | None) -> list[WouldWrite]:
+    chosen: list[tuple[Batch, frozenset[str] | None]] = [
+        (b, None) for b in ctx.store.replayable_batches(source=source, since=since)
+    ]
+    chosen += ctx.store.rejected_in_written(source=source, since=since)
     would = []
-    for batch in ctx.store.replayable_batches(source=source, since=since):
-        plan = preview_batch(ctx, batch)
+    for batch, record_ids in chosen:
+        plan = preview_batch(ctx, batch, record_ids)
         for record_id, outcome in sorted(plan.outcomes.items()):
             values = dict(outcome.values_written)
             would.append(WouldWrite(source, batch.id, record_id, outcome.outcome, values))

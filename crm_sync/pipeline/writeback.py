@@ -105,6 +105,31 @@ def write_contacts(
     outcome; contacts whose field the CRM refused (`plan.held`) are left unsettled, in flight.
     """
     plan = plan_contacts(ctx, batch, result)
+    _carry_out(ctx, batch, plan, counts)
+    settled = [o for rid, o in plan.outcomes.items() if rid not in plan.held]
+    ctx.store.record_outcomes(batch.id, settled)
+    return plan
+
+
+def rewrite_rejected(
+    ctx: Context, batch: Batch, record_ids: frozenset[str], counts: SourceCounts
+) -> WritePlan:
+    """Replay: decide and write again contacts of a written batch that the CRM rejected.
+
+    Same re-read, identity, value and fill-empty rules; the new outcome replaces `rejected`
+    (a field refused again leaves it as it was).
+    """
+    result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
+    contacts = [c for c in batch.contacts if c.record_id in record_ids]
+    plan = plan_contacts(ctx, batch, result, contacts=contacts)
+    _carry_out(ctx, batch, plan, counts)
+    settled = [o for rid, o in plan.outcomes.items() if rid not in plan.held]
+    ctx.store.record_replayed(batch.id, batch.source, settled)
+    return plan
+
+
+def _carry_out(ctx: Context, batch: Batch, plan: WritePlan, counts: SourceCounts) -> None:
+    """Write the plan's updates, mark what was written, and count everything."""
     written_ids = _write(ctx.connectors[batch.source], plan, counts)
     failpoint("after_crm_write")
     for record_id in written_ids:
@@ -113,25 +138,34 @@ def write_contacts(
             record_id, "written", dict(pending.values_written), True, pending.detail
         )
     _count(plan, counts)
-    settled = [o for rid, o in plan.outcomes.items() if rid not in plan.held]
-    ctx.store.record_outcomes(batch.id, settled)
-    return plan
 
 
-def plan_contacts(ctx: Context, batch: Batch, result: EnrichmentResult) -> WritePlan:
-    """What writing the unsettled contacts now would do (re-read, identity, values,
-    fill-empty), without writing: write-back and `replay --dry-run` both start here."""
+def plan_contacts(
+    ctx: Context,
+    batch: Batch,
+    result: EnrichmentResult,
+    *,
+    contacts: Sequence[BatchContact] | None = None,
+) -> WritePlan:
+    """What writing `contacts` (default: the unsettled ones) now would do (re-read, identity,
+    values, fill-empty), without writing: write-back and `replay --dry-run` both start here."""
     source = ctx.source_config(batch.source)
-    contacts = [c for c in batch.contacts if c.outcome is None]
+    if contacts is None:
+        contacts = [c for c in batch.contacts if c.outcome is None]
     items = _items_by_record(result, batch, get_logger(source=batch.source, batch=batch.id))
     current = _read_all(ctx.connectors[batch.source], [c.record_id for c in contacts])
     return _plan(contacts, items, current, result.status, source)
 
 
-def preview_batch(ctx: Context, batch: Batch) -> WritePlan:
-    """`plan_contacts` for a stored batch result."""
+def preview_batch(
+    ctx: Context, batch: Batch, record_ids: frozenset[str] | None = None
+) -> WritePlan:
+    """`plan_contacts` for a stored batch result: its unsettled contacts, or `record_ids`."""
     result = EnrichmentResult.model_validate_json(batch.raw_result or "{}")
-    return plan_contacts(ctx, batch, result)
+    if record_ids is None:
+        return plan_contacts(ctx, batch, result)
+    contacts = [c for c in batch.contacts if c.record_id in record_ids]
+    return plan_contacts(ctx, batch, result, contacts=contacts)
 
 
 def _items_by_record(

@@ -326,6 +326,8 @@ class EnrichmentEmulator:
             await self._first_webhook_attempt(job.id)
         else:
             job.task = self._spawn(self._run(job))
+        if self.styles.slow_post_seconds > 0:
+            await asyncio.sleep(self.styles.slow_post_seconds)
         return JSONResponse({"enrichment_id": job.id})
 
     async def _first_webhook_attempt(self, enrichment_id: str) -> None:

@@ -36,11 +36,14 @@ class AnswerStyles:
     unreadable_result: bool = False
     # The first two items trade their `custom`: each names the other contact (enrichment_swaps).
     swapped_custom: bool = False
+    # Seconds the POST's answer is held after the job was created (it runs meanwhile, so its
+    # webhook may come first, and a client that times out cannot know it was created).
+    slow_post_seconds: float = 0.0
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Every style's name, as the CLI offers them."""
-        return tuple(f.name for f in fields(cls))
+        """The on/off styles' names, as the CLI offers them (`slow_post_seconds` is Python's)."""
+        return tuple(f.name for f in fields(cls) if f.type in (bool, "bool"))
 
     @classmethod
     def named(cls, names: list[str] | tuple[str, ...]) -> AnswerStyles:

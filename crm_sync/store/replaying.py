@@ -5,6 +5,13 @@ stays `received` with its unwritten contacts still in flight (so neither re-aske
 down), its `error` says why, and its claim is left to lapse, so a later run retries it
 without hammering the CRM within one run. `replay` claims held batches at once, and any other
 received batch whose claim is free.
+
+`replay` also takes the contacts of *written* batches that the CRM rejected (outcome `rejected`,
+or `rejected: ...` as stores before this version wrote it, including a field refusal then
+treated as a record's): their paid result is in the store and was never written. They are
+re-decided with the same rules and their new outcome replaces the old one, in the batch and in
+the ledger, unless the contact has been asked again since (its ledger row then belongs to a newer
+batch and is left alone).
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from crm_sync.store.records import RECEIVED, Batch
+from crm_sync.store.records import RECEIVED, WRITTEN, Batch, ContactOutcome
 from crm_sync.store.reports import outcomes_by_source
 from crm_sync.store.rows import load_batches
-from crm_sync.store.schema import batches
+from crm_sync.store.schema import batch_contacts, batches, json_dumps, ledger
 
 HELD_PREFIX = "held: "
 
@@ -88,6 +95,80 @@ def replayable_batches(
     return load_batches(conn, and_(*eligible))
 
 
+def _rejected(column: Any) -> Any:
+    return or_(column == "rejected", column.like("rejected:%"))
+
+
+def rejected_in_written(
+    conn: Connection, *, source: str | None, since: datetime | None
+) -> list[tuple[Batch, frozenset[str]]]:
+    """Written batches holding CRM-rejected contacts not asked again since, with their ids.
+
+    The ledger row must still be free and still say `rejected`: a contact planned or settled
+    by a newer batch since is not this batch's to change.
+    """
+    eligible = [batches.c.state == WRITTEN, batches.c.raw_result.is_not(None)]
+    if source is not None:
+        eligible.append(batches.c.source == source)
+    if since is not None:
+        eligible.append(batches.c.received_at >= since)
+    pairs = conn.execute(
+        select(batch_contacts.c.batch_id, batch_contacts.c.record_id)
+        .join(batches, batches.c.id == batch_contacts.c.batch_id)
+        .join(
+            ledger,
+            and_(
+                ledger.c.source == batch_contacts.c.source,
+                ledger.c.record_id == batch_contacts.c.record_id,
+            ),
+        )
+        .where(
+            *eligible,
+            _rejected(batch_contacts.c.outcome),
+            _rejected(ledger.c.outcome),
+            ledger.c.in_flight_batch_id.is_(None),
+        )
+    ).all()
+    wanted: dict[str, set[str]] = {}
+    for batch_id, record_id in pairs:
+        wanted.setdefault(batch_id, set()).add(record_id)
+    if not wanted:
+        return []
+    found = load_batches(conn, batches.c.id.in_(list(wanted)))
+    return [(b, frozenset(wanted[b.id])) for b in found]
+
+
+def record_replayed(
+    conn: Connection, now: datetime, batch_id: str, source: str, outcomes: list[ContactOutcome]
+) -> None:
+    """The new outcome of replayed contacts of a written batch, where still `rejected`."""
+    for o in outcomes:
+        values = {
+            "outcome": o.outcome,
+            "values_written": json_dumps(dict(o.values_written)),
+            "outcome_detail": o.detail[:1000] if o.detail else None,
+        }
+        conn.execute(
+            update(batch_contacts)
+            .where(
+                batch_contacts.c.batch_id == batch_id,
+                batch_contacts.c.record_id == o.record_id,
+                _rejected(batch_contacts.c.outcome),
+            )
+            .values(**values)
+        )
+        conn.execute(
+            update(ledger)
+            .where(
+                ledger.c.source == source,
+                ledger.c.record_id == o.record_id,
+                ledger.c.in_flight_batch_id.is_(None),
+                _rejected(ledger.c.outcome),
+            )
+            .values(**values, found=bool(o.found), updated_at=now)
+        )
+
+
 class WriteBackQueries:
     """Methods of `Store` for held results, `replay` and the outcome counts of `status`.
 
@@ -132,4 +213,26 @@ class WriteBackQueries:
     def outcomes_by_source(self) -> dict[str, dict[str, int]]:
         """Contacts per source by their last outcome name, for `crm-sync status`."""
         result: dict[str, dict[str, int]] = self._read(lambda c, _now: outcomes_by_source(c))
+        return result
+
+    def rejected_in_written(
+        self, *, source: str | None = None, since: datetime | None = None
+    ) -> list[tuple[Batch, frozenset[str]]]:
+        """Written batches with the ids of their CRM-rejected, not re-asked contacts (replay)."""
+        result: list[tuple[Batch, frozenset[str]]] = self._read(
+            lambda c, _now: rejected_in_written(c, source=source, since=since)
+        )
+        return result
+
+    def record_replayed(self, batch_id: str, source: str, outcomes: list[ContactOutcome]) -> None:
+        """Replace the `rejected` outcome of replayed contacts of a written batch."""
+        self._write(lambda c, now: record_replayed(c, now, batch_id, source, outcomes))
+
+    def held_batches(self) -> list[Batch]:
+        """Received batches held by a field refusal, with their contacts (for `status`)."""
+        result: list[Batch] = self._read(
+            lambda c, _now: load_batches(
+                c, and_(batches.c.state == RECEIVED, batches.c.error.like(HELD_PREFIX + "%"))
+            )
+        )
         return result

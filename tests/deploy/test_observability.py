@@ -24,11 +24,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from crm_sync.config import parse_config
 from crm_sync.daemon.health import CycleCollector, CycleHealth
 from crm_sync.daemon.testing import IdleClient, seed_submitted_batch
+from crm_sync.fresh_metrics import fresh_metrics
 from crm_sync.history import RunHealth, SourceHealth
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.pushgateway import run_registry
+from crm_sync.store.records import PlannedContact
 from crm_sync.store.store import Store
 from tests.deploy.test_kustomize import container, pod_spec, resource
 
@@ -139,6 +141,15 @@ def _exported() -> set[str]:
         metrics = Metrics()
         health = CycleHealth(lambda: None, 3)
         metrics.bind_context(ctx, CycleCollector(health))
+        fresh_metrics(metrics).bind(ctx)  # the fresh lane's histogram and open-batch gauges
+        store.open_batches.join(
+            source="hs",
+            owner="me",
+            run_id="fresh",
+            contacts=[PlannedContact("b", ("contact.phones",), {})],
+            created={},
+            capacity=100,
+        )
         counts = SourceCounts(submitted=2, emails_written=1, not_found=1, credits_spent=1)
         counts.skipped = Counter({"cooldown": 1})
         now = datetime.now(UTC)

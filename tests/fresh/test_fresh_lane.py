@@ -21,10 +21,12 @@ from crm_sync.app import open_context
 from crm_sync.config import Config, parse_config
 from crm_sync.daemon.fresh_lane import FreshLaneThread
 from crm_sync.metrics import Metrics
+from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.fresh import FreshLane, scan_source
 from crm_sync.pipeline.report import SourceReport
+from crm_sync.pipeline.shared_budget import running_budget
 from crm_sync.sandbox.salesforce_data import make_id
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.daemon_e2e.conftest import wait_for
@@ -275,3 +277,26 @@ def test_a_mapped_field_deleted_stops_the_lane_before_it_spends(
     assert all(
         r is None or (r.in_flight_batch_id is None and r.last_attempt_at is None) for r in rows
     )
+
+
+def test_a_fresh_batch_draws_from_the_budget_of_a_full_cycle_running_meanwhile(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """While a cycle submits the source, the fresh lane takes from that cycle's own budget."""
+    config = _config(world, tmp_path)
+    first = create_contact(hubspot_client(world), "Budget", "First")
+    second = create_contact(hubspot_client(world), "Budget", "Second")
+    with open_context(config) as ctx:
+        lane = FreshLane(ctx)
+        cycle_budget = Budget({"per_run": 11 + 5})  # one contact's email and phone fit, not two
+        with running_budget(ctx, "hubspot", cycle_budget) as shared:
+            _tick_until(lane, lambda: lane.posts, 5, "the sealing")
+            assert shared.reserved == 11
+            assert not shared.take(11)  # the cycle sees what the fresh lane took
+        submitted = world.enrichment.submissions_per_contact()
+        assert len({first, second} & set(submitted)) == 1
+        left_out = second if first in submitted else first
+        row = ctx.store.ledger_row("hubspot", left_out)
+        assert row is not None
+        assert row.in_flight_batch_id is None
+        assert row.last_attempt_at is None

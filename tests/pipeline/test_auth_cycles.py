@@ -176,3 +176,16 @@ def test_refused_credentials_exit_3_with_a_clear_message(
             assert word in message
         assert "not-the-secret" not in message
         assert not world.enrichment.submitted
+
+
+def test_moving_a_source_from_password_to_jwt_keeps_its_state(tmp_path: Path) -> None:
+    """The store keys a source by name, not by flow: after the move nothing is asked again."""
+    with small_world() as world:
+        first = run_once(world, tmp_path, world.salesforce_source(auth="password"))
+        assert first.exit_code == 0
+        submitted = len(world.enrichment.submitted)
+        assert submitted
+        second = run_once(world, tmp_path, world.salesforce_source(auth="jwt"))
+        assert second.exit_code == 0
+        assert len(world.enrichment.submitted) == submitted
+        assert world.salesforce.calls["token"] == 1

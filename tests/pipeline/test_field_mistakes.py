@@ -11,6 +11,7 @@ import structlog
 import yaml
 
 from crm_sync.cli import main
+from crm_sync.commands.status import collect_status, render
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.sandbox.world import SandboxWorld
@@ -67,10 +68,19 @@ def test_field_deleted_mid_run_holds_the_paid_results(world: SandboxWorld, tmp_p
         batches = ctx.store.replayable_batches(source="hubspot")
         held_contacts = [c.record_id for b in batches for c in b.contacts if c.outcome is None]
         rows = [ctx.store.ledger_row("hubspot", rid) for rid in held_contacts]
+        status = collect_status(ctx.store)
     assert second.exit_code == 2
+    assert sum(h["contacts"] for h in status["held"]) == len(held_contacts)
+    assert all(h["reason"].startswith("held: PROPERTY_DOESNT_EXIST") for h in status["held"])
+    assert "Held, unwritten: batch" in render(status)
     counts = second.source("hubspot").counts
     assert counts.held_for_config > 0
     assert counts.rejected_reasons["crm_field:PROPERTY_DOESNT_EXIST"] == counts.held_for_config
+    as_json = second.as_dict()["sources"][0]["counts"]
+    assert as_json["rejected_reasons"] == {
+        "crm_field:PROPERTY_DOESNT_EXIST": counts.held_for_config
+    }
+    assert as_json["held_for_config"] == counts.held_for_config
     assert counts.rejected == 0
     assert batches
     assert all(b.state == "received" for b in batches)

@@ -66,6 +66,7 @@ def test_implausible_values_are_refused(world: SandboxWorld, tmp_path: Path) -> 
         row = ledger[rid]
         assert row is not None
         assert row.outcome == "invalid_value", row.outcome
+        assert row.found  # paid for: the found cooldown applies
     assert "email: The email address is too long" in (ledger[ids[0]].detail or "")  # type: ignore[union-attr]
     assert ledger[ids[4]].detail == "phone: the phone number contains letters"  # type: ignore[union-attr]
     hubspot = counts["hubspot"]

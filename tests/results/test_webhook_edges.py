@@ -144,3 +144,39 @@ def test_an_unreadable_webhook_is_refused_and_changes_nothing(
     assert states == {"submitted": len(world.enrichment.job_ids())}
     assert kept == []
     assert events == []
+
+
+def test_a_post_answered_too_late_is_in_doubt_and_its_kept_webhook_is_written(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The client gives up on a slow POST (in_doubt); the webhook it beat is adopted, no GET."""
+    world.enrichment.styles.slow_post_seconds = 2.0
+    raw = daemon_config(world, tmp_path, poll_after=600)
+    raw["enrichment"]["timeout_seconds"] = 0.5
+
+    def adopted(store: Store) -> bool:
+        jobs = world.enrichment.job_ids()
+        if len(jobs) != 1:
+            return False
+        batch = store.batch_by_enrichment_id(jobs[0])
+        return batch is not None and batch.state == "written"
+
+    run_daemon_until(world, raw, adopted, timeout=30)
+
+    [job] = world.enrichment.job_ids()  # the source stopped after the in-doubt POST
+    store = Store.open(raw["state"]["url"])
+    try:
+        batch = store.batch_by_enrichment_id(job)
+        assert batch is not None
+        assert batch.result_source == "webhook"
+        assert store.batches_by_state() == {"written": 1}
+        assert store.early_results() == []
+        for rid in sent_ids(world)[job]:
+            row = store.ledger_row("hubspot", rid)
+            assert row is not None
+            assert row.in_flight_batch_id is None
+    finally:
+        store.close()
+    assert [a.status for a in world.enrichment.webhook_attempts] == [200]
+    assert [c for c in world.enrichment.calls if RESULT_GET_PATH in c.path] == []
+    assert assert_every_found_value_written(world) > 3
