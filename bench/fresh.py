@@ -162,8 +162,8 @@ class TimedClient:
         self._ended(0, "credits")
         return balance
 
-    def submit(self, request: BulkRequest) -> str:
-        enrichment_id = self.client.submit(request)
+    def submit(self, request: BulkRequest, **hooks: Any) -> str:
+        enrichment_id = self.client.submit(request, **hooks)
         self._ended(len(request.datas), "fresh" if " fresh " in request.name else "backlog")
         return enrichment_id
 

@@ -147,8 +147,8 @@ class TimedClient:
         self._ended(0)
         return balance
 
-    def submit(self, request: BulkRequest) -> str:
-        enrichment_id = self.client.submit(request)
+    def submit(self, request: BulkRequest, **hooks: Any) -> str:
+        enrichment_id = self.client.submit(request, **hooks)
         self._ended(len(request.datas))
         return enrichment_id
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from crm_sync.history import RunHealth, read_health
+from crm_sync.history import HISTORY_RUNS, RunHealth, summarise
 from crm_sync.logs import get_logger
-from crm_sync.notify import Notifier, failure_notice, notices_for
+from crm_sync.notify import Notice, Notifier, failure_notice, notices_for
+from crm_sync.notify_repeats import is_due
 from crm_sync.pushgateway import push_run
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from crm_sync.metrics import Metrics
     from crm_sync.pipeline.context import Context
     from crm_sync.pipeline.report import RunReport
+    from crm_sync.store.records import RunRow
 
 T = TypeVar("T")
 
@@ -47,16 +49,35 @@ def after_run(
     """Feed the run's outcome to the daemon's metrics or the Pushgateway, then notify."""
     if report.dry_run:  # nothing was sent or written: nothing to tell
         return
-    health: RunHealth | None = _tolerant("run_history", lambda: read_health(ctx.store))
+    runs = _tolerant("run_history", lambda: ctx.store.recent_runs(HISTORY_RUNS))
+    health: RunHealth | None = summarise(runs) if runs is not None else None
     if metrics is not None and health is not None:
         _tolerant("health_metrics", lambda: metrics.observe_health(health))
     if push:
         batches: Any = _tolerant("batch_states", ctx.store.batches_by_state)
         push_run(ctx.config, report, seconds, health=health, batches=batches)
-    _tolerant(
-        "notifications",
-        lambda: notifier.send(notices_for(report, config_path, failure=failure)),
-    )
+    _tolerant("notifications", lambda: notifier.send(_due(ctx, report, runs, config_path, failure)))
+
+
+def _due(
+    ctx: Context,
+    report: RunReport,
+    runs: list[RunRow] | None,
+    config_path: str | None,
+    failure: str | None,
+) -> list[Notice]:
+    """This run's notices, less the per-source ones already told for a lasting condition."""
+    notices = notices_for(report, config_path, failure=failure)
+    if runs is None:
+        return notices
+    now = report.finished_at or ctx.clock()
+    repeat = ctx.config.notify.repeat_hours
+    return [
+        n
+        for n in notices
+        if n.source is None
+        or is_due(n.event, n.source, runs, this_run=report.run_id, now=now, repeat_hours=repeat)
+    ]
 
 
 def after_failure(config: Config, reason: str, *, config_path: str | None = None) -> None:

@@ -57,6 +57,9 @@ class EnrichmentConfig(_Frozen):
     api_key: SecretStr
     webhook_events: tuple[Literal["contact_finished"], ...] = ()
     rate_limit_per_minute: int = Field(60, ge=1, le=10_000)
+    # The API's rate window; `rate_limit_per_minute` calls are allowed per window. Only a
+    # sandbox or a test with a faster clock sets anything but 60.
+    rate_limit_window_seconds: float = Field(60.0, gt=0, le=3600)
     # Share of each minute's calls kept for result polling (a backlog cannot starve collection).
     poll_share: float = Field(0.1, ge=0, lt=1)
     timeout_seconds: float = Field(30.0, gt=0, le=600)
@@ -107,6 +110,9 @@ class StateConfig(_Frozen):
     unmatched_result_days: float = Field(90.0, gt=0)
     connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
     statement_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    # A source lease lives this long without renewal; the holder renews it every third of it,
+    # so a replica that dies is replaced (on any host) within about this long.
+    lease_ttl_seconds: float = Field(60.0, ge=1, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -271,6 +277,7 @@ class NotifyConfig(_Frozen):
 
     urls: tuple[SecretStr, ...] = ()
     events: tuple[NotifyEvent, ...] = ("failed", "in_doubt", "low_balance", "budget_reached")
+    repeat_hours: float = Field(24.0, ge=0)
     timeout_seconds: float = Field(10.0, gt=0, le=120)
 
     @field_validator("urls")

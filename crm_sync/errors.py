@@ -15,6 +15,7 @@
      │    │    └── UnreadableResult  a result whose envelope cannot be read (bounded retries)
      │    └── StoreUnavailable  the state store cannot be reached (exit 5)
      ├── OutcomeUnknown         a paid request may or may not have reached the API: never resend
+     ├── NotSent                the request never left (stop requested while waiting): resend later
      └── RunFailed              a run ended by an error, recorded with its report and exit code
 
 Messages never contain secrets: the classes take only what the caller passes, and callers pass
@@ -104,6 +105,13 @@ class OutcomeUnknown(CrmSyncError):
 
     For the enrichment POST this means credits may have been spent. The batch must become
     `in_doubt` and must never be resent automatically.
+    """
+
+
+class NotSent(CrmSyncError):
+    """The request was abandoned before it left this process (a stop was requested).
+
+    Nothing reached the API, so nothing was made or charged: the caller may send it later.
     """
 
 

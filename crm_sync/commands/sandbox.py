@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Salesforce sessions and HubSpot OAuth access tokens expire after this long "
         "(default: Salesforce never, HubSpot 1800)",
     )
+    parser.add_argument(
+        "--lenient-input",
+        action="store_true",
+        help="accept a LinkedIn URL alone (FullEnrich's docs); by default the enrichment "
+        "emulator is strict and refuses an item without first name, last name and company",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
         salesforce_contacts=args.contacts,
         seed=args.seed,
         completion_delay=args.completion_delay,
-        enrichment_kwargs={"styles": AnswerStyles.named(args.answer_style)},
+        enrichment_kwargs={
+            "styles": AnswerStyles.named(args.answer_style),
+            "strict_input": not args.lenient_input,
+        },
         salesforce_kwargs={"session_ttl": args.session_ttl},
         hubspot_kwargs={"access_token_ttl": args.session_ttl or 1800.0},
     )
@@ -120,6 +129,11 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
             "# a config that uses these emulators:",
             yaml.safe_dump(config, sort_keys=False),
             "# each auth flow's settings keys (replace a source's own to try one):",
-            yaml.safe_dump(example_settings(world, key_file), sort_keys=False),
+            *_commented(yaml.safe_dump(example_settings(world, key_file), sort_keys=False)),
         ]
     print("\n".join(lines), flush=True)
+
+
+def _commented(text: str) -> list[str]:
+    """YAML shown as comments, so the block above stays a config that loads when copied whole."""
+    return [f"# {line}" for line in text.rstrip("\n").splitlines()]

@@ -25,7 +25,7 @@ class IdleClient:
     def credits(self) -> int:
         raise RuntimeError("IdleClient makes no API calls")
 
-    def submit(self, request: BulkRequest) -> str:
+    def submit(self, request: BulkRequest, **hooks: Any) -> str:
         raise RuntimeError("IdleClient makes no API calls")
 
     def get_result(self, enrichment_id: str, *, force_results: bool = False) -> EnrichmentResult:

@@ -24,7 +24,16 @@ started. The API has no idempotency key, so a resend is a second paid enrichment
 raise `OutcomeUnknown` and the caller marks the batch `in_doubt`.
 
 Backoff is capped exponential with full jitter: `uniform(0, min(cap, base * 2**(attempt-1)))`,
-raised to `Retry-After` when the server sends one (the API does not document it).
+raised to `Retry-After` when the server sends one (the API does not document it). A 429
+without `Retry-After` means the API's window (60 s) is full, perhaps by another client of the
+same key: the retries are then spread so that the last one comes at least one whole rate window
+(the limiter's `window`) after the first 429, and a full window never exhausts them.
+
+`submit` takes two hooks for the pipeline: `on_send` runs once, inside the limiter slot, right
+before the first attempt leaves (the pipeline marks the batch `sending` there, so a batch is
+never `sending` while it merely waits for a slot); `stop` (`ctx.stopping`) ends a wait for a
+slot or a backoff between attempts with `NotSent`: nothing was sent, or every attempt was
+refused before any work, so the caller may send the batch again later.
 
 Which exception each answer maps to is in `responses.py`; the counters are in `stats.py`.
 Exceptions carry only codes and statuses: the API key never reaches a message, a repr or a
@@ -34,6 +43,7 @@ traceback.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -55,7 +65,7 @@ from crm_sync.enrichment.responses import (
 )
 from crm_sync.enrichment.stats import ClientStats
 from crm_sync.enrichment.wire import WireDialect, dialect_for
-from crm_sync.errors import OutcomeUnknown, ServerError
+from crm_sync.errors import NotSent, OutcomeUnknown, ServerError
 from crm_sync.logs import MASK, get_logger, register_secret
 
 __all__ = [
@@ -98,6 +108,7 @@ class EnrichmentClient:
         api_key: str | SecretStr,
         *,
         rate_limit_per_minute: int = 60,
+        rate_limit_window: float = 60.0,
         poll_share: float = 0.0,
         timeout: float = 30.0,
         max_retries: int = 5,
@@ -119,7 +130,11 @@ class EnrichmentClient:
         self.backoff_cap = backoff_cap
         self.backoff_base = backoff_base
         self.limiter: RateLimiter = limiter or limiter_for(
-            self.base_url, secret, rate_limit_per_minute, poll_share=poll_share
+            self.base_url,
+            secret,
+            rate_limit_per_minute,
+            window=rate_limit_window,
+            poll_share=poll_share,
         )
         self.stats = ClientStats()
         self.dialect: WireDialect = dialect_for(api_version)
@@ -139,6 +154,7 @@ class EnrichmentClient:
         """A client built from the `enrichment:` section; keyword overrides win."""
         kwargs: dict[str, Any] = {
             "rate_limit_per_minute": config.rate_limit_per_minute,
+            "rate_limit_window": config.rate_limit_window_seconds,
             "poll_share": config.poll_share,
             "timeout": config.timeout_seconds,
             "max_retries": config.max_retries,
@@ -199,16 +215,27 @@ class EnrichmentClient:
             )
         return int(balance)
 
-    def submit(self, request: BulkRequest | Mapping[str, Any]) -> str:
+    def submit(
+        self,
+        request: BulkRequest | Mapping[str, Any],
+        *,
+        on_send: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> str:
         """Start one paid bulk enrichment; return its enrichment_id.
 
         Raises OutcomeUnknown when the POST may have reached the API without us seeing the
-        answer: the caller must then never resend this batch automatically.
+        answer: the caller must then never resend this batch automatically. Raises NotSent when
+        `stop` was set before the POST left (or between attempts the API refused before any
+        work). `on_send` runs once, in the limiter slot, just before the first attempt; if it
+        raises, nothing is sent.
         """
         body = self.dialect.request_body(
             validated_request(request), contact_events=self.webhook_events
         )
-        response = self._call(ENDPOINT_SUBMIT, "POST", "contact/enrich/bulk", body=body)
+        response = self._call(
+            ENDPOINT_SUBMIT, "POST", "contact/enrich/bulk", body=body, on_send=on_send, stop=stop
+        )
         self._raise_for_status(ENDPOINT_SUBMIT, response)
         answer = read_json(response)
         enrichment_id = answer.get("enrichment_id") if isinstance(answer, dict) else None
@@ -269,10 +296,13 @@ class EnrichmentClient:
         *,
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
+        on_send: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> httpx.Response:
         """Send with retries; return the last answer (retriable ones only once retries run out)."""
         idempotent = method == "GET"
         attempt = 0
+        window_full_until: float | None = None  # first 429 without Retry-After + rate window
         while True:
             attempt += 1
             try:
@@ -283,6 +313,8 @@ class EnrichmentClient:
                     params=params,
                     body=body,
                     attempt=attempt,
+                    on_send=on_send if attempt == 1 else None,
+                    stop=stop,
                 )
             except httpx.TransportError as exc:
                 failure = type(exc).__name__
@@ -293,7 +325,7 @@ class EnrichmentClient:
                         f"cannot reach the enrichment API at {self.base_url} "
                         f"({endpoint}: {failure} after {attempt} attempts)"
                     ) from None
-                self._backoff(endpoint, attempt, None)
+                self._backoff(endpoint, attempt, None, stop=stop)
                 continue
             status = response.status_code
             if status != 429 and status < 500:
@@ -302,7 +334,9 @@ class EnrichmentClient:
                 raise self._outcome_unknown(endpoint, f"HTTP {status}")
             if attempt > self.max_retries:
                 return response
-            self._backoff(endpoint, attempt, response)
+            if status == 429 and window_full_until is None and not _retry_after(response):
+                window_full_until = self._clock() + float(getattr(self.limiter, "window", 60.0))
+            self._backoff(endpoint, attempt, response, stop=stop, until=window_full_until)
 
     def _send_once(
         self,
@@ -313,11 +347,15 @@ class EnrichmentClient:
         params: dict[str, str] | None,
         body: dict[str, Any] | None,
         attempt: int,
+        on_send: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> httpx.Response:
         """One HTTP request inside a limiter slot, counted and logged whatever happens."""
         status: int | None = None
         error: str | None = None
-        with self.limiter.slot(POLL if endpoint == ENDPOINT_RESULT else CALL):
+        with self.limiter.slot(POLL if endpoint == ENDPOINT_RESULT else CALL, stop):
+            if on_send is not None:
+                on_send()
             self.stats.add("calls", endpoint)
             started = self._clock()
             try:
@@ -348,14 +386,48 @@ class EnrichmentClient:
             "it may have been enriched and charged, so it is not resent"
         )
 
-    def _backoff(self, endpoint: str, attempt: int, response: httpx.Response | None) -> None:
+    def _backoff(
+        self,
+        endpoint: str,
+        attempt: int,
+        response: httpx.Response | None,
+        *,
+        stop: threading.Event | None = None,
+        until: float | None = None,
+    ) -> None:
+        """Sleep before attempt `attempt + 1`; with `until`, leave the remaining retries enough
+        time to reach it (the last retry comes after `until`)."""
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         delay = self._rng.uniform(0, ceiling)
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        if retry_after and retry_after.strip().isdigit():
-            delay = min(self.backoff_cap, max(delay, float(retry_after)))
+        retry_after = _retry_after(response)
+        if retry_after is not None:
+            delay = min(self.backoff_cap, max(delay, retry_after))
+        elif until is not None:
+            retries_left = max(1, self.max_retries - attempt + 1)
+            delay = max(delay, (until - self._clock()) / retries_left)
         self.stats.add("retries", endpoint)
         _log().debug(
             "enrichment.retry", endpoint=endpoint, attempt=attempt, delay_s=round(delay, 3)
         )
-        self._sleep(delay)
+        self._pause(delay, stop)
+
+    def _pause(self, delay: float, stop: threading.Event | None) -> None:
+        """Sleep `delay` seconds; NotSent as soon as `stop` is set (real time only)."""
+        if stop is None:
+            self._sleep(delay)
+            return
+        if self._sleep is time.sleep:
+            interrupted = stop.wait(delay)
+        else:
+            self._sleep(delay)
+            interrupted = stop.is_set()
+        if interrupted:
+            raise NotSent("stop requested between attempts; every attempt was refused before work")
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    """The server's `Retry-After` in seconds, when it sends a plain number."""
+    value = response.headers.get("Retry-After") if response is not None else None
+    if value and value.strip().isdigit():
+        return float(value)
+    return None

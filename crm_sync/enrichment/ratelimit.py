@@ -16,6 +16,10 @@ the last window), `reserved` slots of the window are for calls of kind `poll` on
 backlog of submissions cannot starve the collection of results already paid for: other calls
 may then use `calls - reserved`, polls all of them. When nobody polls (results come by webhook),
 the share is not kept idle: submissions may use every slot.
+
+A caller may pass a stop flag (`ctx.stopping`): a wait for a slot then ends within
+`STOP_CHECK_SECONDS` of the flag being set, with `errors.NotSent` (nothing was sent). The
+failpoint `waiting_for_limiter_slot` (crash tests) fires when a caller has to wait.
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from crm_sync.errors import NotSent
+from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
+
+STOP_CHECK_SECONDS = 0.1
 
 
 def _log() -> Any:
@@ -44,8 +52,12 @@ CALL = "call"
 class RateLimiter(Protocol):
     """What the client needs from a limiter: a slot held for the duration of one call."""
 
-    def slot(self, kind: str = CALL) -> AbstractContextManager[float]:
-        """Block until a call of `kind` is allowed; hold the slot while the call runs."""
+    window: float
+
+    def slot(
+        self, kind: str = CALL, stop: threading.Event | None = None
+    ) -> AbstractContextManager[float]:
+        """Block until a call of `kind` may start (NotSent if `stop` is set first); hold it."""
 
 
 def reserved_slots(calls: int, poll_share: float) -> int:
@@ -111,22 +123,29 @@ class SlidingWindowLimiter:
         recent = self._last_poll is not None and now - self._last_poll < self.window
         return self._polls_waiting > 0 or recent
 
-    def acquire(self, kind: str = CALL) -> float:
-        """Block until a call of `kind` may start; return the seconds spent waiting."""
+    def acquire(self, kind: str = CALL, stop: threading.Event | None = None) -> float:
+        """Block until a call of `kind` may start; return the seconds spent waiting.
+
+        Raises NotSent when `stop` is set before a slot is free (checked at least every
+        STOP_CHECK_SECONDS while waiting).
+        """
         start = self._clock()
         if kind == POLL:
             with self._cond:
                 self._polls_waiting += 1
                 self._last_poll = start
         try:
-            return self._acquire(kind, start)
+            return self._acquire(kind, start, stop)
         finally:
             if kind == POLL:
                 with self._cond:
                     self._polls_waiting -= 1
 
-    def _acquire(self, kind: str, start: float) -> float:
+    def _acquire(self, kind: str, start: float, stop: threading.Event | None) -> float:
+        waiting = False
         while True:
+            if stop is not None and stop.is_set():
+                raise NotSent("stop requested while waiting for a rate-limiter slot")
             with self._cond:
                 wait = self._wait_needed(self._clock(), kind)
                 if wait == 0.0:
@@ -134,6 +153,11 @@ class SlidingWindowLimiter:
                     waited = self._clock() - start
                     self.waited += waited
                     return waited
+                if not waiting:
+                    waiting = True
+                    failpoint("waiting_for_limiter_slot")
+                if stop is not None:
+                    wait = STOP_CHECK_SECONDS if wait is None else min(wait, STOP_CHECK_SECONDS)
                 if self._sleep is None:
                     self._cond.wait(timeout=wait)
                     continue
@@ -148,9 +172,9 @@ class SlidingWindowLimiter:
             self._cond.notify_all()
 
     @contextmanager
-    def slot(self, kind: str = CALL) -> Iterator[float]:
+    def slot(self, kind: str = CALL, stop: threading.Event | None = None) -> Iterator[float]:
         """`with limiter.slot(): send()`: yields the seconds waited."""
-        waited = self.acquire(kind)
+        waited = self.acquire(kind, stop)
         try:
             yield waited
         finally:

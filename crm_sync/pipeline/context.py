@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from connectors.base import Connector
 from crm_sync.config import Config, SourceConfig
+from crm_sync.enrichment.input_rules import InputRules
 from crm_sync.enrichment.models import BulkRequest, EnrichmentResult
 
 if TYPE_CHECKING:
@@ -25,7 +26,13 @@ class EnrichmentAPI(Protocol):
 
     def credits(self) -> int: ...
 
-    def submit(self, request: BulkRequest) -> str: ...
+    def submit(
+        self,
+        request: BulkRequest,
+        *,
+        on_send: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> str: ...
 
     def get_result(
         self, enrichment_id: str, *, force_results: bool = False
@@ -47,9 +54,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: For tests only: the host name this process puts in its owner id (two processes on one
+#: machine then behave like replicas on two hosts: neither can judge the other by its pid).
+HOSTNAME_ENV = "CRM_SYNC_HOSTNAME"
+
+
+def host_name() -> str:
+    """This host's name as owner ids carry it (`CRM_SYNC_HOSTNAME` overrides it in tests)."""
+    return os.environ.get(HOSTNAME_ENV) or socket.gethostname()
+
+
 def new_owner_id() -> str:
     """`host:pid:random`: unique per process, and tells a same-host successor whether we died."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{host_name()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -59,7 +76,7 @@ def owner_is_dead(owner: str) -> bool:
     """
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != host_name() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
@@ -95,6 +112,18 @@ class Context:
     webhook_url: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     progress: Progress = field(default_factory=NoProgress)
+    # The provider's input rules, stricter once the API refused what the docs allow.
+    input_rules: InputRules | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_rules is None:
+            self.input_rules = InputRules(self.config.enrichment.provider)
+
+    @property
+    def rules(self) -> InputRules:
+        """The input rules in force (set by __post_init__)."""
+        assert self.input_rules is not None
+        return self.input_rules
 
     def source_config(self, name: str) -> SourceConfig:
         for source in self.config.sources:

@@ -34,15 +34,11 @@ from crm_sync.pipeline.collect import attach_early_results, poll_due
 from crm_sync.pipeline.contact_events import write_back_contact_results
 from crm_sync.pipeline.context import Context, owner_is_dead
 from crm_sync.pipeline.field_guard import fields_ok, report_held
+from crm_sync.pipeline.lease import LeaseHeartbeat, lease_ttl, source_lease_name, take_source_lease
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.pipeline.run_record import RunRecord
 from crm_sync.pipeline.shared_budget import running_budget
-from crm_sync.pipeline.submit import (
-    SOURCE_LEASE_TTL,
-    SourceStopped,
-    source_lease_name,
-    submit_source,
-)
+from crm_sync.pipeline.submit import SourceStopped, submit_source
 from crm_sync.pipeline.writeback import write_back_received
 
 IDLE_WAIT_CAP_SECONDS = 5.0
@@ -229,6 +225,9 @@ def _run_source(
     if not report.dry_run and not take_source_lease(ctx, lease):
         source_report.stop("skipped", "another process holds this source's lease", EXIT_OK)
         return
+    heartbeat = LeaseHeartbeat(ctx.store, lease, ctx.owner, lease_ttl(ctx))
+    if not report.dry_run:
+        heartbeat.__enter__()  # renewed from a thread while this source submits
     try:
         if not report.dry_run:
             _recover_source(ctx, source.name, source_report)
@@ -264,17 +263,8 @@ def _run_source(
         log.error("source_failed", error=str(exc), exit_code=source_report.exit_code)
     finally:
         if not report.dry_run:
+            heartbeat.__exit__(None, None, None)
             ctx.store.release_lease(lease, ctx.owner)
-
-
-def take_source_lease(ctx: Context, name: str) -> bool:
-    """Take the lease, or take it over from a holder on this host whose process is gone."""
-    if ctx.store.acquire_lease(name, ctx.owner, SOURCE_LEASE_TTL):
-        return True
-    holder = ctx.store.lease_holder(name)
-    if holder and owner_is_dead(holder):
-        return ctx.store.steal_lease(name, holder, ctx.owner, SOURCE_LEASE_TTL)
-    return False
 
 
 def _recover(ctx: Context) -> None:

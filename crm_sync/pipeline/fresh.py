@@ -158,6 +158,8 @@ class FreshLane:
                 # whole period after this one did, whatever the network did in between.
                 state.last_post = self.ctx.clock()
                 self.posts.append((source.name, state.last_post))
+                if len(batch.contacts) >= run.batch_size:
+                    state.next_scan = None  # a full batch left contacts behind: scan again now
 
 
 def scan_source(ctx: Context, source: SourceConfig, report: SourceReport) -> int:

@@ -1,12 +1,21 @@
 """Select, plan and submit for one source: the only stages that spend money.
 
+Each contact's request item is checked against the provider's input rules before it is planned
+(`enrichment/input_rules.py`): an item the API would refuse gets `invalid_input` and no slot.
+
 The order of writes is what makes a crash harmless:
+    stop flag and lease checked                      -> failpoint between_batches_after_stop
     plan_batch (contacts claimed, credits reserved)  -> failpoint after_plan
-    mark_sending                                     -> failpoint after_mark_sending
+    wait for a rate-limiter slot (honours the stop)  -> failpoint waiting_for_limiter_slot
+    mark_sending, inside the slot                    -> failpoint after_mark_sending
     POST /contact/enrich/bulk                        -> failpoint after_submit
     mark_submitted(enrichment_id)                    -> failpoint after_mark_submitted
 A process that dies between mark_sending and mark_submitted leaves a `sending` batch; the next
-holder of the source lease turns it into `in_doubt`, which is never resent automatically.
+holder of the source lease turns it into `in_doubt`, which is never resent automatically. A
+batch is `sending` only once its slot is granted, so one that dies waiting is still `planned`
+and is simply planned again. A batch the API refused before any work (429 or 503 after the
+retries, connection refused, stop requested) is released with no cooldown; one it refused as
+invalid is split until the offending items are isolated, and the rest is sent in this run.
 """
 
 from __future__ import annotations
@@ -16,20 +25,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from connectors.base import Contact, Selection
-from crm_sync import errors
 from crm_sync.config import SourceConfig
-from crm_sync.enrichment.models import BulkRequest, ContactRequest
-from crm_sync.failpoints import failpoint
-from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.lease import DEFAULT_LEASE_TTL, source_lease_name
 from crm_sync.pipeline.report import DryRunItem, SourceReport
-from crm_sync.policies import build_request, fields_to_ask, identity_problem, worst_case_cost
-from crm_sync.store.records import Batch, PlannedContact
-
-
-class SourceStopped(Exception):
-    """Stop submitting for this source (the message says why); other sources go on."""
+from crm_sync.pipeline.send import SourceStopped, send_planned_batch, submit_batch
+from crm_sync.policies import build_request, fields_to_ask, worst_case_cost
+from crm_sync.store.records import PlannedContact
 
 
 @dataclass
@@ -49,13 +52,6 @@ class Candidate:
     cost: int
 
 
-SOURCE_LEASE_TTL = timedelta(minutes=10)
-
-
-def source_lease_name(source: str) -> str:
-    return f"source:{source}"
-
-
 def submit_source(
     ctx: Context,
     source: SourceConfig,
@@ -68,7 +64,6 @@ def submit_source(
     deadline: datetime | None,
 ) -> None:
     """Find this source's candidates and submit them in batches within the budget."""
-    log = get_logger(source=source.name, run_id=run_id)
     bounded = source.max_scan_per_run is not None
     scan = Scan(start=ctx.store.scan_cursor(source.name) if bounded else None)
     selection = replace(
@@ -90,10 +85,17 @@ def submit_source(
             continue
         batch.append(candidate)
         if len(batch) >= ctx.config.run.batch_size:
-            _submit_batch(ctx, source, batch, report, run_id=run_id, log=log)
+            if not submit_batch(
+                ctx, source, [c.planned for c in batch], report, budget, run_id=run_id
+            ):
+                batch = []
+                break
             last_taken, batch = batch[-1].contact.id, []
-    if batch and not dry_run:
-        _submit_batch(ctx, source, batch, report, run_id=run_id, log=log)
+    if (
+        batch
+        and not dry_run
+        and submit_batch(ctx, source, [c.planned for c in batch], report, budget, run_id=run_id)
+    ):
         last_taken = batch[-1].contact.id
     if bounded and not dry_run:
         ctx.store.set_scan_cursor(source.name, _next_start(scan, last_taken))
@@ -119,6 +121,7 @@ def _eligible(
 ) -> Iterator[Candidate]:
     """Candidates that pass identity, cooldown and in-flight checks, page by page."""
     counts = report.counts
+    rules = ctx.rules
     limit = source.max_scan_per_run
     for page in ctx.connectors[source.name].iter_candidates(selection):
         if ctx.stopping.is_set() or (deadline is not None and ctx.clock() >= deadline):
@@ -138,18 +141,21 @@ def _eligible(
             not_found_cooldown=timedelta(days=source.cooldown.not_found_days),
         )
         for contact in page:
-            reason = excluded.get(contact.id) or identity_problem(contact)
+            reason = excluded.get(contact.id)
             fields = fields_to_ask(contact, selection.wanted)
             if reason is None and not fields:
                 reason = "nothing_missing"
             if reason is not None:
                 counts.skipped[reason] += 1
                 continue
-            request = build_request(contact, fields, source.name)
+            item = build_request(contact, fields, source.name).wire()
+            invalid = rules.problem(item)
+            if invalid is not None:  # the API would refuse it (and the whole POST with it)
+                counts.invalid_input += 1
+                counts.reject(f"invalid_input:{invalid}")
+                continue
             yield Candidate(
-                contact,
-                PlannedContact(contact.id, fields, request.wire()),
-                worst_case_cost(fields),
+                contact, PlannedContact(contact.id, fields, item), worst_case_cost(fields)
             )
     scan.complete = True
 
@@ -160,93 +166,15 @@ def _dry_run_item(source: str, candidate: Candidate) -> DryRunItem:
     return DryRunItem(source, contact.id, name, candidate.planned.fields_asked, candidate.cost)
 
 
-def _submit_batch(
-    ctx: Context,
-    source: SourceConfig,
-    candidates: list[Candidate],
-    report: SourceReport,
-    *,
-    run_id: str,
-    log: object,
-) -> None:
-    store = ctx.store
-    # Renew before every batch: a replica that lost the lease (paused too long) must stop here.
-    if not store.acquire_lease(source_lease_name(source.name), ctx.owner, SOURCE_LEASE_TTL):
-        raise SourceStopped("lost this source's lease to another process; stopping submission")
-    now = ctx.clock()
-    # The provider's dashboard shows this name: the batch id finds the batch when in doubt.
-    name = f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} batch {{batch_id}} ({{contacts}} contacts)"
-    batch = store.plan_batch(
-        source=source.name,
-        run_id=run_id,
-        owner=ctx.owner,
-        name=name,
-        contacts=[c.planned for c in candidates],
-        reserved_credits_for=lambda planned: sum(worst_case_cost(p.fields_asked) for p in planned),
-    )
-    if batch is None:  # another process claimed them all between select and plan
-        report.counts.skipped["in_flight"] += len(candidates)
-        return
-    failpoint("after_plan")
-    send_planned_batch(ctx, source, batch, report, run_id=run_id, name=name, now=now)
+#: The default source lease TTL (`state.lease_ttl_seconds` sets the one in force).
+SOURCE_LEASE_TTL = DEFAULT_LEASE_TTL
 
-
-def send_planned_batch(
-    ctx: Context,
-    source: SourceConfig,
-    batch: Batch,
-    report: SourceReport,
-    *,
-    run_id: str,
-    name: str,
-    now: datetime,
-) -> None:
-    """planned -> sending -> POST -> submitted: the one way any lane sends a batch."""
-    store = ctx.store
-    if not store.mark_sending(batch.id, ctx.owner):
-        return
-    failpoint("after_mark_sending")
-    request = BulkRequest(
-        name=batch.name,
-        webhook_url=ctx.webhook_url,
-        datas=[ContactRequest.model_validate(c.request) for c in batch.contacts],
-    )
-    enrichment_id = _post(ctx, batch.id, request, report, len(batch.contacts))
-    failpoint("after_submit")
-    store.mark_submitted(batch.id, enrichment_id, next_poll_at=first_poll_at(ctx, now))
-    failpoint("after_mark_submitted")
-    report.counts.submitted += len(batch.contacts)
-    ctx.progress.advance(source.name, "submitted", len(batch.contacts))
-    get_logger(source=source.name, run_id=run_id).info(
-        "batch_submitted", batch=batch.id, enrichment_id=enrichment_id, contacts=len(batch.contacts)
-    )
-
-
-def _post(ctx: Context, batch_id: str, request: BulkRequest, report: SourceReport, n: int) -> str:
-    """POST the batch; every failure leaves the batch in a state that cannot cause a resend."""
-    store = ctx.store
-    try:
-        return ctx.client.submit(request)
-    except errors.OutcomeUnknown as exc:
-        store.mark_in_doubt(batch_id, str(exc))
-        report.counts.in_doubt += n
-        raise SourceStopped(
-            f"submission outcome unknown, batch {batch_id} is in_doubt: {exc}"
-        ) from None
-    except errors.ValidationError as exc:
-        store.mark_failed(batch_id, f"refused by the API: {exc.code or exc}")
-        report.counts.skipped["api_rejected"] += n
-        raise SourceStopped(f"the enrichment API refused a batch ({exc.code or exc})") from None
-    except (errors.RetriableError, errors.FatalError) as exc:
-        store.mark_failed(batch_id, f"not sent: {exc}")
-        raise SourceStopped(f"enrichment API unavailable: {exc}") from None
-    except (errors.AuthError, errors.InsufficientCredits) as exc:
-        store.mark_failed(batch_id, f"not sent: {type(exc).__name__}")
-        raise
-
-
-def first_poll_at(ctx: Context, now: datetime) -> datetime:
-    """With a webhook, poll only as a fallback; without, poll soon."""
-    if ctx.webhook_url:
-        return now + timedelta(seconds=ctx.config.webhook.poll_after_seconds)
-    return now + timedelta(seconds=ctx.config.run.poll_initial_seconds)
+__all__ = [
+    "SOURCE_LEASE_TTL",
+    "Candidate",
+    "Scan",
+    "SourceStopped",
+    "send_planned_batch",
+    "source_lease_name",
+    "submit_source",
+]

@@ -106,6 +106,7 @@ class EnrichmentEmulator:
         styles: AnswerStyles | None = None,
         contact_event_style: str = "record",
         record_exchanges: bool = False,
+        strict_input: bool = True,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -125,6 +126,9 @@ class EnrichmentEmulator:
         self.webhook_policy = DeliveryPolicy(webhook_retry_interval, webhook_max_retries)
         self.in_progress_style = in_progress_style
         self.faults = Faults(error_rate=error_rate, latency=latency, drop_webhooks=drop_webhooks)
+        # Strict: names and company always required (a LinkedIn URL alone is refused with a
+        # 400), and error messages do not say which item of `datas` was refused.
+        self.strict_input = strict_input
         self.styles = styles or AnswerStyles()
         self.clock = clock
         self.submitted: list[SubmittedContact] = []
@@ -315,6 +319,8 @@ class EnrichmentEmulator:
             payload,
             check_domain=flags.get("checkDomain", "true").lower() != "false",
             check_linkedin=flags.get("checkLinkedinUrl", "true").lower() != "false",
+            linkedin_alone=not self.strict_input,
+            name_items=not self.strict_input,
         )
         job = Job(id=str(uuid.uuid4()), request=bulk, dialect=dialect, contact_url=contact_url)
         now = self.clock()

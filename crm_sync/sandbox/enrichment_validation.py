@@ -3,6 +3,15 @@
 The first problem found rejects the whole request (the real API does the same), unless the
 query flags `checkDomain=false` / `checkLinkedinUrl=false` ask to skip such contacts instead:
 a skipped contact is kept in the job, costs nothing, and comes back empty.
+
+Input rules: with `linkedin_alone=True` a valid LinkedIn URL is enough (FullEnrich's current
+docs); with `linkedin_alone=False` (strict, the emulator's default) every item needs a first
+name, a last name and a company name or domain, LinkedIn URL or not, and the first item that
+lacks one refuses the POST with `error.enrichment.firstname.empty`, `...lastname.empty` or
+`...company.empty`, as an independent fake of the API and DeepEnrich's docs do. Strict mode
+also leaves the item's index out of error messages (`contact.lastname is empty`, not
+`datas[7].lastname is empty`): the real messages are not documented, so a client must find the
+offending item by itself.
 """
 
 from __future__ import annotations
@@ -119,7 +128,9 @@ def valid_linkedin(text: str) -> bool:
     return bool(_LINKEDIN.match(text))
 
 
-def _contact(item: Any, where: str, *, check_domain: bool, check_linkedin: bool) -> ValidContact:
+def _contact(
+    item: Any, where: str, *, check_domain: bool, check_linkedin: bool, linkedin_alone: bool
+) -> ValidContact:
     if not isinstance(item, dict):
         raise _bad("error.body.invalid", f"{where} must be an object")
     first, last = _text(item, "firstname", where), _text(item, "lastname", where)
@@ -136,7 +147,7 @@ def _contact(item: Any, where: str, *, check_domain: bool, check_linkedin: bool)
         if check_domain:
             raise _bad("error.enrichment.domain.invalid", f"{where}.domain is invalid")
         skipped = True
-    if not linkedin and not skipped:
+    if (not linkedin or not linkedin_alone) and not skipped:
         if not first:
             raise _bad("error.enrichment.firstname.empty", f"{where}.firstname is empty")
         if not last:
@@ -147,7 +158,12 @@ def _contact(item: Any, where: str, *, check_domain: bool, check_linkedin: bool)
 
 
 def validate_bulk(
-    payload: Any, *, check_domain: bool = True, check_linkedin: bool = True
+    payload: Any,
+    *,
+    check_domain: bool = True,
+    check_linkedin: bool = True,
+    linkedin_alone: bool = False,
+    name_items: bool = True,
 ) -> ValidBulk:
     """The accepted request, or ApiFailure(400, code, message) for the first problem found."""
     if not isinstance(payload, dict):
@@ -171,7 +187,13 @@ def validate_bulk(
             f"At most {MAX_CONTACTS_PER_BULK} contacts per enrichment",
         )
     contacts = tuple(
-        _contact(item, f"datas[{i}]", check_domain=check_domain, check_linkedin=check_linkedin)
+        _contact(
+            item,
+            f"datas[{i}]" if name_items else "contact",
+            check_domain=check_domain,
+            check_linkedin=check_linkedin,
+            linkedin_alone=linkedin_alone,
+        )
         for i, item in enumerate(datas)
     )
     return ValidBulk(name, webhook or None, contacts)

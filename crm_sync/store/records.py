@@ -27,6 +27,10 @@ IN_FLIGHT_STATES: Final = (OPEN, PLANNED, SENDING, SUBMITTED, IN_DOUBT)
 OUTCOME_API_REJECTED: Final = "api_rejected"
 OUTCOME_IN_DOUBT_RELEASED: Final = "in_doubt_released"
 OUTCOME_NOT_SENT: Final = "not_sent"
+#: The API refuses the item (its code in `reason`); the contact has the not-found cooldown.
+OUTCOME_INVALID_INPUT: Final = "invalid_input"
+#: On the contacts of a batch the API refused as a whole: they moved to smaller batches.
+OUTCOME_SPLIT: Final = "split"
 OUTCOME_NO_RESULT: Final = "no_result"
 #: Written by the pipeline for contacts the API did not process; clears the cooldown.
 OUTCOME_RETRY: Final = "retry"

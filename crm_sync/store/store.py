@@ -9,7 +9,7 @@ an engine and a clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -200,6 +200,38 @@ class Store(OperatorQueries, ResultMethods, WriteBackQueries):
     def mark_failed(self, batch_id: str, error: str) -> bool:
         """planned|sending -> failed (refused before any work); its contacts are freed."""
         return bool(self._write(lambda c, now: transitions.mark_failed(c, now, batch_id, error)))
+
+    def release_unsent(self, batch_id: str, reason: str) -> bool:
+        """planned|sending -> failed "not sent" (the API never worked on it); no cooldown."""
+        return bool(
+            self._write(lambda c, now: transitions.release_unsent(c, now, batch_id, reason))
+        )
+
+    def split_batch(
+        self,
+        batch_id: str,
+        *,
+        groups: Sequence[Sequence[str]],
+        names: Sequence[str],
+        rejected: Mapping[str, str],
+        error: str,
+        cost: Callable[[Sequence[str]], int],
+    ) -> list[Batch] | None:
+        """A batch the API refused as invalid -> failed, its contacts in new planned batches
+        (`groups`) or `invalid_input` (`rejected`: record id -> reason); None if it moved on."""
+        result: list[Batch] | None = self._write(
+            lambda c, now: transitions.split_batch(
+                c,
+                now,
+                batch_id,
+                groups=groups,
+                names=names,
+                rejected=rejected,
+                error=error,
+                cost=cost,
+            )
+        )
+        return result
 
     def mark_in_doubt(self, batch_id: str, error: str) -> bool:
         """sending -> in_doubt (the POST may have been executed); contacts stay in flight."""

@@ -7,7 +7,8 @@ only where they are still in flight for that very batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,19 +19,23 @@ from crm_sync.store.records import (
     IN_DOUBT,
     OUTCOME_API_REJECTED,
     OUTCOME_IN_DOUBT_RELEASED,
+    OUTCOME_INVALID_INPUT,
     OUTCOME_MALFORMED,
     OUTCOME_NO_RESULT,
     OUTCOME_NOT_SENT,
     OUTCOME_RETRY,
+    OUTCOME_SPLIT,
     PLANNED,
     RECEIVED,
     RELEASED,
     SENDING,
     SUBMITTED,
     WRITTEN,
+    Batch,
     ContactOutcome,
 )
-from crm_sync.store.schema import batch_contacts, batches, json_dumps, ledger
+from crm_sync.store.rows import load_batches
+from crm_sync.store.schema import batch_contacts, batches, json_dumps, json_loads, ledger
 
 STALE_SENDING_ERROR = "found in sending after a restart: the POST may have reached the API"
 
@@ -80,6 +85,125 @@ def mark_failed(conn: Connection, now: datetime, batch_id: str, error: str) -> b
         return False
     free_contacts(conn, now, batch_id, OUTCOME_API_REJECTED)
     return True
+
+
+def release_unsent(conn: Connection, now: datetime, batch_id: str, reason: str) -> bool:
+    """planned|sending -> failed "not sent: reason"; contacts freed as if never asked.
+
+    Only for a batch the API provably never worked on: refused before any work (429 or 503
+    after every retry, connection refused, credentials or credits refused) or abandoned on a
+    stop before the request left. Its contacts get no cooldown: the next run sends them.
+    """
+    if not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=f"not sent: {reason}"):
+        return False
+    free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
+    return True
+
+
+def split_batch(
+    conn: Connection,
+    now: datetime,
+    batch_id: str,
+    *,
+    groups: Sequence[Sequence[str]],
+    names: Sequence[str],
+    rejected: Mapping[str, str],
+    error: str,
+    cost: Callable[[Sequence[str]], int],
+) -> list[Batch] | None:
+    """A batch the API refused as invalid (nothing made, nothing charged), taken apart.
+
+    planned|sending -> failed(`error`); each of `groups` (record ids) becomes a new planned
+    batch that inherits its contacts' claims; each record of `rejected` gets outcome
+    `invalid_input` with its reason (the API's code), is freed, and keeps the not-found cooldown
+    its claim started. None if the batch was no longer planned or sending.
+    """
+    row = conn.execute(select(batches).where(batches.c.id == batch_id)).first()
+    if row is None or not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=error):
+        return None
+    old = row._mapping
+    items = {
+        r.record_id: r
+        for r in conn.execute(select(batch_contacts).where(batch_contacts.c.batch_id == batch_id))
+    }
+    new_ids: list[str] = []
+    for group, name in zip(groups, names, strict=True):
+        members = [items[rid] for rid in group if rid in items]
+        if not members:
+            continue
+        new_id = str(uuid.uuid4())
+        new_ids.append(new_id)
+        asked = [f for m in members for f in json_loads(m.fields_asked, [])]
+        conn.execute(
+            batches.insert().values(
+                id=new_id,
+                source=old["source"],
+                state=PLANNED,
+                name=name.replace("{batch_id}", new_id).replace("{contacts}", str(len(members)))[
+                    :200
+                ],
+                run_id=old["run_id"],
+                reserved_credits=int(cost(asked)),
+                created_at=now,
+                updated_at=now,
+                state_changed_at=now,
+                poll_attempts=0,
+                owner=old["owner"],
+            )
+        )
+        conn.execute(
+            batch_contacts.insert(),
+            [
+                {
+                    "batch_id": new_id,
+                    "record_id": m.record_id,
+                    "source": m.source,
+                    "fields_asked": m.fields_asked,
+                    "request": m.request,
+                }
+                for m in members
+            ],
+        )
+        conn.execute(
+            update(ledger)
+            .where(
+                ledger.c.source == old["source"],
+                ledger.c.in_flight_batch_id == batch_id,
+                ledger.c.record_id.in_([m.record_id for m in members]),
+            )
+            .values(in_flight_batch_id=new_id, updated_at=now)
+        )
+    for record_id, reason in sorted(rejected.items()):
+        if record_id not in items:
+            continue
+        conn.execute(
+            update(batch_contacts)
+            .where(batch_contacts.c.batch_id == batch_id, batch_contacts.c.record_id == record_id)
+            .values(outcome=OUTCOME_INVALID_INPUT, outcome_detail=reason)
+        )
+        conn.execute(
+            update(ledger)
+            .where(
+                ledger.c.source == old["source"],
+                ledger.c.record_id == record_id,
+                ledger.c.in_flight_batch_id == batch_id,
+            )
+            .values(
+                outcome=OUTCOME_INVALID_INPUT,
+                outcome_detail=reason,
+                found=False,
+                in_flight_batch_id=None,
+                updated_at=now,
+            )
+        )
+    # Whatever is left of the old batch moved to a new one (or, if it matched no group, freed).
+    free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
+    conn.execute(
+        update(batch_contacts)
+        .where(batch_contacts.c.batch_id == batch_id, batch_contacts.c.outcome == OUTCOME_NOT_SENT)
+        .values(outcome=OUTCOME_SPLIT)
+    )
+    return load_batches(conn, batches.c.id.in_(new_ids)) if new_ids else []
 
 
 def mark_unreadable(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:

@@ -81,7 +81,10 @@ def test_two_replicas_on_postgres_submit_each_contact_once(
     assert len(world.enrichment.submissions_per_contact()) == expected
     states, in_doubt = store_snapshot(pg_database_url)
     assert not in_doubt
-    assert set(states) == {"written"}, states
+    # The strict API refuses LinkedIn-only items: each refused batch is `failed`, split, and sent.
+    splits = sum(replica.seen["batch_refused_split"] for replica in replicas)
+    assert states.get("failed", 0) == splits, states
+    assert set(states) - {"failed"} == {"written"}, states
     assert sum(owners.values()) == len(world.enrichment.job_ids()) >= expected // 100
     print(f"batches per replica: {sorted(owners.values())}, contacts: {expected}")
     assert assert_every_found_value_written(world) > 200

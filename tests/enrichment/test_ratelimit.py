@@ -13,6 +13,7 @@ from crm_sync.enrichment.ratelimit import (
     limiter_for,
     reset_registry,
 )
+from crm_sync.errors import NotSent
 
 
 class FakeClock:
@@ -132,3 +133,27 @@ def test_fingerprint_does_not_contain_the_key() -> None:
     fingerprint = key_fingerprint("canary-key-123456")
     assert "canary" not in fingerprint
     assert len(fingerprint) == 16
+
+
+def test_a_wait_for_a_slot_ends_on_a_stop_request() -> None:
+    """A caller waiting for a slot gives up (NotSent, nothing held) soon after a stop."""
+    limiter = SlidingWindowLimiter(1, 30.0)
+    with limiter.slot():
+        pass
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(NotSent), limiter.slot(stop=stop):
+        pytest.fail("no slot may be granted within the window")
+    assert time.monotonic() - started < 2.0
+    assert limiter._in_flight == 0
+
+
+def test_a_stop_already_requested_takes_no_slot() -> None:
+    """Even with slots free, a stopped caller is refused before it takes one."""
+    limiter = SlidingWindowLimiter(5, 1.0)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(NotSent), limiter.slot(stop=stop):
+        pytest.fail("unreachable")
+    assert limiter._in_flight == 0

@@ -213,6 +213,20 @@ def test_events_per_source_outcome() -> None:
     assert [(n.event, n.source) for n in notices] == [("in_doubt", "sf"), ("finished", None)]
     assert "crm-sync status --config /etc/c.yaml" in notices[0].body
     assert "crm-sync resolve" in notices[0].body
+    standing = _report_with(SourceReport("sf", "salesforce"), EXIT_IN_DOUBT)
+    standing.in_doubt = [
+        {
+            "batch": "b-7",
+            "source": "sf",
+            "name": "crm-sync sf 2026-11-30 b-7",
+            "contacts": 40,
+            "worst_case_credits": 440,
+        }
+    ]
+    (told,) = [n for n in notices_for(standing, "/etc/c.yaml") if n.event == "in_doubt"]
+    assert told.source == "sf"
+    assert 'batch b-7 "crm-sync sf 2026-11-30 b-7" (40 contacts, up to 440 credits)' in told.body
+    assert "crm-sync resolve b-7 --config /etc/c.yaml --sent" in told.body
     ended = notices_for(_report_with(SourceReport("hs", "hubspot"), 5), failure="store down")
     assert [(n.event, n.reason) for n in ended if n.event == "failed"] == [("failed", "store down")]
 
@@ -238,3 +252,35 @@ def test_the_daemon_notifies_a_failed_cycle(tmp_path: Path) -> None:
             store.close()
     assert message["title"] == "crm-sync: failed"
     assert message["type"] == "failure"
+
+
+def test_a_lasting_condition_is_not_told_again_by_the_next_run(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """Two CronJob-like runs over a budget: `budget_reached` once, `finished` twice."""
+    with Recorder() as hook:
+        config = world.config_dict(
+            f"sqlite:///{tmp_path / 'state.sqlite3'}",
+            sources=[world.hubspot_source(budget={"per_run": 5})],
+            notify={
+                "urls": [f"json://127.0.0.1:{hook.port}/x"],
+                "events": ["budget_reached", "finished"],
+            },
+        )
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        for expected in (2, 3):
+            result = subprocess.run(
+                [sys.executable, "-m", "crm_sync.cli", "--once", "--json", "--config", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            titles = [m["title"] for m in _messages(hook.wait_for(expected))]
+    assert titles == [
+        "crm-sync hubspot: budget reached",
+        "crm-sync: finished",
+        "crm-sync: finished",
+    ]

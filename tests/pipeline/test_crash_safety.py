@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -115,3 +117,84 @@ def _assert_every_found_value_written(world: SandboxWorld, exclude: set[str]) ->
                 assert (record["phone"] or "").startswith("+"), rid
                 checked += 1
     assert checked > 20
+
+
+def _slow_limiter_config(world: SandboxWorld, tmp_path: Path, **extra: Any) -> Path:
+    """Three API calls per half second, batches of 50: POSTs soon wait for a limiter slot."""
+    state = tmp_path / "state.sqlite3"
+    config = world.config_dict(
+        f"sqlite:///{state}",
+        sources=[world.hubspot_source()],
+        enrichment={
+            **world.enrichment_section(),
+            "rate_limit_per_minute": 3,
+            "rate_limit_window_seconds": 0.5,
+        },
+        run={"batch_size": 50, "poll_initial_seconds": 0.2, "poll_max_seconds": 1.0},
+        **extra,
+    )
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    return config_path
+
+
+def _assert_rerun_settles_everything(world: SandboxWorld, tmp_path: Path, config: Path) -> None:
+    """The rerun exits 0, nothing is in_doubt or pending, nobody was sent twice."""
+    rerun = _once(config, None)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert max(world.enrichment.submissions_per_contact().values(), default=0) <= 1
+    store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    try:
+        assert not store.in_doubt_batches()
+        states = store.batches_by_state()
+    finally:
+        store.close()
+    for state in ("planned", "sending", "submitted", "received", "in_doubt"):
+        assert states.get(state, 0) == 0, states
+    _assert_every_found_value_written(world, exclude=set())
+
+
+def test_killed_while_waiting_for_a_limiter_slot_leaves_nothing_in_doubt(
+    big_world: SandboxWorld, tmp_path: Path
+) -> None:
+    """A batch waiting for its slot is still `planned`: the rerun plans it again, no in_doubt."""
+    config = _slow_limiter_config(big_world, tmp_path)
+    killed = _once(config, "waiting_for_limiter_slot")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    _assert_rerun_settles_everything(big_world, tmp_path, config)
+
+
+def test_killed_between_two_batches_after_a_stop(big_world: SandboxWorld, tmp_path: Path) -> None:
+    """SIGTERM mid-submit, then SIGKILL where the stop is seen: nothing sent after the stop."""
+    config = _slow_limiter_config(
+        big_world,
+        tmp_path,
+        schedule={"interval_minutes": 60, "poll_interval_seconds": 0.3},
+        webhook={"listen": "127.0.0.1:0"},
+    )
+    env = {**os.environ, "CRM_SYNC_FAILPOINT": "between_batches_after_stop"}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "crm_sync.cli", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while _accepted_posts(big_world) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _accepted_posts(big_world) >= 1, "the daemon never submitted"
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=20)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert code == -signal.SIGKILL
+    posts_at_kill = _accepted_posts(big_world)
+    assert posts_at_kill < 7, "the stop came too late to test anything"
+    _assert_rerun_settles_everything(big_world, tmp_path, config)
+
+
+def _accepted_posts(world: SandboxWorld) -> int:
+    return sum(1 for c in world.enrichment.calls if c.method == "POST" and c.status == 200)

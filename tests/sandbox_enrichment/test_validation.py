@@ -77,12 +77,39 @@ def test_malformed_json_is_body_invalid(
     assert emulator.job_ids() == []
 
 
-def test_linkedin_url_alone_is_enough(api: tuple[EnrichmentEmulator, httpx.Client]) -> None:
-    """A contact with a valid LinkedIn URL needs neither names nor company."""
+def test_linkedin_url_alone_is_enough_when_lenient(
+    api: tuple[EnrichmentEmulator, httpx.Client],
+) -> None:
+    """Lenient (FullEnrich's docs): a valid LinkedIn URL needs neither names nor company."""
     emulator, client = api
+    emulator.strict_input = False
     response = client.post("/contact/enrich/bulk", json=bulk({"linkedin_url": LINKEDIN}))
     assert response.status_code == 200
     assert len(emulator.submitted) == 1
+
+
+@pytest.mark.parametrize(
+    ("item", "code"),
+    [
+        ({"linkedin_url": LINKEDIN}, "error.enrichment.firstname.empty"),
+        ({"linkedin_url": LINKEDIN, "firstname": "Ada"}, "error.enrichment.lastname.empty"),
+        (
+            {"linkedin_url": LINKEDIN, "firstname": "Ada", "lastname": "Lovelace"},
+            "error.enrichment.company.empty",
+        ),
+    ],
+)
+def test_strict_mode_refuses_a_linkedin_url_without_names_and_company(
+    api: tuple[EnrichmentEmulator, httpx.Client], item: dict[str, str], code: str
+) -> None:
+    """Strict (the default, as an independent fake): the whole POST is refused, nothing made."""
+    emulator, client = api
+    assert emulator.strict_input
+    response = client.post("/contact/enrich/bulk", json=bulk(contact(), item))
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert "datas[" not in response.json()["message"]  # which item: the client finds out
+    assert emulator.job_ids() == []
 
 
 def test_exactly_100_contacts_are_accepted(api: tuple[EnrichmentEmulator, httpx.Client]) -> None:
