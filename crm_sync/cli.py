@@ -20,7 +20,7 @@ __all__ = ["EXIT_AUTH", "EXIT_CONFIG", "EXIT_CREDITS", "EXIT_OK", "EXIT_PARTIAL"
 COMMANDS: dict[str, str] = {
     "run": "the daemon: scheduled cycles, webhook receiver, health and metrics",
     "once": "one full cycle, then exit (the same as `crm-sync --once`)",
-    "check": "verify the enrichment key and every source, print balance and API usage",
+    "check": "verify the state store, the schedule, the enrichment key and every source",
     "status": "batches by state, in-doubt batches (exit 6), recent runs, credits charged",
     "resolve": "settle an in_doubt batch by hand: --sent [--enrichment-id ID] or --not-sent",
     "replay": "write stored results that were not written (after fixing a mapped field)",

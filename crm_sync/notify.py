@@ -66,24 +66,20 @@ def notices_for(
     """
     notices: list[Notice] = []
     status_cmd = _cmd("status", config_path)
+    standing: dict[str, list[dict[str, Any]]] = {}
+    for batch in getattr(report, "in_doubt", None) or []:
+        standing.setdefault(str(batch.get("source")), []).append(batch)
     for source in report.sources:
         name = source.name
+        doubts = standing.pop(name, [])
         events = events_of(
-            in_doubt=source.counts.in_doubt,
+            in_doubt=source.counts.in_doubt + len(doubts),
             exit_code=source.exit_code,
             status=source.status,
             message=source.message,
         )
         if "in_doubt" in events:
-            notices.append(
-                Notice(
-                    "in_doubt",
-                    name,
-                    f"{source.counts.in_doubt} contacts in a batch that may have been paid for "
-                    "with no answer recorded (never resent automatically)",
-                    f"{status_cmd}, then crm-sync resolve BATCH --sent or --not-sent",
-                )
-            )
+            notices.append(_in_doubt(name, doubts, source.counts.in_doubt, config_path))
         if "low_balance" in events:
             notices.append(
                 Notice(
@@ -111,6 +107,8 @@ def notices_for(
                     _cmd("check", config_path),
                 )
             )
+    for name, doubts in standing.items():  # sources that did not run this time
+        notices.append(_in_doubt(name, doubts, 0, config_path))
     if failure is not None:
         notices.append(failure_notice(failure, config_path))
     elif report.exit_code not in NOT_FAILURES and not any(n.event == "failed" for n in notices):
@@ -127,6 +125,31 @@ def notices_for(
         )
     )
     return notices
+
+
+def _in_doubt(
+    source: str, doubts: list[dict[str, Any]], new: int, config_path: str | None
+) -> Notice:
+    """Each in-doubt batch by id and by the name the provider's dashboard shows."""
+    status_cmd = _cmd("status", config_path)
+    if not doubts:
+        reason = (
+            f"{new} contacts in a batch that may have been paid for with no answer recorded "
+            "(never resent automatically)"
+        )
+        return Notice("in_doubt", source, reason, f"{status_cmd}, then crm-sync resolve BATCH")
+    listed = "; ".join(
+        f'batch {b.get("batch")} "{b.get("name")}" ({b.get("contacts")} contacts, '
+        f"up to {b.get('worst_case_credits')} credits)"
+        for b in doubts
+    )
+    reason = (
+        f"{len(doubts)} batch(es) may have been paid for with no answer recorded: {listed}; "
+        "never resent automatically"
+    )
+    resolve = _cmd(f"resolve {doubts[0].get('batch')}", config_path)
+    command = f"{status_cmd}, then {resolve} --sent [--enrichment-id ID] (or --not-sent)"
+    return Notice("in_doubt", source, reason, command)
 
 
 def failure_notice(reason: str, config_path: str | None = None) -> Notice:

@@ -34,15 +34,24 @@ def events_of(*, in_doubt: int, exit_code: int | None, status: str, message: str
     return events
 
 
-def stored_events(source: Mapping[str, Any]) -> list[str]:
-    """`events_of` for a source entry of a stored run report."""
-    counts = source.get("counts") or {}
-    code = source.get("exit_code")
+def standing_doubts(report: Mapping[str, Any], source: str) -> int:
+    """In-doubt batches of `source` that a stored report saw at its end (the standing alarm)."""
+    return sum(1 for b in report.get("in_doubt") or [] if b.get("source") == source)
+
+
+def stored_events(report: Mapping[str, Any], source: str) -> list[str]:
+    """`events_of` for one source of a stored run report (none when the source did not run)."""
+    entry = next((s for s in report.get("sources", []) if s.get("name") == source), None)
+    standing = standing_doubts(report, source)
+    if entry is None:
+        return ["in_doubt"] if standing else []
+    counts = entry.get("counts") or {}
+    code = entry.get("exit_code")
     return events_of(
-        in_doubt=int(counts.get("in_doubt") or 0),
+        in_doubt=int(counts.get("in_doubt") or 0) + standing,
         exit_code=code if isinstance(code, int) else None,
-        status=str(source.get("status") or ""),
-        message=str(source.get("message") or ""),
+        status=str(entry.get("status") or ""),
+        message=str(entry.get("message") or ""),
     )
 
 
@@ -67,8 +76,7 @@ def is_due(
         report = run.report or {}
         if run.id == this_run or run.finished_at is None or report.get("dry_run"):
             continue
-        entry = next((s for s in report.get("sources", []) if s.get("name") == source), None)
-        if entry is None or event not in stored_events(entry):
+        if event not in stored_events(report, source):
             break
         streak.append(_aware(run.finished_at))
     if not streak:

@@ -129,6 +129,11 @@ def _describe(world: object, wanted: tuple[str, ...]) -> None:
             "# a config that uses these emulators:",
             yaml.safe_dump(config, sort_keys=False),
             "# each auth flow's settings keys (replace a source's own to try one):",
-            yaml.safe_dump(example_settings(world, key_file), sort_keys=False),
+            *_commented(yaml.safe_dump(example_settings(world, key_file), sort_keys=False)),
         ]
     print("\n".join(lines), flush=True)
+
+
+def _commented(text: str) -> list[str]:
+    """YAML shown as comments, so the block above stays a config that loads when copied whole."""
+    return [f"# {line}" for line in text.rstrip("\n").splitlines()]

@@ -49,6 +49,7 @@ from crm_sync.sandbox.enrichment_results import empty_datas, result_object, sett
 from crm_sync.sandbox.enrichment_styles import SLOW_POST_WAIT_SECONDS, AnswerStyles
 from crm_sync.sandbox.enrichment_v2 import (
     CONTACT_EVENT_STYLES,
+    body_in,
     result_to_v2,
     submission_from_v2,
     v2_bodies,
@@ -354,11 +355,12 @@ class EnrichmentEmulator:
                 raise NOT_FOUND
             if job.body is not None:
                 status = 402 if job.status is EnrichmentStatus.CREDITS_INSUFFICIENT else 200
-                return Response(job.body, status, media_type="application/json")
+                answer = body_in(dialect, job.dialect, job.body, job.request.contacts)
+                return Response(answer, status, media_type="application/json")
             if force:  # nothing is charged until the job ends, so nothing is known yet
                 datas = empty_datas(job.request.contacts)
                 body = result_object(job.id, job.request.name, job.status, 0, datas)
-                if job.dialect == "v2":
+                if dialect == "v2":
                     body = result_to_v2(body, job.request.contacts)
                 return JSONResponse(body)
             job.gets += 1

@@ -8,6 +8,7 @@ module translates at its edge, so a contact gets the same truth through `/api/v1
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from crm_sync.enrichment.wire import dialect_for
 from crm_sync.enrichment.wire_v2 import (
     CONTACT_EVENT,
     ENRICH_FIELDS_FROM_V2,
@@ -200,6 +202,28 @@ def contact_event(body_v2: dict[str, Any], index: int, style: str) -> dict[str, 
     }
 
 
+def body_in(
+    dialect: str, job_dialect: str, body: bytes, contacts: tuple[ValidContact, ...]
+) -> bytes:
+    """A settled job's body as the endpoint of `dialect` answers it.
+
+    A job keeps the body of the version it was created through (its webhooks speak that one);
+    a GET through the other version answers in that version, as the real API serves one
+    enrichment through both. A body the answer styles made unreadable is sent as it is.
+    """
+    if dialect == job_dialect:
+        return body
+    parsed = json.loads(body)
+    try:
+        if dialect == "v2":
+            converted = result_to_v2(parsed, contacts)
+        else:
+            converted = dialect_for("v2").to_internal(parsed)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return body
+    return json.dumps(converted, separators=(",", ":")).encode()
+
+
 def v2_bodies(
     result: dict[str, Any],
     contacts: tuple[ValidContact, ...],
@@ -255,6 +279,7 @@ def v2_guard(
 __all__ = [
     "CONTACT_EVENT_STYLES",
     "V2Submission",
+    "body_in",
     "contact_event",
     "contact_info",
     "exchange_of",

@@ -196,6 +196,13 @@ def _salesforce_daily_limit(
     return _once(tmp_path, config)
 
 
+def _hubspot_closed_port(world: SandboxWorld, tmp_path: Path, config: dict[str, Any]) -> list[str]:
+    source = world.hubspot_source()
+    source["settings"].update(base_url=f"http://127.0.0.1:{_closed_port()}", max_retries=0)
+    config["sources"] = [source]
+    return _once(tmp_path, config)
+
+
 def _check_bad_cron(world: SandboxWorld, tmp_path: Path, config: dict[str, Any]) -> list[str]:
     config["schedule"] = {"cron": "61 * * * *"}
     return ["check", "--config", write_config(tmp_path, config)]
@@ -233,6 +240,7 @@ CASES: dict[str, Case] = {
     "hubspot token refused": Case(_hubspot_token_refused, EXIT_AUTH, ("hubspot",)),
     "salesforce bad filter": Case(_salesforce_bad_filter, EXIT_FAILED, ("salesforce",)),
     "salesforce daily limit": Case(_salesforce_daily_limit, EXIT_FAILED, ("salesforce", "daily")),
+    "hubspot unreachable": Case(_hubspot_closed_port, EXIT_TRANSIENT, ("hubspot", "unreachable")),
 }
 
 
@@ -261,6 +269,17 @@ def test_hung_database_times_out_as_transient(
     result = cli("--once", "--config", write_config(tmp_path, config), timeout=60)
     assert_clean_failure(result, EXIT_TRANSIENT, "state.url", f"127.0.0.1:{silent_server}")
     assert "did not answer in time" in result.stderr
+
+
+def test_enrichment_that_never_answers_is_transient(
+    small_world: SandboxWorld, tmp_path: Path, silent_server: int
+) -> None:
+    """An enrichment URL that accepts and never answers: exit 5 after the timeout, naming it."""
+    config = _config(small_world, tmp_path)
+    url = f"http://127.0.0.1:{silent_server}/api/v1"
+    config["enrichment"].update(base_url=url, timeout_seconds=0.5, max_retries=0)
+    result = cli("--once", "--config", write_config(tmp_path, config), timeout=60)
+    assert_clean_failure(result, EXIT_TRANSIENT, url, "credit check")
 
 
 def _connect_timeout() -> dict[str, Any]:

@@ -56,3 +56,16 @@ def test_unfinished_and_dry_runs_do_not_break_or_make_a_streak() -> None:
     history = [_run(0, FAILING), running, dry, _run(1, FAILING)]
     assert _told(history, "failed") == [0]
     assert _told([running, dry, _run(1, FAILING)], "failed") == [2]
+
+
+def test_a_standing_in_doubt_batch_is_told_once_a_day() -> None:
+    """Every run ends with the same batch in doubt: told at the first run, then after 24 h."""
+    doubt = {"batch": "b-1", "source": "hs", "name": "crm-sync hs b-1", "contacts": 3}
+    history = []
+    for index in range(0, 26 * 4, 4):  # a run every hour for 26 hours
+        run = _run(index, FINE)
+        assert run.report is not None
+        run.report["in_doubt"] = [doubt]
+        history.append(run)
+    told = _told(history, "in_doubt", repeat_hours=24)
+    assert told == [0, 24]

@@ -213,6 +213,20 @@ def test_events_per_source_outcome() -> None:
     assert [(n.event, n.source) for n in notices] == [("in_doubt", "sf"), ("finished", None)]
     assert "crm-sync status --config /etc/c.yaml" in notices[0].body
     assert "crm-sync resolve" in notices[0].body
+    standing = _report_with(SourceReport("sf", "salesforce"), EXIT_IN_DOUBT)
+    standing.in_doubt = [
+        {
+            "batch": "b-7",
+            "source": "sf",
+            "name": "crm-sync sf 2026-11-30 b-7",
+            "contacts": 40,
+            "worst_case_credits": 440,
+        }
+    ]
+    (told,) = [n for n in notices_for(standing, "/etc/c.yaml") if n.event == "in_doubt"]
+    assert told.source == "sf"
+    assert 'batch b-7 "crm-sync sf 2026-11-30 b-7" (40 contacts, up to 440 credits)' in told.body
+    assert "crm-sync resolve b-7 --config /etc/c.yaml --sent" in told.body
     ended = notices_for(_report_with(SourceReport("hs", "hubspot"), 5), failure="store down")
     assert [(n.event, n.reason) for n in ended if n.event == "failed"] == [("failed", "store down")]
 

@@ -7,14 +7,19 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from crm_sync.app import open_context
 from crm_sync.cli import main
 from crm_sync.commands.demo import run_demo
+from crm_sync.config import parse_config
+from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from tests.daemon_e2e.conftest import assert_every_found_value_written
 
 COUNTS = ("submitted", "emails_written", "phones_written", "not_found", "credits_spent")
 
@@ -88,3 +93,23 @@ def test_once_writes_the_same_values_in_v1_and_v2(tmp_path: Path) -> None:
     v2 = _values(_once_records(tmp_path, "v2"))
     assert v1 == v2
     assert sum(bool(v.get("email") or v.get("Email")) for v in v2.values()) > 40
+
+
+def test_switching_version_with_batches_in_flight(tmp_path: Path) -> None:
+    """Batches submitted in v1 are collected and written by a run configured for v2."""
+    options = WorldOptions(hubspot_contacts=60, salesforce_contacts=30, completion_delay=0.5)
+    with SandboxWorld(options) as world:
+        state = f"sqlite:///{tmp_path / 'state.sqlite3'}"
+        v1 = parse_config(world.config_dict(state), env={})
+        with open_context(v1) as ctx:
+            first = run_cycle(ctx, wait=False)  # submits, and leaves the jobs running
+            assert ctx.store.submitted_batches()
+        raw = world.config_dict(state)
+        raw["enrichment"].update(api_version="v2", base_url=world.enrichment_url[:-2] + "v2")
+        v2 = parse_config(raw, env={})
+        with open_context(v2) as ctx:
+            collect_and_write(ctx, {}, wait=True, deadline=ctx.clock() + timedelta(seconds=30))
+            assert set(ctx.store.batches_by_state()) == {"written"}
+        assert first.exit_code == 0
+        assert assert_every_found_value_written(world) > 20
+        assert max(world.enrichment.submissions_per_contact().values()) == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from crm_sync.enrichment.models import FIELD_PHONE
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts
@@ -168,6 +170,7 @@ def test_salesforce_gets_found_values(world: SandboxWorld, tmp_path: Path) -> No
     assert checked > 20
 
 
+@pytest.mark.parametrize("api_version", ["v1"])  # about the CRM scan: one dialect
 def test_max_contacts_per_run_spans_all_sources(world: SandboxWorld, tmp_path: Path) -> None:
     """run.max_contacts_per_run caps the contacts sent by all sources together."""
     config = make_config(
@@ -179,6 +182,7 @@ def test_max_contacts_per_run_spans_all_sources(world: SandboxWorld, tmp_path: P
     assert len(world.enrichment.submitted) == 130
 
 
+@pytest.mark.parametrize("api_version", ["v1"])  # about the CRM scan: one dialect
 def test_bounded_scan_resumes_where_it_stopped(world: SandboxWorld, tmp_path: Path) -> None:
     """With max_scan_per_run, each run reads a slice of the backlog and the next one continues."""
     source = world.hubspot_source(max_scan_per_run=40)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from connectors.registry import build_connector
@@ -96,3 +97,39 @@ def test_sandbox_prints_a_working_jwt_key_pair_and_app_credentials() -> None:
     assert any(line.startswith("hubspot OAuth app") for line in lines)
     assert "  access tokens last 600 s" in lines
     assert "  sessions from a login expire after 600 s" in lines
+
+
+def test_sandbox_config_copied_whole_passes_check(tmp_path: Path) -> None:
+    """Everything `sandbox all` prints after "# a config" is a config that `check` accepts."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "crm_sync.cli", "sandbox", "all", "--contacts", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            lines: list[str] = []
+            while not lines or "private_key_file" not in lines[-1]:
+                lines.append(proc.stdout.readline().rstrip("\n"))
+                assert len(lines) < 120, lines
+            start = lines.index("# a config that uses these emulators:")
+            config = tmp_path / "config.yaml"
+            config.write_text("\n".join(lines[start:]) + "\n", encoding="utf-8")
+            state = f"sqlite:///{tmp_path / 'state.sqlite3'}"
+            text = config.read_text(encoding="utf-8").replace(
+                "sqlite:///crm-sync-sandbox.sqlite3", state
+            )
+            config.write_text(text, encoding="utf-8")
+            check = subprocess.run(
+                [sys.executable, "-m", "crm_sync.cli", "check", "--config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "unknown key" not in check.stdout + check.stderr
