@@ -11,9 +11,11 @@ documents state them:
 
 FullEnrich's LinkedIn-alone route is documented but may not be enforced that way (an
 independent fake of the API, and older docs, refuse it with `error.enrichment.lastname.empty`).
-`InputRules.learn` therefore drops that route for the rest of the process the first time the API
-refuses an item for a missing name or company: the table starts with what the provider documents
-and never pays a second refused POST to find out it is stricter.
+`InputRules.learn` therefore drops that route the first time the API refuses an item for a
+missing name or company: the table starts with what the provider documents and never pays a
+second refused POST to find out it is stricter. The pipeline remembers what was learned in the
+state store for `REMEMBER_STRICT` (`remembered_key`), so a CronJob's next runs do not pay it
+again; after that the documented rule is tried once more (the provider may have relaxed it).
 """
 
 from __future__ import annotations
@@ -22,9 +24,34 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from crm_sync.logs import get_logger
+
+REMEMBER_STRICT = timedelta(days=30)
+_STRICT_SINCE = "strict since "
+
+
+def remembered_key(provider: str) -> str:
+    """The state store key (a row of `scan_cursors`) that remembers a provider's strictness."""
+    return f"input_rules:{provider}"
+
+
+def remembered_value(now: datetime) -> str:
+    return f"{_STRICT_SINCE}{now.isoformat()}"
+
+
+def still_strict(value: str | None, now: datetime) -> bool:
+    """True when `value` (as stored) says the provider was found strict within REMEMBER_STRICT."""
+    if not value or not value.startswith(_STRICT_SINCE):
+        return False
+    try:
+        since = datetime.fromisoformat(value.removeprefix(_STRICT_SINCE))
+    except ValueError:
+        return False
+    return now - since < REMEMBER_STRICT
+
 
 # A reason names the first requirement an item misses (kept stable: reports count them).
 MISSING_FIRST_NAME = "missing_first_name"
@@ -122,6 +149,11 @@ class InputRules:
         if self._linkedin_alone and _text(item, "linkedin_url"):
             return None
         return missing
+
+    def tighten(self) -> None:
+        """Apply the stricter rule (remembered from an earlier refusal)."""
+        with self._lock:
+            self._linkedin_alone = False
 
     def learn(self, code: str, items: list[Mapping[str, Any]]) -> bool:
         """Take in the API's refusal of a POST of `items`; True when the rules became stricter.

@@ -18,7 +18,12 @@ from datetime import datetime, timedelta
 
 from crm_sync import errors
 from crm_sync.config import SourceConfig
-from crm_sync.enrichment.input_rules import API_CODE_FOR, is_item_code
+from crm_sync.enrichment.input_rules import (
+    API_CODE_FOR,
+    is_item_code,
+    remembered_key,
+    remembered_value,
+)
 from crm_sync.enrichment.models import BulkRequest, ContactRequest
 from crm_sync.exit_codes import EXIT_FAILED, EXIT_IN_DOUBT, EXIT_TRANSIENT
 from crm_sync.failpoints import failpoint
@@ -251,7 +256,9 @@ def _split(
     if len(contacts) == 1:
         rejected[contacts[0].record_id] = code
     else:
-        ctx.rules.learn(code, [c.request for c in contacts])
+        if ctx.rules.learn(code, [c.request for c in contacts]):
+            key = remembered_key(ctx.rules.provider)
+            ctx.store.set_scan_cursor(key, remembered_value(ctx.clock()))
         for contact in contacts:
             problem = ctx.rules.problem(contact.request)
             if problem is not None:  # the API's code when it is the one it answered

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from connectors.base import Contact, Selection
 from crm_sync.config import SourceConfig
+from crm_sync.enrichment.input_rules import remembered_key, still_strict
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import DEFAULT_LEASE_TTL, source_lease_name
@@ -64,6 +65,11 @@ def submit_source(
     deadline: datetime | None,
 ) -> None:
     """Find this source's candidates and submit them in batches within the budget."""
+    rules = ctx.rules
+    if rules.linkedin_alone and still_strict(
+        ctx.store.scan_cursor(remembered_key(rules.provider)), ctx.clock()
+    ):
+        rules.tighten()  # an earlier run learned it: no refused POST to learn it again
     bounded = source.max_scan_per_run is not None
     scan = Scan(start=ctx.store.scan_cursor(source.name) if bounded else None)
     selection = replace(

@@ -142,6 +142,30 @@ def test_refused_items_are_isolated_and_the_rest_sent_in_the_same_run(
 
 
 @pytest.mark.parametrize("api_version", ["v1"])  # DeepEnrich speaks v1 only
+def test_the_stricter_rule_is_remembered_by_the_next_run(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """One refused POST teaches the rule; the next run (a new process's rules) pays none."""
+    config = _config(world, tmp_path)
+    with context(config) as ctx:
+        run_cycle(ctx)
+    assert _posts(world, 400) == 1  # the world's LinkedIn-only contacts: learned once
+    rid = world.hubspot.add_contact(
+        firstname="Grace",
+        lastname=None,
+        company="Initech",
+        hs_linkedin_url="https://www.linkedin.com/in/grace-hopper-3",
+        **MISSING_EMAIL,
+    )
+    with context(config) as ctx:
+        assert ctx.rules.linkedin_alone  # a fresh process starts from the documented table
+        report = run_cycle(ctx)
+    counts = report.source("hubspot").counts
+    assert _posts(world, 400) == 1
+    assert counts.rejected_reasons["invalid_input:missing_last_name"] >= 1
+    assert rid not in world.enrichment.submissions_per_contact()
+
+
 def test_deepenrich_linkedin_only_contact_never_reaches_the_api(
     world: SandboxWorld, tmp_path: Path
 ) -> None:
