@@ -141,15 +141,21 @@ def test_refused_items_are_isolated_and_the_rest_sent_in_the_same_run(
     assert set(written) <= {"written", "failed"}, written
 
 
-@pytest.mark.parametrize("api_version", ["v1"])  # DeepEnrich speaks v1 only
 def test_the_stricter_rule_is_remembered_by_the_next_run(
     world: SandboxWorld, tmp_path: Path
 ) -> None:
     """One refused POST teaches the rule; the next run (a new process's rules) pays none."""
     config = _config(world, tmp_path)
+    world.hubspot.add_contact(
+        firstname="Ada",
+        lastname=None,
+        company="Acme",
+        hs_linkedin_url="https://www.linkedin.com/in/ada-lovelace-3",
+        **MISSING_EMAIL,
+    )
     with context(config) as ctx:
         run_cycle(ctx)
-    assert _posts(world, 400) == 1  # the world's LinkedIn-only contacts: learned once
+    assert _posts(world, 400) == 1  # the LinkedIn-only contact taught the rule, once
     rid = world.hubspot.add_contact(
         firstname="Grace",
         lastname=None,
@@ -166,6 +172,7 @@ def test_the_stricter_rule_is_remembered_by_the_next_run(
     assert rid not in world.enrichment.submissions_per_contact()
 
 
+@pytest.mark.parametrize("api_version", ["v1"])  # DeepEnrich speaks v1 only
 def test_deepenrich_linkedin_only_contact_never_reaches_the_api(
     world: SandboxWorld, tmp_path: Path
 ) -> None:
