@@ -85,6 +85,7 @@ class Settings:
     window: float
     completion_delay: float
     api_version: str = "v1"
+    lenient_input: bool = False  # the emulator accepts a LinkedIn URL alone (FullEnrich's docs)
 
     @property
     def speedup(self) -> float:
@@ -104,6 +105,7 @@ def serve_world(conn: Connection, settings: Settings) -> None:
         api_version=settings.api_version,
         rate_limit_calls=settings.calls,
         rate_limit_window=settings.window,
+        enrichment_kwargs={"strict_input": not settings.lenient_input},
         hubspot_kwargs={
             "ten_secondly_limit": int(100 * settings.speedup),
             "search_per_second": int(5 * settings.speedup),
@@ -301,10 +303,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--api-version", choices=("v1", "v2"), default="v1", help="the API dialect to speak"
     )
+    parser.add_argument(
+        "--lenient-input",
+        action="store_true",
+        help="the enrichment emulator accepts a LinkedIn URL alone (default: strict, which "
+        "costs the run one refused POST before crm-sync applies the stricter rule)",
+    )
     args = parser.parse_args(argv)
     configure_logging(level="WARNING")
     settings = Settings(
-        args.contacts, args.calls, args.window, args.completion_delay, args.api_version
+        args.contacts,
+        args.calls,
+        args.window,
+        args.completion_delay,
+        args.api_version,
+        args.lenient_input,
     )
     out = run(settings)
     print(f"settings: {json.dumps(asdict(settings))}")

@@ -52,4 +52,26 @@ def wire_result(
     return {"id": enrichment_id, "name": "crm-sync test", "status": status, key: items}
 
 
-__all__ = ["API_VERSIONS", "both_api_versions", "wire_item", "wire_result"]
+def to_wire(api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An internal (v1-shaped) result body as the API of `api_version` sends it."""
+    if api_version == "v1":
+        return body
+    from crm_sync.sandbox.enrichment_v2 import contact_info
+
+    out = {k: v for k, v in body.items() if k != "datas"}
+    out["data"] = [
+        {
+            "input": {
+                k2: item["contact"][k1]
+                for k1, k2 in (("firstname", "first_name"), ("lastname", "last_name"))
+                if item.get("contact", {}).get(k1)
+            },
+            "custom": item.get("custom", {}),
+            "contact_info": contact_info(item.get("contact", {})),
+        }
+        for item in body.get("datas", [])
+    ]
+    return out
+
+
+__all__ = ["API_VERSIONS", "both_api_versions", "to_wire", "wire_item", "wire_result"]

@@ -170,6 +170,9 @@ def run_checks(config: Config) -> list[CheckLine]:
     for source in config.sources:
         if source.enabled:
             lines.extend(check_source(source))
+    from crm_sync.commands.check_outputs import check_outputs
+
+    lines.extend(check_outputs(config))
     return lines
 
 

@@ -277,7 +277,10 @@ def send_open_batch(
         else:
             report.counts.deferred += 1
     now = ctx.clock()
-    name = f"crm-sync {source.name} fresh {now:%Y-%m-%d %H:%M} ({len(keep)} contacts)"
+    # As the full scan names its batches: the id finds the batch on the provider's dashboard.
+    name = (
+        f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} fresh batch {batch_id} ({len(keep)} contacts)"
+    )
     sealed = store.seal(batch_id, keep=keep, reserved_credits=reserved, name=name, owner=ctx.owner)
     if sealed is None:
         budget.give_back(reserved)

@@ -234,7 +234,15 @@ def v2_bodies(
     body = result_to_v2(result, contacts)
     if not contact_url or body.get("status") == "CANCELED":
         return body, []
-    return body, [(contact_url, contact_event(body, i, style)) for i in range(len(body["data"]))]
+    finished = list(range(len(body["data"])))
+    if body.get("status") == "CREDITS_INSUFFICIENT":  # the contacts after the stop never ran
+        finished = [i for i in finished if _found(body["data"][i])]
+    return body, [(contact_url, contact_event(body, i, style)) for i in finished]
+
+
+def _found(record: dict[str, Any]) -> bool:
+    info = record.get("contact_info") or {}
+    return any(info.get(k) for k in ("work_emails", "personal_emails", "phones"))
 
 
 def exchange_of(request: Request, body: bytes, response: Response) -> Exchange:

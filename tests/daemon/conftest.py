@@ -32,9 +32,9 @@ def make_config(tmp_path: Path, **sections: Any) -> Config:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    """The default test config."""
-    return make_config(tmp_path)
+def config(tmp_path: Path, api_version: str) -> Config:
+    """The default test config, in `api_version` (v1 unless the module runs both)."""
+    return make_config(tmp_path, enrichment={"api_version": api_version})
 
 
 @pytest.fixture

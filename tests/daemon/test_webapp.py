@@ -16,12 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from crm_sync.config import Config
 from crm_sync.daemon.testing import IdleClient, result_payload, seed_submitted_batch, signed
 from crm_sync.daemon.webapp import Hooks, build_app
+from crm_sync.enrichment.models import EnrichmentResult
 from crm_sync.enrichment.signature import SIGNATURE_HEADER, sign
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.sandbox.server import BackgroundServer
 from crm_sync.store.store import Store
 from tests.daemon.conftest import API_KEY, SOURCE, make_config
+from tests.dialects import both_api_versions, to_wire  # noqa: F401 - receiver tests in v1 and v2
 
 PATH = "/webhooks/enrichment"
 IDS = ["r1", "r2", "r3"]
@@ -59,8 +61,8 @@ def batch_id(store: Store) -> str:
     return seed_submitted_batch(store, source=SOURCE, enrichment_id="e-1", record_ids=IDS).id
 
 
-def _signature_cases() -> list[tuple[str, bytes, dict[str, str], int]]:
-    raw, good = signed(result_payload("e-1", IDS, source=SOURCE), API_KEY)
+def _signature_cases(api_version: str) -> list[tuple[str, bytes, dict[str, str], int]]:
+    raw, good = signed(to_wire(api_version, result_payload("e-1", IDS, source=SOURCE)), API_KEY)
     flipped = bytearray(raw)
     flipped[raw.index(b"r2")] = ord("x")  # one byte of the body changed
     respaced = json.dumps(json.loads(raw), indent=2).encode()
@@ -76,10 +78,10 @@ def _signature_cases() -> list[tuple[str, bytes, dict[str, str], int]]:
 
 
 def test_signature_matrix_is_classified_exactly(
-    served: Served, store: Store, batch_id: str
+    served: Served, store: Store, batch_id: str, api_version: str
 ) -> None:
     """Each tampered or unsigned delivery gets 401 and changes nothing; the valid one gets 200."""
-    for name, body, headers, expected in _signature_cases():
+    for name, body, headers, expected in _signature_cases(api_version):
         response = served.post(body, headers)
         assert response.status_code == expected, name
         batch = store.get_batch(batch_id)
@@ -160,10 +162,10 @@ def test_malformed_body_is_400(
 
 
 def test_six_deliveries_two_concurrent_store_once(
-    served: Served, store: Store, batch_id: str, metrics: Metrics
+    served: Served, store: Store, batch_id: str, metrics: Metrics, api_version: str
 ) -> None:
     """One result delivered six times, two at once, is stored once and acknowledged each time."""
-    raw, headers = signed(result_payload("e-1", IDS, source=SOURCE), API_KEY)
+    raw, headers = signed(to_wire(api_version, result_payload("e-1", IDS, source=SOURCE)), API_KEY)
     with ThreadPoolExecutor(max_workers=2) as pool:
         first_two = list(pool.map(lambda _: served.post(raw, headers), range(2)))
     rest = [served.post(raw, headers) for _ in range(4)]
@@ -178,15 +180,23 @@ def test_six_deliveries_two_concurrent_store_once(
     assert _sample(metrics, "crm_sync_webhooks_total", outcome="duplicate") == 5
 
 
-def test_unknown_enrichment_id_is_acknowledged_and_kept(served: Served, store: Store) -> None:
-    """A result for an id no batch carries is answered 200 only once kept as received."""
-    raw, headers = signed(result_payload("e-unknown", IDS, source=SOURCE), API_KEY)
+def test_unknown_enrichment_id_is_acknowledged_and_kept(
+    served: Served, store: Store, api_version: str
+) -> None:
+    """A result for an id no batch carries is answered 200 only once kept (internal shape)."""
+    internal = result_payload("e-unknown", IDS, source=SOURCE)
+    raw, headers = signed(to_wire(api_version, internal), API_KEY)
     response = served.post(raw, headers)
     assert response.status_code == 200
     assert response.json()["outcome"] == "kept"
     assert store.batch_by_enrichment_id("e-unknown") is None
     [kept] = store.early_results()
-    assert (kept.enrichment_id, kept.raw_result) == ("e-unknown", raw.decode())
+    assert kept.enrichment_id == "e-unknown"
+    emails = [
+        i.contact.most_probable_email
+        for i in EnrichmentResult.model_validate_json(kept.raw_result).datas
+    ]
+    assert emails == [f"{rid}@example.com" for rid in IDS]
     assert not served.woken.is_set()
     again = served.post(raw, headers)
     assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")

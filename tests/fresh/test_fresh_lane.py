@@ -96,6 +96,9 @@ def test_new_contacts_wait_in_the_open_batch_then_go_after_max_wait(
         created = min(_created_at(world, i) for i in ids)
         assert lane.posts[0][1] - created >= timedelta(seconds=WAIT)
         assert set(world.enrichment.submissions_per_contact()) == set(ids)
+        sent = ctx.store.batch_by_enrichment_id(world.enrichment.job_ids()[0])
+        assert sent is not None
+        assert f" fresh batch {sent.id} (3 contacts)" in sent.name  # found on the dashboard
         _tick_until(lane, lambda: all(_outcomes(ctx, ids).values()), 10, "results written")
 
 

@@ -38,7 +38,7 @@ class Recorder:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_POST = do_PUT = _record  # noqa: N815 - the names http.server looks up
+            do_POST = do_PUT = do_GET = _record  # noqa: N815 - the names http.server looks up
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet."""

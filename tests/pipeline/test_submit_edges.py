@@ -21,16 +21,22 @@ from crm_sync.store.records import Batch
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batches
 from crm_sync.store.store import Store
+from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.pipeline.conftest import context, make_config
 
 MISSING_EMAIL = {"email": None, "phone": "+1 212 555 0100"}
 
 
 @pytest.fixture
-def world() -> Iterator[SandboxWorld]:
-    """120 HubSpot contacts (no Salesforce), a strict enrichment emulator, fast jobs."""
+def world(api_version: str) -> Iterator[SandboxWorld]:
+    """120 HubSpot contacts (no Salesforce), a strict enrichment emulator, fast jobs, spoken
+    to in each API version."""
     options = WorldOptions(
-        hubspot_contacts=120, salesforce_contacts=0, completion_delay=0.05, rate_limit_calls=5000
+        hubspot_contacts=120,
+        salesforce_contacts=0,
+        completion_delay=0.05,
+        rate_limit_calls=5000,
+        api_version=api_version,
     )
     with SandboxWorld(options) as started:
         assert started.enrichment.strict_input
@@ -135,6 +141,7 @@ def test_refused_items_are_isolated_and_the_rest_sent_in_the_same_run(
     assert set(written) <= {"written", "failed"}, written
 
 
+@pytest.mark.parametrize("api_version", ["v1"])  # DeepEnrich speaks v1 only
 def test_deepenrich_linkedin_only_contact_never_reaches_the_api(
     world: SandboxWorld, tmp_path: Path
 ) -> None:
@@ -158,6 +165,7 @@ def test_deepenrich_linkedin_only_contact_never_reaches_the_api(
     assert counts.submitted > 50
 
 
+@pytest.mark.parametrize("api_version", ["v1"])  # DeepEnrich speaks v1 only
 def test_a_refusal_of_the_whole_request_blames_no_contact(
     world: SandboxWorld, tmp_path: Path
 ) -> None:
@@ -240,6 +248,7 @@ def _only_batch_id(store: Store) -> str:
 # -- 2b/3. stop requests ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("api_version", ["v1"])  # DeepEnrich speaks v1 only
 def test_stop_while_waiting_for_a_limiter_slot_leaves_nothing_sending(
     world: SandboxWorld, tmp_path: Path
 ) -> None:
@@ -273,6 +282,7 @@ def test_stop_while_waiting_for_a_limiter_slot_leaves_nothing_sending(
     assert report.source("hubspot").counts.in_doubt == 0
 
 
+@pytest.mark.parametrize("api_version", ["v1"])  # DeepEnrich speaks v1 only
 def test_no_new_batch_after_a_stop_request(world: SandboxWorld, tmp_path: Path) -> None:
     """The stop flag is read before every batch, not once per page of candidates."""
     config = _config(
