@@ -303,3 +303,19 @@ def test_a_fresh_batch_draws_from_the_budget_of_a_full_cycle_running_meanwhile(
         assert row is not None
         assert row.in_flight_batch_id is None
         assert row.last_attempt_at is None
+
+
+def test_without_webhooks_the_lane_polls_and_writes_its_own_batches(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """No webhook and no collect job: the lane's own ticks poll its batch and write it back."""
+    config = _config(world, tmp_path)
+    record_id = create_contact(hubspot_client(world), "Polled", "Bylane")
+    with open_context(config) as ctx:
+        lane = FreshLane(ctx)
+        wait_for(
+            lambda: (lane.tick(), _outcomes(ctx, [record_id])[record_id])[1],
+            10,
+            "written by the lane alone",
+        )
+    assert world.enrichment.submissions_per_contact()[record_id] == 1
