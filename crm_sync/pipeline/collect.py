@@ -17,6 +17,7 @@ contacts `malformed`. One unreadable item never gets here: it is read per item.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,14 +138,21 @@ def adopt_in_doubt(
 
 
 def poll_due(
-    ctx: Context, counts_for: dict[str, SourceCounts] | None = None, *, limit: int = 50
+    ctx: Context,
+    counts_for: dict[str, SourceCounts] | None = None,
+    *,
+    limit: int = 50,
+    claim: Callable[..., list[Batch]] | None = None,
 ) -> int:
     """Poll every due batch once; returns how many results were stored.
 
-    `counts_for` (per source) counts the contacts of a batch given up as unreadable.
+    `counts_for` (per source) counts the contacts of a batch given up as unreadable. `claim`
+    narrows which due batches (the fresh lane polls its own); the store's `claim_due_polls`
+    by default.
     """
     stored = 0
-    for batch in ctx.store.claim_due_polls(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
+    claim_due = claim or ctx.store.claim_due_polls
+    for batch in claim_due(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
         if ctx.stopping.is_set():
             break
         log = get_logger(source=batch.source, batch=batch.id, enrichment_id=batch.enrichment_id)

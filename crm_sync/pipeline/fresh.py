@@ -32,6 +32,7 @@ from crm_sync import errors
 from crm_sync.config import SourceConfig
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
+from crm_sync.pipeline.collect import poll_due
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import source_budget
 from crm_sync.pipeline.report import SourceCounts, SourceReport
@@ -277,7 +278,10 @@ def send_open_batch(
         else:
             report.counts.deferred += 1
     now = ctx.clock()
-    name = f"crm-sync {source.name} fresh {now:%Y-%m-%d %H:%M} ({len(keep)} contacts)"
+    # As the full scan names its batches: the id finds the batch on the provider's dashboard.
+    name = (
+        f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} fresh batch {batch_id} ({len(keep)} contacts)"
+    )
     sealed = store.seal(batch_id, keep=keep, reserved_credits=reserved, name=name, owner=ctx.owner)
     if sealed is None:
         budget.give_back(reserved)
@@ -289,7 +293,9 @@ def send_open_batch(
 
 
 def write_back_fresh(ctx: Context, counts: dict[str, SourceCounts]) -> int:
-    """Write back received fresh batches now, without waiting for a long full cycle."""
+    """Poll due fresh batches and write back received ones now, without waiting for a long
+    full cycle (which holds the daemon's work lock, so its poll job waits too)."""
+    poll_due(ctx, counts, limit=WRITE_BACK_PER_TICK, claim=ctx.store.open_batches.claim_due_polls)
     done = 0
     if not ctx.store.open_batches.any_received():
         return done

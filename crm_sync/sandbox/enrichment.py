@@ -1,24 +1,22 @@
-"""A local emulator of the FullEnrich / DeepEnrich v1 API (a Starlette ASGI app).
+"""A local emulator of the FullEnrich / DeepEnrich API (a Starlette ASGI app).
 
-Mounted at `/api/v1` and `/api/v2` (FullEnrich's v2 dialect, translated at the edge by
-`enrichment_v2.py` over the same jobs and world), so a client's base URL is
-`f"{server.url}/api/v1"` or `.../api/v2`. Each call passes,
-in order: fault injection (`faults.error_rate`: 500/502/503 before any work), bearer auth
-(401), the rate limit (429), then the endpoint; `faults.latency` is slept after the work,
-just before answering (so a client that times out on a POST still created the job, as in life).
+Mounted at `/api/v1` and `/api/v2` (v2 translated at the edge by `enrichment_v2.py`, over the
+same jobs and world). Each call passes, in order: fault injection (`faults.error_rate`:
+500/502/503 before any work), bearer auth (401), the rate limit (429), then the endpoint;
+`faults.latency` is slept after the work, just before answering (so a client that times out on
+a POST still created the job, as in life).
 
 Rate limit choice: a sliding window over every authenticated call; a call refused with 429
 does not take a slot (so a client that keeps hammering recovers as soon as the window slides).
 
-Jobs complete in an asyncio task on the server loop: CREATED, IN_PROGRESS after a quarter of
-`completion_delay`, then a terminal status. Counters are guarded by a lock, since tests read
-them from their own thread while the app runs in the server's thread.
+Jobs complete in an asyncio task on the server loop (`enrichment_loop.py`): CREATED,
+IN_PROGRESS after a quarter of `completion_delay`, then a terminal status. Counters are
+guarded by a lock: tests read them from their own thread while the app runs in the server's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import json
 import random
@@ -26,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,6 +35,7 @@ from starlette.routing import Mount, Route
 from crm_sync.enrichment.models import EnrichmentStatus
 from crm_sync.enrichment.wire import dialect_for
 from crm_sync.sandbox.enrichment_jobs import Job, json_bytes, submission
+from crm_sync.sandbox.enrichment_loop import EmulatorLoop
 from crm_sync.sandbox.enrichment_records import (
     CallRecord,
     Exchange,
@@ -46,7 +45,7 @@ from crm_sync.sandbox.enrichment_records import (
     max_in_window,
 )
 from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
-from crm_sync.sandbox.enrichment_styles import SLOW_POST_WAIT_SECONDS, AnswerStyles
+from crm_sync.sandbox.enrichment_styles import AnswerStyles
 from crm_sync.sandbox.enrichment_v2 import (
     CONTACT_EVENT_STYLES,
     body_in,
@@ -56,7 +55,7 @@ from crm_sync.sandbox.enrichment_v2 import (
     v2_guard,
 )
 from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
-from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
+from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy
 
 __all__ = [
     "AnswerStyles",
@@ -85,7 +84,7 @@ def _error(failure: ApiFailure) -> JSONResponse:
     return JSONResponse(failure.body(), status_code=failure.status)
 
 
-class EnrichmentEmulator:
+class EnrichmentEmulator(EmulatorLoop):
     """The enrichment API in memory, with counters a test can read and faults it can flip."""
 
     def __init__(
@@ -336,17 +335,6 @@ class EnrichmentEmulator:
             await asyncio.sleep(self.styles.slow_post_seconds)
         return JSONResponse({"enrichment_id": job.id})
 
-    async def _first_webhook_attempt(self, enrichment_id: str) -> None:
-        """Wait until the job's webhook was tried once (bounded: a dead receiver must not hang)."""
-        deadline = self.clock() + SLOW_POST_WAIT_SECONDS
-        while self.clock() < deadline:
-            with self._lock:
-                if any(a.enrichment_id == enrichment_id for a in self.webhook_attempts):
-                    return
-                if self._webhooks_pending == 0:
-                    return  # no webhook (no URL, or dropped): nothing to wait for
-            await asyncio.sleep(0.01)
-
     async def _get_result(self, request: Request, dialect: str = "v1") -> Response:
         force = request.query_params.get("forceResults", "false").lower() == "true"
         with self._lock:
@@ -409,67 +397,4 @@ class EnrichmentEmulator:
         if job.request.webhook_url:
             events.append((job.request.webhook_url, job.body, True))
         if events:
-            with self._lock:
-                self._webhooks_pending += 1
-            if not self._call_on_loop(lambda: self._spawn(self._send_webhooks(job.id, events))):
-                self._webhook_done()
-
-    async def _send_webhooks(
-        self, enrichment_id: str, events: list[tuple[str, bytes, bool]]
-    ) -> None:
-        """Per-contact events first (v2), then the batch webhook, each retried on its own."""
-        try:
-            for url, body, batch in events:
-                await deliver(
-                    enrichment_id=enrichment_id,
-                    url=url,
-                    body=body,
-                    api_key=self.api_key,
-                    policy=self.webhook_policy,
-                    record=self._record_attempt,
-                    dropped=functools.partial(self._dropped, batch),
-                    clock=self.clock,
-                )
-        finally:
-            self._webhook_done()
-
-    def _dropped(self, batch: bool) -> bool:
-        return self.faults.drop_webhooks or (batch and self.faults.drop_batch_webhooks)
-
-    def _webhook_done(self) -> None:
-        with self._lock:
-            self._webhooks_pending -= 1
-
-    def _record_attempt(self, attempt: WebhookAttempt) -> None:
-        with self._lock:
-            self.webhook_attempts.append(attempt)
-
-    # -- tasks on the server loop -----------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Start `coro` on the running (server) loop, keeping a reference until it ends."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _call_on_loop(self, callback: Callable[[], object]) -> bool:
-        """Run `callback` on the server loop, from that loop or from a test's thread.
-
-        False when there is no live loop (the server never answered a call, or has stopped).
-        """
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return False
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            callback()
-            return True
-        try:
-            loop.call_soon_threadsafe(callback)
-        except RuntimeError:  # the server stopped between the check and the call
-            return False
-        return True
+            self._deliver_later(job.id, events)

@@ -30,6 +30,7 @@ from crm_sync.store.records import (
     OUTCOME_NOT_SENT,
     PLANNED,
     RECEIVED,
+    SUBMITTED,
     WRITTEN,
     Batch,
     PlannedContact,
@@ -255,6 +256,26 @@ def claim_received_fresh(
     )
 
 
+def claim_due_polls_fresh(
+    conn: Connection, now: datetime, *, owner: str, limit: int, lease: timedelta
+) -> list[Batch]:
+    """Submitted fresh-lane batches due for a poll, claimed (as `claim_due_polls` does)."""
+    fresh_ids = select(fresh_contacts.c.batch_id).distinct()
+    return claim_batches(
+        conn,
+        now,
+        owner=owner,
+        limit=limit,
+        lease=lease,
+        eligible=[
+            batches.c.state == SUBMITTED,
+            batches.c.next_poll_at <= now,
+            batches.c.id.in_(fresh_ids),
+        ],
+        order_by=batches.c.next_poll_at,
+    )
+
+
 def any_received_fresh(conn: Connection) -> bool:
     """Whether a fresh-lane batch waits for write-back (a read, before taking the write lock)."""
     fresh_ids = select(fresh_contacts.c.batch_id)
@@ -357,6 +378,13 @@ class OpenBatchStore:
 
     def last_post(self, source: str) -> datetime | None:
         found: datetime | None = self._read(lambda c, _now: last_fresh_post(c, source))
+        return found
+
+    def claim_due_polls(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
+        """Submitted fresh-lane batches due for a poll, claimed by `owner`."""
+        found: list[Batch] = self._write(
+            lambda c, now: claim_due_polls_fresh(c, now, owner=owner, limit=limit, lease=lease)
+        )
         return found
 
     def any_received(self) -> bool:

@@ -13,6 +13,7 @@ from crm_sync.daemon.testing import IdleClient, seed_submitted_batch, signed
 from crm_sync.enrichment.models import EnrichmentResult
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
+from crm_sync.store.records import PlannedContact
 from crm_sync.store.store import Store
 from tests.daemon.conftest import API_KEY, SOURCE, make_config
 from tests.daemon.test_webapp import IDS, PATH, Served
@@ -123,3 +124,25 @@ def test_no_contact_route_without_contact_events(tmp_path: Path, metrics: Metric
     finally:
         app.close()
         store.close()
+
+
+def test_contact_event_of_an_in_doubt_batch_is_kept_for_writing(v2: tuple[Served, Store]) -> None:
+    """A batch whose POST answer was lost (in_doubt) still gets its paid contacts stored."""
+    served, store = v2
+    planned = [PlannedContact(rid, ("contact.emails",), {}) for rid in ("d1", "d2")]
+    batch = store.plan_batch(
+        source=SOURCE,
+        run_id="r",
+        owner="o",
+        name="lost answer",
+        contacts=planned,
+        reserved_credits_for=len,
+    )
+    assert batch is not None
+    assert store.mark_sending(batch.id, "o")
+    assert store.mark_in_doubt(batch.id, "crashed before the answer was saved")
+    body, headers = signed(_item("d1"), API_KEY)
+    response = served.http.post(CONTACT_PATH, content=body, headers=headers)
+    assert response.json()["outcome"] == "stored"
+    [kept] = store.contact_results.items(batch.id)
+    assert json.loads(kept)["contact"]["most_probable_email"] == "d1@example.com"

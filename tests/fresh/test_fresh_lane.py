@@ -96,6 +96,9 @@ def test_new_contacts_wait_in_the_open_batch_then_go_after_max_wait(
         created = min(_created_at(world, i) for i in ids)
         assert lane.posts[0][1] - created >= timedelta(seconds=WAIT)
         assert set(world.enrichment.submissions_per_contact()) == set(ids)
+        sent = ctx.store.batch_by_enrichment_id(world.enrichment.job_ids()[0])
+        assert sent is not None
+        assert f" fresh batch {sent.id} (3 contacts)" in sent.name  # found on the dashboard
         _tick_until(lane, lambda: all(_outcomes(ctx, ids).values()), 10, "results written")
 
 
@@ -300,3 +303,19 @@ def test_a_fresh_batch_draws_from_the_budget_of_a_full_cycle_running_meanwhile(
         assert row is not None
         assert row.in_flight_batch_id is None
         assert row.last_attempt_at is None
+
+
+def test_without_webhooks_the_lane_polls_and_writes_its_own_batches(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """No webhook and no collect job: the lane's own ticks poll its batch and write it back."""
+    config = _config(world, tmp_path)
+    record_id = create_contact(hubspot_client(world), "Polled", "Bylane")
+    with open_context(config) as ctx:
+        lane = FreshLane(ctx)
+        wait_for(
+            lambda: (lane.tick(), _outcomes(ctx, [record_id])[record_id])[1],
+            10,
+            "written by the lane alone",
+        )
+    assert world.enrichment.submissions_per_contact()[record_id] == 1

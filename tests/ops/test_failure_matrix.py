@@ -300,9 +300,9 @@ def test_api_down_at_credit_check_leaves_no_run_running(fault: str, tmp_path: Pa
     with SandboxWorld(options) as world:
         config = _config(world, tmp_path, sources=[world.hubspot_source()])
         config["enrichment"]["rate_limit_per_minute"] = 1000
-        # Our retries of a 429 span one rate window as we count it: 1 s here, while the API's
-        # window (60 s) stays full, so the credit check is still refused after them.
-        config["enrichment"]["rate_limit_window_seconds"] = 1
+        # 429 retries span one rate window of the client's: a short one keeps the test short,
+        # while the emulator's own 60 s window stays full for the whole run.
+        config["enrichment"]["rate_limit_window_seconds"] = 2.0
         if fault == "rate_limited":
             key = {"Authorization": f"Bearer {world.enrichment.api_key}"}
             httpx.get(f"{world.enrichment_url}/account/credits", headers=key)  # spends the window

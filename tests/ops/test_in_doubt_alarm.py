@@ -61,8 +61,9 @@ def test_in_doubt_alarm_stands_until_resolved_not_sent(
     [item] = data["in_doubt"]
     assert item["batch"] == doubt["batch"]
     assert item["batch"] in item["name"]
-    assert len(item["contacts"]) == 100
-    assert item["worst_case_credits"] >= 100
+    # The first batch of 100 candidates, less those whose input the API would refuse.
+    assert 90 <= len(item["contacts"]) <= 100
+    assert item["worst_case_credits"] >= len(item["contacts"])
     text = cli("status", "--config", path)
     assert text.returncode == EXIT_IN_DOUBT
     assert f"crm-sync resolve {item['batch']} --not-sent" in text.stdout

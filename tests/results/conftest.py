@@ -43,6 +43,16 @@ def hubspot_config(world: SandboxWorld, tmp_path: Path, **run: Any) -> Config:
     return parse_config(raw, env={})
 
 
+#: Besides the API's jobs, a run may leave `failed` batches: refused whole by the emulator's
+#: strict input rules and split before any work (their contacts went out in the parts).
+REFUSED = "failed"
+
+
+def only(states: dict[str, int], state: str, count: int) -> bool:
+    """`count` batches in `state`, and no other batch but refused ones."""
+    return states.get(state) == count and set(states) <= {state, REFUSED}
+
+
 def result_items(world: SandboxWorld) -> dict[str, list[dict[str, Any]]]:
     """Each job's items as the emulator answers them (styles applied), in the internal shape."""
     bodies = {job: world.enrichment.internal_result(job) for job in world.enrichment.job_ids()}
