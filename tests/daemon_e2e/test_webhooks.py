@@ -32,9 +32,9 @@ def result_gets(world: SandboxWorld) -> list[Any]:
 
 @pytest.fixture
 def world(api_version: str) -> Iterator[SandboxWorld]:
-    """A world of 250 HubSpot and 120 Salesforce contacts whose jobs finish in 0.2 s."""
+    """A world of 280 HubSpot and 120 Salesforce contacts (four batches) whose jobs finish fast."""
     options = WorldOptions(
-        hubspot_contacts=250,
+        hubspot_contacts=280,
         salesforce_contacts=120,
         completion_delay=0.2,
         rate_limit_calls=5000,
