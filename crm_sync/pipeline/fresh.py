@@ -44,7 +44,7 @@ from crm_sync.pipeline.submit import (
     source_lease_name,
 )
 from crm_sync.pipeline.writeback import CLAIM_LEASE, write_back_batch
-from crm_sync.policies import build_request, fields_to_ask, identity_problem, worst_case_cost
+from crm_sync.policies import build_request, fields_to_ask, worst_case_cost
 from crm_sync.store.open_batches import CURSOR_PREFIX
 from crm_sync.store.records import PlannedContact
 
@@ -232,14 +232,19 @@ def _eligible(
     for change in page:
         contact = change.contact
         fields = fields_to_ask(contact, wanted)
-        reason = excluded.get(contact.id) or identity_problem(contact)
+        reason = excluded.get(contact.id)
         if reason is None and not fields:
             reason = "nothing_missing"
         if reason is not None:
             report.counts.skipped[reason] += 1
             continue
-        request = build_request(contact, fields, source.name)
-        planned.append(PlannedContact(contact.id, fields, request.wire()))
+        item = build_request(contact, fields, source.name).wire()
+        invalid = ctx.rules.problem(item)  # the provider's table, as the full scan applies it
+        if invalid is not None:
+            report.counts.invalid_input += 1
+            report.counts.reject(f"invalid_input:{invalid}")
+            continue
+        planned.append(PlannedContact(contact.id, fields, item))
         born = change.created_at
         created[contact.id] = born if born is not None and since <= born <= now else now
     return planned, created, max(c.modified_at for c in page)

@@ -319,3 +319,25 @@ def test_without_webhooks_the_lane_polls_and_writes_its_own_batches(
             "written by the lane alone",
         )
     assert world.enrichment.submissions_per_contact()[record_id] == 1
+
+
+def test_a_fresh_item_the_api_would_refuse_never_reaches_it(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The lane applies the provider's input table as the full scan does: once LinkedIn alone is
+    known to be refused, a LinkedIn-only newcomer is `invalid_input`, and no POST is refused."""
+    config = _config(world, tmp_path)
+    client = hubspot_client(world)
+    good = create_contact(client, "Complete", "Person")
+    bad = create_contact(
+        client, "Nolast", "", hs_linkedin_url="https://www.linkedin.com/in/nolast-x"
+    )
+    with open_context(config) as ctx:
+        ctx.rules.tighten()  # as remembered from an earlier refusal (or with DeepEnrich)
+        lane = FreshLane(ctx)
+        lane.tick()
+        _tick_until(lane, lambda: lane.posts, 5, "the open batch sent")
+        refused = [c for c in world.enrichment.calls if c.method == "POST" and c.status == 400]
+        assert not refused, "a refused POST was sent"
+        assert set(world.enrichment.submissions_per_contact()) == {good}
+        assert bad not in world.enrichment.submissions_per_contact()
