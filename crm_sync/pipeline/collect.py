@@ -26,10 +26,10 @@ from crm_sync.enrichment.models import CREDITS_PER_FIELD, FIELD_PHONE, Enrichmen
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.store.records import Batch
 
-CLAIM_LEASE = timedelta(minutes=2)
 CHARGED_EMAIL_STATUSES = frozenset({"DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL"})
 
 
@@ -152,7 +152,7 @@ def poll_due(
     """
     stored = 0
     claim_due = claim or ctx.store.claim_due_polls
-    for batch in claim_due(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
+    for batch in claim_due(owner=ctx.owner, limit=limit, lease=claim_lease(ctx)):
         if ctx.stopping.is_set():
             break
         log = get_logger(source=batch.source, batch=batch.id, enrichment_id=batch.enrichment_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -22,11 +21,11 @@ from crm_sync.enrichment.models import EnrichmentResult, EnrichmentStatus, Resul
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.collect import accept_result
 from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.pipeline.writeback import write_contacts
 from crm_sync.store.contact_results import OPEN_STATES, ContactResult
 
-CLAIM_LEASE = timedelta(minutes=5)
 SOURCE_KIND = "contact_events"
 
 
@@ -69,7 +68,7 @@ def write_back_contact_results(
 ) -> int:
     """Write every stored per-contact result this process can claim; complete settled batches."""
     pending = ctx.store.contact_results.claim_pending(
-        owner=ctx.owner, limit=limit, lease=CLAIM_LEASE
+        owner=ctx.owner, limit=limit, lease=claim_lease(ctx)
     )
     by_batch: dict[str, list[ContactResult]] = defaultdict(list)
     for found in pending:

@@ -35,6 +35,7 @@ from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import poll_due
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import source_budget
+from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts, SourceReport
 from crm_sync.pipeline.shared_budget import budget_in_use
 from crm_sync.pipeline.submit import (
@@ -43,7 +44,7 @@ from crm_sync.pipeline.submit import (
     send_planned_batch,
     source_lease_name,
 )
-from crm_sync.pipeline.writeback import CLAIM_LEASE, write_back_batch
+from crm_sync.pipeline.writeback import write_back_batch
 from crm_sync.policies import build_request, fields_to_ask, worst_case_cost
 from crm_sync.store.open_batches import CURSOR_PREFIX
 from crm_sync.store.records import PlannedContact
@@ -305,7 +306,7 @@ def write_back_fresh(ctx: Context, counts: dict[str, SourceCounts]) -> int:
     if not ctx.store.open_batches.any_received():
         return done
     for batch in ctx.store.open_batches.claim_received(
-        owner=ctx.owner, limit=WRITE_BACK_PER_TICK, lease=CLAIM_LEASE
+        owner=ctx.owner, limit=WRITE_BACK_PER_TICK, lease=claim_lease(ctx)
     ):
         write_back_batch(ctx, batch, counts.setdefault(batch.source, SourceCounts()))
         done += 1

@@ -34,6 +34,16 @@ def lease_ttl(ctx: Context) -> timedelta:
     return timedelta(seconds=ctx.config.state.lease_ttl_seconds)
 
 
+def claim_lease(ctx: Context) -> timedelta:
+    """How long a claim on a batch (poll, write-back) holds: 1.5 lease TTLs, 90 s by default.
+
+    A claim is not renewed by heartbeat: one poll or one batch's write-back takes seconds, so 1.5
+    TTLs leave room for CRM backoffs while a dead holder's batches still pass to a replica on
+    another host within 120 s (90 s plus one poll interval of 30 s).
+    """
+    return lease_ttl(ctx) * 1.5
+
+
 def take_source_lease(ctx: Context, name: str) -> bool:
     """Take the lease, or take it over from a holder on this host whose process is gone."""
     ttl = lease_ttl(ctx)

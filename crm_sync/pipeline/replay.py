@@ -18,9 +18,9 @@ from crm_sync.errors import ConfigError
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import exit_code_for
 from crm_sync.pipeline.field_guard import fields_ok, report_held
+from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import RunReport, SourceReport
 from crm_sync.pipeline.writeback import (
-    CLAIM_LEASE,
     preview_batch,
     rewrite_rejected,
     write_back_batch,
@@ -63,7 +63,7 @@ def replay(
             would += _preview(ctx, name, since)
             continue
         for batch in ctx.store.claim_for_replay(
-            owner=ctx.owner, lease=CLAIM_LEASE, source=name, since=since
+            owner=ctx.owner, lease=claim_lease(ctx), source=name, since=since
         ):
             write_back_batch(ctx, batch, source_report.counts)
         for batch, record_ids in ctx.store.rejected_in_written(source=name, since=since):

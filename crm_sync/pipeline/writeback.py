@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -38,6 +37,7 @@ from crm_sync.failpoints import failpoint
 from crm_sync.identity import Mismatch, identity_mismatch
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
+from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.policies import FieldDecision, decide
 from crm_sync.store.records import (
@@ -52,7 +52,6 @@ from crm_sync.store.records import (
 OUTCOME_INVALID_VALUE = "invalid_value"
 OUTCOME_IDENTITY_MISMATCH = "identity_mismatch"
 
-CLAIM_LEASE = timedelta(minutes=5)
 
 
 @dataclass
@@ -71,7 +70,7 @@ def write_back_received(
 ) -> int:
     """Write every received batch this process can claim; returns how many were claimed."""
     done = 0
-    for batch in ctx.store.claim_received(owner=ctx.owner, limit=limit, lease=CLAIM_LEASE):
+    for batch in ctx.store.claim_received(owner=ctx.owner, limit=limit, lease=claim_lease(ctx)):
         counts = counts_for.setdefault(batch.source, SourceCounts())
         with structlog.contextvars.bound_contextvars(source=batch.source, batch=batch.id):
             write_back_batch(ctx, batch, counts)

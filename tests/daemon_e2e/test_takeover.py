@@ -96,3 +96,53 @@ def test_a_killed_replica_is_replaced_on_another_host_within_two_minutes(
     assert takeover < TAKEOVER_LIMIT
     assert code == 0
     submitted_once(world)
+
+
+def test_a_write_back_claimed_by_a_killed_replica_is_finished_on_another_host_in_time(
+    world: SandboxWorld, tmp_path: Path, pg_database_url: str
+) -> None:
+    """host-a dies holding a write-back claim (after its CRM write); host-b writes that batch
+    within the scaled 120 s: claims last 1.5 lease TTLs, not minutes."""
+    config = world.config_dict(
+        pg_database_url,
+        sources=[world.hubspot_source()],
+        state={"url": pg_database_url, "lease_ttl_seconds": LEASE_TTL},
+        run={"batch_size": 100, "poll_initial_seconds": 0.3, "poll_max_seconds": 1.0},
+        schedule={
+            "interval_minutes": 0.6 / 60,
+            "poll_interval_seconds": 3.0 / SCALE,  # 30 s in production time
+            "shutdown_grace_seconds": 2.0,
+        },
+        webhook={"listen": "127.0.0.1:0"},
+    )
+    config_path = write_config(tmp_path / "config.yaml", config)
+    holder = DaemonProcess(
+        config_path,
+        tmp_path,
+        "host-a",
+        {"CRM_SYNC_HOSTNAME": "host-a", "CRM_SYNC_FAILPOINT": "after_crm_write"},
+    )
+    survivor: DaemonProcess | None = None
+    store = Store.open(pg_database_url)
+    try:
+        holder.process.wait(timeout=60)  # killed by its failpoint, claim held, batch `received`
+        died_at = time.monotonic()
+        states = store.batches_by_state()
+        assert states.get("received", 0) >= 1, states
+        survivor = DaemonProcess(config_path, tmp_path, "host-b", {"CRM_SYNC_HOSTNAME": "host-b"})
+        wait_for(
+            lambda: store.batches_by_state().get("received", 0) == 0,
+            TAKEOVER_LIMIT * 3,
+            "host-a's claimed batch written by host-b",
+        )
+        finished = time.monotonic() - died_at
+        code, _ = survivor.terminate(timeout=10)
+    finally:
+        store.close()
+        holder.close()
+        if survivor is not None:
+            survivor.close()
+    print(f"write-back taken over after {finished:.1f} s (x{SCALE:.0f} = {finished * SCALE:.0f} s)")
+    assert finished < TAKEOVER_LIMIT
+    assert code == 0
+    submitted_once(world)
