@@ -16,11 +16,11 @@ from typing import Any
 from crm_sync.exit_codes import EXIT_INTERRUPTED, most_severe
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context, owner_is_dead
+from crm_sync.pipeline.lease import LeaseHeartbeat
 from crm_sync.pipeline.report import RunReport
 from crm_sync.store.run_history import run_lease_name
 
 RUN_LEASE_TTL = timedelta(seconds=60)
-HEARTBEAT_SECONDS = 15.0
 _active: dict[str, RunRecord] = {}
 _active_lock = threading.Lock()
 
@@ -42,13 +42,11 @@ def abandon_dead_runs(store: Any) -> list[str]:
 class RunRecord:
     """`with RunRecord(ctx, run_id) as record: ... record.finish(status, report)`."""
 
-    def __init__(self, ctx: Context, run_id: str, *, heartbeat_seconds: float = HEARTBEAT_SECONDS):
+    def __init__(self, ctx: Context, run_id: str) -> None:
         self._ctx = ctx
         self.run_id = run_id
         self._lease = run_lease_name(run_id)
-        self._every = heartbeat_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._heartbeat: LeaseHeartbeat | None = None
         self._finish_lock = threading.Lock()
         self.finished = False
         self.report: RunReport | None = None  # set by the cycle, for a report after a crash
@@ -58,10 +56,8 @@ class RunRecord:
         abandon_dead_runs(store)
         store.start_run(self.run_id, self._ctx.owner)
         store.acquire_lease(self._lease, self._ctx.owner, RUN_LEASE_TTL)
-        self._thread = threading.Thread(
-            target=self._beat, name=f"heartbeat-{self.run_id}", daemon=True
-        )
-        self._thread.start()
+        self._heartbeat = LeaseHeartbeat(store, self._lease, self._ctx.owner, RUN_LEASE_TTL)
+        self._heartbeat.__enter__()
         with _active_lock:
             _active[self._ctx.owner] = self
         return self
@@ -87,24 +83,16 @@ class RunRecord:
         data.setdefault("reason", reason)
         return self.finish("interrupted", data)
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self._ctx.store.acquire_lease(self._lease, self._ctx.owner, RUN_LEASE_TTL)
-            except Exception as exc:  # the store may be down for a while; the run decides
-                get_logger().warning("run_heartbeat_failed", error=type(exc).__name__)
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
         with _active_lock:
             _active.pop(self._ctx.owner, None)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._heartbeat is not None:
+            self._heartbeat.__exit__(exc_type, exc, tb)
         try:
             self._ctx.store.release_lease(self._lease, self._ctx.owner)
         except Exception as error:  # the store went away; the lease simply expires
