@@ -41,11 +41,12 @@ from crm_sync.pipeline.shared_budget import budget_in_use
 from crm_sync.pipeline.submit import (
     SOURCE_LEASE_TTL,
     SourceStopped,
+    plan_contact,
     send_planned_batch,
     source_lease_name,
 )
 from crm_sync.pipeline.writeback import write_back_batch
-from crm_sync.policies import build_request, fields_to_ask, worst_case_cost
+from crm_sync.policies import worst_case_cost
 from crm_sync.store.open_batches import CURSOR_PREFIX
 from crm_sync.store.records import PlannedContact
 
@@ -232,20 +233,17 @@ def _eligible(
     created: dict[str, datetime] = {}
     for change in page:
         contact = change.contact
-        fields = fields_to_ask(contact, wanted)
-        reason = excluded.get(contact.id)
-        if reason is None and not fields:
-            reason = "nothing_missing"
-        if reason is not None:
-            report.counts.skipped[reason] += 1
+        item = plan_contact(
+            ctx.rules,
+            source.name,
+            contact,
+            wanted,
+            excluded=excluded.get(contact.id),
+            counts=report.counts,
+        )
+        if item is None:
             continue
-        item = build_request(contact, fields, source.name).wire()
-        invalid = ctx.rules.problem(item)  # the provider's table, as the full scan applies it
-        if invalid is not None:
-            report.counts.invalid_input += 1
-            report.counts.reject(f"invalid_input:{invalid}")
-            continue
-        planned.append(PlannedContact(contact.id, fields, item))
+        planned.append(item)
         born = change.created_at
         created[contact.id] = born if born is not None and since <= born <= now else now
     return planned, created, max(c.modified_at for c in page)

@@ -26,11 +26,11 @@ from datetime import datetime, timedelta
 
 from connectors.base import Contact, Selection
 from crm_sync.config import SourceConfig
-from crm_sync.enrichment.input_rules import remembered_key, still_strict
+from crm_sync.enrichment.input_rules import InputRules, remembered_key, still_strict
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import DEFAULT_LEASE_TTL, source_lease_name
-from crm_sync.pipeline.report import DryRunItem, SourceReport
+from crm_sync.pipeline.report import DryRunItem, SourceCounts, SourceReport
 from crm_sync.pipeline.send import SourceStopped, send_planned_batch, submit_batch
 from crm_sync.policies import build_request, fields_to_ask, worst_case_cost
 from crm_sync.store.records import PlannedContact
@@ -147,23 +147,42 @@ def _eligible(
             not_found_cooldown=timedelta(days=source.cooldown.not_found_days),
         )
         for contact in page:
-            reason = excluded.get(contact.id)
-            fields = fields_to_ask(contact, selection.wanted)
-            if reason is None and not fields:
-                reason = "nothing_missing"
-            if reason is not None:
-                counts.skipped[reason] += 1
-                continue
-            item = build_request(contact, fields, source.name).wire()
-            invalid = rules.problem(item)
-            if invalid is not None:  # the API would refuse it (and the whole POST with it)
-                counts.invalid_input += 1
-                counts.reject(f"invalid_input:{invalid}")
-                continue
-            yield Candidate(
-                contact, PlannedContact(contact.id, fields, item), worst_case_cost(fields)
+            planned = plan_contact(
+                rules,
+                source.name,
+                contact,
+                selection.wanted,
+                excluded=excluded.get(contact.id),
+                counts=counts,
             )
+            if planned is not None:
+                yield Candidate(contact, planned, worst_case_cost(planned.fields_asked))
     scan.complete = True
+
+
+def plan_contact(
+    rules: InputRules,
+    source: str,
+    contact: Contact,
+    wanted: frozenset[str],
+    *,
+    excluded: str | None,
+    counts: SourceCounts,
+) -> PlannedContact | None:
+    """The contact's request, or None (counted why): in cooldown or in flight (`excluded`),
+    nothing missing, or an item the API would refuse. Both lanes decide with this one function."""
+    fields = fields_to_ask(contact, wanted)
+    reason = excluded if excluded is not None else (None if fields else "nothing_missing")
+    if reason is not None:
+        counts.skipped[reason] += 1
+        return None
+    item = build_request(contact, fields, source).wire()
+    invalid = rules.problem(item)
+    if invalid is not None:  # the API would refuse it (and the whole POST with it)
+        counts.invalid_input += 1
+        counts.reject(f"invalid_input:{invalid}")
+        return None
+    return PlannedContact(contact.id, fields, item)
 
 
 def _dry_run_item(source: str, candidate: Candidate) -> DryRunItem:
@@ -180,6 +199,7 @@ __all__ = [
     "Candidate",
     "Scan",
     "SourceStopped",
+    "plan_contact",
     "send_planned_batch",
     "source_lease_name",
     "submit_source",
