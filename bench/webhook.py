@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from crm_sync.config import parse_config  # noqa: E402
-from crm_sync.daemon.testing import (  # noqa: E402
+from tests.support.daemon_app import (  # noqa: E402
     IdleClient,
     result_payload,
     seed_submitted_batch,

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from crm_sync.config import Config, parse_config
-from crm_sync.daemon.testing import IdleClient
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.store import Store
+from tests.support.daemon_app import IdleClient
 
 API_KEY = "test-key-0123456789"
 SOURCE = "hs"

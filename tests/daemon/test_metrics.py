@@ -9,12 +9,12 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from crm_sync.config import Config
-from crm_sync.daemon.testing import IdleClient, seed_submitted_batch
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.store.store import Store
 from tests.daemon.conftest import API_KEY
+from tests.support.daemon_app import IdleClient, seed_submitted_batch
 
 FAMILIES = {
     "crm_sync_runs",

@@ -14,7 +14,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from crm_sync.config import Config
-from crm_sync.daemon.testing import IdleClient, result_payload, seed_submitted_batch, signed
 from crm_sync.daemon.webapp import Hooks, build_app
 from crm_sync.enrichment.models import EnrichmentResult
 from crm_sync.enrichment.signature import SIGNATURE_HEADER, sign
@@ -23,7 +22,8 @@ from crm_sync.pipeline.context import Context
 from crm_sync.sandbox.server import BackgroundServer
 from crm_sync.store.store import Store
 from tests.daemon.conftest import API_KEY, SOURCE, make_config
-from tests.dialects import both_api_versions, to_wire  # noqa: F401 - receiver tests in v1 and v2
+from tests.support.daemon_app import IdleClient, result_payload, seed_submitted_batch, signed
+from tests.support.dialects import both_api_versions, to_wire  # noqa: F401 - receiver tests in v1 and v2
 
 PATH = "/webhooks/enrichment"
 IDS = ["r1", "r2", "r3"]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from crm_sync.daemon.testing import IdleClient, seed_submitted_batch, signed
 from crm_sync.enrichment.models import EnrichmentResult
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
@@ -17,7 +16,8 @@ from crm_sync.store.records import PlannedContact
 from crm_sync.store.store import Store
 from tests.daemon.conftest import API_KEY, SOURCE, make_config
 from tests.daemon.test_webapp import IDS, PATH, Served
-from tests.dialects import wire_item, wire_result
+from tests.support.daemon_app import IdleClient, seed_submitted_batch, signed
+from tests.support.dialects import wire_item, wire_result
 
 CONTACT_PATH = f"{PATH}/contact"
 

@@ -23,7 +23,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crm_sync.config import parse_config
 from crm_sync.daemon.health import CycleCollector, CycleHealth
-from crm_sync.daemon.testing import IdleClient, seed_submitted_batch
 from crm_sync.fresh_metrics import fresh_metrics
 from crm_sync.history import RunHealth, SourceHealth
 from crm_sync.metrics import Metrics
@@ -33,6 +32,7 @@ from crm_sync.pushgateway import run_registry
 from crm_sync.store.records import PlannedContact
 from crm_sync.store.store import Store
 from tests.deploy.test_kustomize import container, pod_spec, resource
+from tests.support.daemon_app import IdleClient, seed_submitted_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"

@@ -17,7 +17,7 @@ import yaml
 from crm_sync.exit_codes import EXIT_IN_DOUBT, EXIT_OK
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from crm_sync.store.store import Store
-from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
+from tests.support.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 
 FAILPOINTS = [
     "after_plan",

@@ -19,7 +19,7 @@ from crm_sync.commands.demo import run_demo
 from crm_sync.config import parse_config
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
-from tests.daemon_e2e.conftest import assert_every_found_value_written
+from tests.support.processes import assert_every_found_value_written
 
 COUNTS = ("submitted", "emails_written", "phones_written", "not_found", "credits_spent")
 

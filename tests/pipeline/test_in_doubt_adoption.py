@@ -12,8 +12,8 @@ from crm_sync.pipeline.cycle import collect_and_write
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.records import PlannedContact
-from tests.dialects import both_api_versions, wire_item, wire_result  # noqa: F401
 from tests.pipeline.conftest import context, make_config
+from tests.support.dialects import both_api_versions, wire_item, wire_result  # noqa: F401
 
 
 def _body(

@@ -10,8 +10,8 @@ from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.policies import build_request, normalize_domain
 from crm_sync.sandbox.people import truth_for_request
 from crm_sync.sandbox.world import SandboxWorld
-from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.pipeline.conftest import context, make_config
+from tests.support.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 
 ACCEPTED = {"DELIVERABLE", "HIGH_PROBABILITY"}
 

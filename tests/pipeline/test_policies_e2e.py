@@ -11,8 +11,8 @@ from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.sandbox.people import truth_for
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
-from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.pipeline.conftest import context, make_config
+from tests.support.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 
 
 def _missing(world: SandboxWorld, field: str) -> list[str]:

@@ -21,8 +21,8 @@ from crm_sync.store.records import Batch
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batches
 from crm_sync.store.store import Store
-from tests.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.pipeline.conftest import context, make_config
+from tests.support.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 
 MISSING_EMAIL = {"email": None, "phone": "+1 212 555 0100"}
 
