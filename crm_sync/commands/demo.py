@@ -57,11 +57,11 @@ class DemoRun:
 
 def run_demo(contacts: int, seed: int, api_version: str = "v1") -> DemoRun:
     """One cycle on a fresh seeded world spoken to in `api_version`."""
-    from crm_sync.app import open_context
     from crm_sync.commands.common import register_config_secrets
     from crm_sync.config import parse_config
     from crm_sync.pipeline.cycle import run_cycle
     from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+    from crm_sync.wiring import open_context
 
     options = WorldOptions(
         hubspot_contacts=contacts, salesforce_contacts=contacts, seed=seed, api_version=api_version

@@ -33,13 +33,13 @@ def _free_port() -> int:
 
 def run_live(args: argparse.Namespace) -> int:
     """Create `--live-contacts` contacts while the daemon runs; print each enrichment."""
-    from crm_sync.app import open_context
     from crm_sync.commands.common import register_config_secrets
     from crm_sync.config import parse_config
     from crm_sync.daemon.service import Daemon
     from crm_sync.logs import configure_logging
     from crm_sync.metrics import Metrics
     from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+    from crm_sync.wiring import open_context
 
     as_json = bool(getattr(args, "json", False))
     configure_logging(json=True, level="WARNING")

@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from crm_sync.after_run import after_failure
-    from crm_sync.app import open_context
     from crm_sync.pipeline.cycle import run_cycle
+    from crm_sync.wiring import open_context
 
     as_json = bool(getattr(args, "json", False))
     interactive = sys.stdout.isatty() and not as_json

@@ -46,9 +46,9 @@ def parse_since(text: str | None) -> datetime | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crm_sync.app import open_context
     from crm_sync.pipeline.replay import replay
     from crm_sync.pipeline.report import render_table
+    from crm_sync.wiring import open_context
 
     since = parse_since(args.since)
     dry_run = bool(getattr(args, "dry_run", False))

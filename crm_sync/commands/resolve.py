@@ -108,10 +108,10 @@ def _in_doubt_batch(store: Store, wanted: str) -> str:
 
 def _sent_with_id(args: argparse.Namespace) -> int:
     """Attach the enrichment id, fetch the result and write it back with the normal pipeline."""
-    from crm_sync.app import open_context
     from crm_sync.errors import NotFoundError
     from crm_sync.pipeline.cycle import collect_and_write
     from crm_sync.pipeline.report import SourceCounts
+    from crm_sync.wiring import open_context
 
     config = load(args)
     enrichment_id = args.enrichment_id.strip()

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crm_sync.app import open_context
     from crm_sync.daemon.service import Daemon
+    from crm_sync.wiring import open_context
 
     configure_logging()
     config = load(args)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from crm_sync.app import open_context
 from crm_sync.config import Config, parse_config
 from crm_sync.pipeline.context import Context
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from crm_sync.wiring import open_context
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from typing import Any
 
 import yaml
 
-from crm_sync.app import open_context
 from crm_sync.cli import main
 from crm_sync.commands.demo import run_demo
 from crm_sync.config import parse_config
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from crm_sync.wiring import open_context
 from tests.support.processes import assert_every_found_value_written
 
 COUNTS = ("submitted", "emails_written", "phones_written", "not_found", "credits_spent")

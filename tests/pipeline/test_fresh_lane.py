@@ -17,7 +17,6 @@ import pytest
 from simple_salesforce import Salesforce
 
 from connectors.salesforce import SalesforceSettings, build_session
-from crm_sync.app import open_context
 from crm_sync.config import Config, parse_config
 from crm_sync.daemon.fresh_lane import FreshLaneThread
 from crm_sync.metrics import Metrics
@@ -29,6 +28,7 @@ from crm_sync.pipeline.report import SourceReport
 from crm_sync.pipeline.shared_budget import running_budget
 from crm_sync.sandbox.salesforce_data import make_id
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from crm_sync.wiring import open_context
 from tests.support.fresh import create_contact, email_only_name, hubspot_client
 from tests.support.processes import wait_for
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from connectors.registry import known_names
-from crm_sync.app import open_context
 from crm_sync.config import parse_config
 from crm_sync.errors import ConfigError
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.world import SandboxWorld
+from crm_sync.wiring import open_context
 
 PACKAGE = '''
 """A CRM kept in memory: the smallest complete connector."""

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from crm_sync.app import open_context
 from crm_sync.config import parse_config
 from crm_sync.daemon.service import Daemon
 from crm_sync.metrics import Metrics
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from crm_sync.store.store import Store
+from crm_sync.wiring import open_context
 from tests.support.dialects import both_api_versions  # noqa: F401 - runs every test in v1 and v2
 from tests.support.processes import (
     assert_every_found_value_written,

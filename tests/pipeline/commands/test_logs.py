@@ -78,9 +78,9 @@ def test_refused_write_is_a_warning(world: SandboxWorld, tmp_path: Path) -> None
     """A record the CRM refuses is logged at warning, with its batch and reason."""
     from structlog.testing import capture_logs
 
-    from crm_sync.app import open_context
     from crm_sync.config import parse_config
     from crm_sync.pipeline.cycle import run_cycle
+    from crm_sync.wiring import open_context
 
     raw = world.config_dict(f"sqlite:///{tmp_path / 's.sqlite3'}", sources=[world.hubspot_source()])
     with open_context(parse_config(raw, env={})) as ctx:

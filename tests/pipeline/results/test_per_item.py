@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crm_sync.app import open_context
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.world import SandboxWorld
+from crm_sync.wiring import open_context
 from tests.pipeline.results.conftest import hubspot_config, only, sent_ids
 from tests.support.processes import assert_every_found_value_written
 

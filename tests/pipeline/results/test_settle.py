@@ -8,9 +8,9 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from crm_sync.app import open_context
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.world import SandboxWorld
+from crm_sync.wiring import open_context
 from tests.pipeline.results.conftest import REFUSED, hubspot_config, result_items, sent_ids
 
 

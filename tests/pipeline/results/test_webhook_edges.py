@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crm_sync.app import open_context
 from crm_sync.config import parse_config
 from crm_sync.daemon.service import Daemon
 from crm_sync.metrics import Metrics
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.store import Store
+from crm_sync.wiring import open_context
 from tests.pipeline.results.conftest import RUN, only, sent_ids
 from tests.support.processes import (
     assert_every_found_value_written,
