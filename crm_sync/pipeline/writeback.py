@@ -53,7 +53,6 @@ OUTCOME_INVALID_VALUE = "invalid_value"
 OUTCOME_IDENTITY_MISMATCH = "identity_mismatch"
 
 
-
 @dataclass
 class WritePlan:
     """Per contact of a batch: its outcome, and the field values to write."""
