@@ -129,13 +129,13 @@ def _sent_with_id(args: argparse.Namespace) -> int:
                 f"--enrichment-id: the enrichment API does not know {enrichment_id}; copy the "
                 "id from the provider's dashboard again"
             ) from None
-        if not ctx.store.mark_submitted(batch_id, enrichment_id, next_poll_at=ctx.clock()):
+        if not ctx.store.mark_submitted(batch_id, enrichment_id, next_poll_at=ctx.clock.now()):
             raise ConfigError(f"batch {batch_id} changed state meanwhile; see `crm-sync status`")
         get_logger(batch=batch_id).warning(
             "in_doubt_resolved", sent=True, enrichment_id=enrichment_id, by="hand"
         )
         counts: dict[str, SourceCounts] = {}
-        deadline = ctx.clock() + timedelta(seconds=max(args.wait, 0))
+        deadline = ctx.clock.now() + timedelta(seconds=max(args.wait, 0))
         collect_and_write(ctx, counts, deadline=deadline, wait=True)
         batch = ctx.store.get_batch(batch_id)
     state = batch.state if batch else "unknown"

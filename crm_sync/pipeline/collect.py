@@ -128,7 +128,7 @@ def adopt_in_doubt(
     for batch in ctx.store.in_doubt_batches() if in_doubt is None else in_doubt:
         contacts = {(batch.source, c.record_id) for c in batch.contacts}
         if keys <= contacts and len(keys) == len(customs) and 2 * len(keys) >= len(contacts):
-            adopted = ctx.store.mark_submitted(batch.id, result.id, next_poll_at=ctx.clock())
+            adopted = ctx.store.mark_submitted(batch.id, result.id, next_poll_at=ctx.clock.now())
             if adopted:
                 get_logger(source=batch.source, batch=batch.id).warning(
                     "in_doubt_batch_adopted", enrichment_id=result.id
@@ -211,7 +211,7 @@ def poll_delay(ctx: Context, attempts: int) -> float:
 
 
 def _later(ctx: Context, seconds: float) -> datetime:
-    return ctx.clock() + timedelta(seconds=seconds)
+    return ctx.clock.now() + timedelta(seconds=seconds)
 
 
 def _raw(result: EnrichmentResult) -> str:

@@ -19,9 +19,8 @@ from crm_sync.store.records import (
     PlannedContact,
     RunRow,
     WebhookEvent,
-    utc_now,
 )
-from crm_sync.store.store import Clock, Store
+from crm_sync.store.store import Store
 
 __all__ = [
     "COOLDOWN",
@@ -40,12 +39,10 @@ __all__ = [
     "WRITTEN",
     "Batch",
     "BatchContact",
-    "Clock",
     "ContactOutcome",
     "LedgerRow",
     "PlannedContact",
     "RunRow",
     "Store",
     "WebhookEvent",
-    "utc_now",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 #: The fresh lane's open batch: contacts claimed and waiting (no credits reserved, nothing sent).
@@ -38,11 +38,6 @@ OUTCOME_RETRY: Final = "retry"
 OUTCOME_MALFORMED: Final = "malformed"
 #: A finished result had no item for the contact; not-found cooldown (it may have been charged).
 OUTCOME_NOT_RETURNED: Final = "not_returned"
-
-
-def utc_now() -> datetime:
-    """The default clock: now, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

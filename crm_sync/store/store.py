@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.logs import register_secret
 from crm_sync.store import collecting, planning, reports, transitions
 from crm_sync.store.contact_results import ContactResults
@@ -40,28 +41,29 @@ from crm_sync.store.records import (
     PlannedContact,
     RunRow,
     WebhookEvent,
-    utc_now,
 )
 from crm_sync.store.replaying import WriteBackQueries
 from crm_sync.store.results_api import ResultMethods
 from crm_sync.store.rows import load_batches, load_ledger_row, load_webhook_events
 from crm_sync.store.schema import batches, migrate
 
-Clock = Callable[[], datetime]
-
 
 class Store(OperatorQueries, ResultMethods, WriteBackQueries):
     """Batches, the contact ledger, runs and leases on SQLite or PostgreSQL."""
 
-    def __init__(self, transactor: Transactor, clock: Clock = utc_now) -> None:
+    def __init__(self, transactor: Transactor, clock: Clock = SYSTEM_CLOCK) -> None:
         self._tx = transactor
-        self._clock = clock
+        self.clock = clock
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock = utc_now, timeouts: Timeouts | None = None) -> Store:
+    def open(
+        cls, url: str, *, clock: Clock = SYSTEM_CLOCK, timeouts: Timeouts | None = None
+    ) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...); create or migrate the schema."""
         url = normalise_url(url)
         register_secret(make_url(url).password)
+        # Lock waits and deadlock retries are against other processes: the engine waits on the
+        # real clock (SYSTEM_CLOCK) even when a test fakes the store's `now`.
         engine = build_engine(url, timeouts)
         store = cls(Transactor(engine, serialise=is_memory_sqlite(url)), clock)
         try:
@@ -91,7 +93,7 @@ class Store(OperatorQueries, ResultMethods, WriteBackQueries):
         return self._tx.engine.dialect.name
 
     def _now(self) -> datetime:
-        now = self._clock()
+        now = self.clock.now()
         if now.tzinfo is None:
             raise ValueError("the store clock must return timezone-aware datetimes")
         return now.astimezone(UTC)

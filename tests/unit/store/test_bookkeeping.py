@@ -73,7 +73,7 @@ def test_spent_credits_replace_the_reservation(store: Store, clock: FakeClock) -
     """A received batch counts what it actually spent, not the worst case reserved."""
     batch = plan(store, "c1", credits=lambda cs: 11)
     store.mark_sending(batch.id, "replica-a")
-    store.mark_submitted(batch.id, "e-1", next_poll_at=clock())
+    store.mark_submitted(batch.id, "e-1", next_poll_at=clock.now())
     store.store_result("e-1", "{}", "FINISHED", source_kind="poll", credits_spent=1)
     assert store.credits_committed("hubspot", START) == 1
 
@@ -113,7 +113,7 @@ def test_runs_are_recorded_newest_first(store: Store, clock: FakeClock) -> None:
     assert (first.owner, first.started_at, first.finished_at, first.status) == (
         "replica-a",
         START,
-        clock(),
+        clock.now(),
         "ok",
     )
     assert first.report == {"planned": 3, "sources": ["hubspot"]}
