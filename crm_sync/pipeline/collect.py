@@ -29,6 +29,7 @@ from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.store.records import Batch
+from crm_sync.store.states import StoreOutcome
 
 CHARGED_EMAIL_STATUSES = frozenset({"DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL"})
 
@@ -70,8 +71,8 @@ def accept_result(ctx: Context, raw_body: str, *, source_kind: str) -> str:
         credits_spent=credits_of(result),
         keep_unknown=True,
     )
-    if outcome == "kept" and adopt_in_doubt(ctx, result):
-        outcome = "stored"  # the adopting mark_submitted attached the kept result
+    if outcome == StoreOutcome.KEPT and adopt_in_doubt(ctx, result):
+        outcome = StoreOutcome.STORED  # the adopting mark_submitted attached the kept result
     failpoint("after_result_stored")
     return outcome
 
@@ -96,7 +97,7 @@ def attach_early_results(ctx: Context) -> int:
     stored = 0
     for enrichment_id, outcome in ctx.store.attach_known_early_results():
         get_logger(enrichment_id=enrichment_id).info("early_result_attached", outcome=outcome)
-        stored += outcome == "stored"
+        stored += outcome == StoreOutcome.STORED
     in_doubt = ctx.store.in_doubt_batches()
     for early in ctx.store.early_results() if in_doubt else []:
         try:
@@ -174,7 +175,7 @@ def poll_due(
             continue
         if result.status.is_terminal:
             outcome = accept_result(ctx, _raw(result), source_kind="poll")
-            stored += outcome == "stored"
+            stored += outcome == StoreOutcome.STORED
             log.info("result_polled", status=result.status.value, outcome=outcome)
         else:
             delay = poll_delay(ctx, batch.poll_attempts)

@@ -40,6 +40,7 @@ from crm_sync.pipeline.run_record import RunRecord
 from crm_sync.pipeline.shared_budget import running_budget
 from crm_sync.pipeline.submit import SourceStopped, submit_source
 from crm_sync.pipeline.writeback import write_back_received
+from crm_sync.store.states import BatchState
 
 IDLE_WAIT_CAP_SECONDS = 5.0
 STALE_OPEN_BATCH_WAITS = 10  # an open batch older than this many max_batch_wait_seconds
@@ -110,7 +111,9 @@ def _cycle_body(
         collect_and_write(ctx, counts, deadline=collect_until, wait=wait)
         report_held(report)
         states = ctx.store.batches_by_state()
-        report.pending_batches = states.get("submitted", 0) + states.get("received", 0)
+        report.pending_batches = states.get(BatchState.SUBMITTED, 0) + states.get(
+            BatchState.RECEIVED, 0
+        )
 
 
 def credit_check(ctx: Context) -> int:

@@ -15,14 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from crm_sync.store.records import IN_DOUBT, SENDING, SUBMITTED
 from crm_sync.store.schema import batch_contacts, batches, contact_results
-
-#: Batch states a per-contact result may still be attached to (the batch result is not in).
-OPEN_STATES = (SENDING, SUBMITTED, IN_DOUBT)
-STORED = "stored"
-DUPLICATE = "duplicate"
-UNKNOWN = "unknown"
+from crm_sync.store.states import AWAITING_RESULT_STATES, BatchState, StoreOutcome
 
 
 @dataclass(frozen=True)
@@ -42,22 +36,22 @@ def store_one(conn: Connection, now: datetime, batch_id: str, record_id: str, ra
         .where(batches.c.id == batch_id, batch_contacts.c.record_id == record_id)
     ).first()
     if member is None:
-        return UNKNOWN
-    if member.state not in OPEN_STATES:
-        return DUPLICATE  # the batch result is in: it holds this contact too
+        return StoreOutcome.UNKNOWN
+    if member.state not in AWAITING_RESULT_STATES:
+        return StoreOutcome.DUPLICATE  # the batch result is in: it holds this contact too
     seen = conn.execute(
         select(contact_results.c.record_id).where(
             contact_results.c.batch_id == batch_id, contact_results.c.record_id == record_id
         )
     ).first()
     if seen is not None:
-        return DUPLICATE
+        return StoreOutcome.DUPLICATE
     conn.execute(
         contact_results.insert().values(
             batch_id=batch_id, record_id=record_id, raw_item=raw_item, received_at=now
         )
     )
-    return STORED
+    return StoreOutcome.STORED
 
 
 def claim_pending(
@@ -69,7 +63,7 @@ def claim_pending(
         contact_results.c.written_at.is_(None),
         free,
         contact_results.c.batch_id.in_(
-            select(batches.c.id).where(batches.c.state.in_(OPEN_STATES))
+            select(batches.c.id).where(batches.c.state.in_(AWAITING_RESULT_STATES))
         ),
     )
     rows = list(
@@ -122,7 +116,9 @@ def settled_batches(conn: Connection) -> list[str]:
     return list(
         conn.execute(
             select(batches.c.id).where(
-                batches.c.state == SUBMITTED, batches.c.id.in_(with_events), unsettled == 0
+                batches.c.state == BatchState.SUBMITTED,
+                batches.c.id.in_(with_events),
+                unsettled == 0,
             )
         ).scalars()
     )

@@ -24,19 +24,10 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from crm_sync.store.collecting import _claim as claim_batches
 from crm_sync.store.planning import _claim as claim_contacts
-from crm_sync.store.records import (
-    FAILED,
-    OPEN,
-    OUTCOME_NOT_SENT,
-    PLANNED,
-    RECEIVED,
-    SUBMITTED,
-    WRITTEN,
-    Batch,
-    PlannedContact,
-)
+from crm_sync.store.records import OUTCOME_NOT_SENT, Batch, PlannedContact
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, fresh_contacts, json_dumps, ledger
+from crm_sync.store.states import BatchState
 from crm_sync.store.transitions import free_contacts, transition
 
 CURSOR_PREFIX = "fresh:"
@@ -64,7 +55,7 @@ class SettledContact:
 
 def open_batch(conn: Connection, source: str) -> Batch | None:
     """The source's open batch with its contacts, if any."""
-    found = load_batches(conn, (batches.c.state == OPEN) & (batches.c.source == source))
+    found = load_batches(conn, (batches.c.state == BatchState.OPEN) & (batches.c.source == source))
     return found[0] if found else None
 
 
@@ -87,7 +78,7 @@ def join(
             batches.insert().values(
                 id=batch_id,
                 source=source,
-                state=OPEN,
+                state=BatchState.OPEN,
                 name=f"crm-sync {source} fresh (open)",
                 run_id=run_id,
                 reserved_credits=0,
@@ -186,14 +177,14 @@ def seal(
         drop(conn, now, batch_id, "not sent: nothing fitted the budget")
         return None
     values: dict[str, Any] = {"reserved_credits": reserved_credits, "name": name, "owner": owner}
-    if not transition(conn, now, batch_id, (OPEN,), PLANNED, **values):
+    if not transition(conn, now, batch_id, (BatchState.OPEN,), BatchState.PLANNED, **values):
         return None
     return load_batches(conn, batches.c.id == batch_id)[0]
 
 
 def drop(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
     """open -> failed: every contact given back untouched (never sent, no cooldown)."""
-    if not transition(conn, now, batch_id, (OPEN,), FAILED, error=error):
+    if not transition(conn, now, batch_id, (BatchState.OPEN,), BatchState.FAILED, error=error):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
     return True
@@ -205,7 +196,7 @@ def give_back_stale(
     """Drop the source's open batches opened before `now - older_than` (no fresh lane sends
     them any more: a running one sends within about max_batch_wait_seconds); their ids."""
     query = select(batches.c.id).where(
-        batches.c.state == OPEN,
+        batches.c.state == BatchState.OPEN,
         batches.c.source == source,
         batches.c.created_at < now - older_than,
     )
@@ -226,7 +217,7 @@ def open_batches(conn: Connection) -> list[OpenBatchInfo]:
             func.min(fresh_contacts.c.created_at),
         )
         .select_from(batches.outerjoin(fresh_contacts, fresh_contacts.c.batch_id == batches.c.id))
-        .where(batches.c.state == OPEN)
+        .where(batches.c.state == BatchState.OPEN)
         .group_by(batches.c.source, batches.c.id)
     )
     return [OpenBatchInfo(*row) for row in conn.execute(query)]
@@ -251,7 +242,7 @@ def claim_received_fresh(
         owner=owner,
         limit=limit,
         lease=lease,
-        eligible=[batches.c.state == RECEIVED, batches.c.id.in_(fresh_ids)],
+        eligible=[batches.c.state == BatchState.RECEIVED, batches.c.id.in_(fresh_ids)],
         order_by=batches.c.received_at,
     )
 
@@ -268,7 +259,7 @@ def claim_due_polls_fresh(
         limit=limit,
         lease=lease,
         eligible=[
-            batches.c.state == SUBMITTED,
+            batches.c.state == BatchState.SUBMITTED,
             batches.c.next_poll_at <= now,
             batches.c.id.in_(fresh_ids),
         ],
@@ -279,13 +270,15 @@ def claim_due_polls_fresh(
 def any_received_fresh(conn: Connection) -> bool:
     """Whether a fresh-lane batch waits for write-back (a read, before taking the write lock)."""
     fresh_ids = select(fresh_contacts.c.batch_id)
-    query = select(batches.c.id).where(batches.c.state == RECEIVED, batches.c.id.in_(fresh_ids))
+    query = select(batches.c.id).where(
+        batches.c.state == BatchState.RECEIVED, batches.c.id.in_(fresh_ids)
+    )
     return conn.execute(query.limit(1)).first() is not None
 
 
 def settled_since(conn: Connection, since: datetime) -> list[SettledContact]:
     """Contacts of batches written after `since`: when they started waiting, when written."""
-    written = (batches.c.state == WRITTEN) & (batches.c.written_at > since)
+    written = (batches.c.state == BatchState.WRITTEN) & (batches.c.written_at > since)
     fresh = conn.execute(
         select(batches.c.source, fresh_contacts.c.created_at, batches.c.written_at)
         .select_from(batches.join(fresh_contacts, fresh_contacts.c.batch_id == batches.c.id))

@@ -22,10 +22,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from crm_sync.store.records import RECEIVED, WRITTEN, Batch, ContactOutcome
+from crm_sync.store.records import Batch, ContactOutcome
 from crm_sync.store.reports import outcomes_by_source
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, json_dumps, ledger
+from crm_sync.store.states import BatchState
 
 HELD_PREFIX = "held: "
 
@@ -36,7 +37,7 @@ def hold_batch(conn: Connection, now: datetime, batch_id: str, owner: str, reaso
         update(batches)
         .where(
             batches.c.id == batch_id,
-            batches.c.state == RECEIVED,
+            batches.c.state == BatchState.RECEIVED,
             batches.c.claim_owner == owner,
         )
         .values(error=(HELD_PREFIX + reason)[:2000], updated_at=now)
@@ -55,7 +56,7 @@ def claim_for_replay(
 ) -> list[Batch]:
     """Received batches that are held or unclaimed, claimed for `owner`, oldest result first."""
     eligible = [
-        batches.c.state == RECEIVED,
+        batches.c.state == BatchState.RECEIVED,
         or_(
             batches.c.claim_until.is_(None),
             batches.c.claim_until <= now,
@@ -87,7 +88,7 @@ def replayable_batches(
     conn: Connection, *, source: str | None, since: datetime | None
 ) -> list[Batch]:
     """What `replay --dry-run` would take, without claiming anything."""
-    eligible = [batches.c.state == RECEIVED]
+    eligible = [batches.c.state == BatchState.RECEIVED]
     if source is not None:
         eligible.append(batches.c.source == source)
     if since is not None:
@@ -107,7 +108,7 @@ def rejected_in_written(
     The ledger row must still be free and still say `rejected`: a contact planned or settled
     by a newer batch since is not this batch's to change.
     """
-    eligible = [batches.c.state == WRITTEN, batches.c.raw_result.is_not(None)]
+    eligible = [batches.c.state == BatchState.WRITTEN, batches.c.raw_result.is_not(None)]
     if source is not None:
         eligible.append(batches.c.source == source)
     if since is not None:
@@ -232,7 +233,10 @@ class WriteBackQueries:
         """Received batches held by a field refusal, with their contacts (for `status`)."""
         result: list[Batch] = self._read(
             lambda c, _now: load_batches(
-                c, and_(batches.c.state == RECEIVED, batches.c.error.like(HELD_PREFIX + "%"))
+                c,
+                and_(
+                    batches.c.state == BatchState.RECEIVED, batches.c.error.like(HELD_PREFIX + "%")
+                ),
             )
         )
         return result

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from crm_sync.store.records import IN_FLIGHT_STATES, UNCOUNTED_STATES, RunRow
+from crm_sync.store.records import RunRow
 from crm_sync.store.rows import run_from_row
+from crm_sync.store.run_history import RUNNING
 from crm_sync.store.schema import batches, json_dumps, leases, ledger, runs, scan_cursors, upsert
+from crm_sync.store.states import IN_FLIGHT_STATES, UNCOUNTED_STATES
 
 _COST = func.coalesce(batches.c.credits_spent, batches.c.reserved_credits)
 
@@ -55,7 +57,7 @@ def credits_by_source_and_day(
 
 def start_run(conn: Connection, now: datetime, run_id: str, owner: str) -> None:
     """Record that a run began."""
-    conn.execute(runs.insert().values(id=run_id, owner=owner, started_at=now, status="running"))
+    conn.execute(runs.insert().values(id=run_id, owner=owner, started_at=now, status=RUNNING))
 
 
 def finish_run(

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from crm_sync.store.records import FAILED, IN_DOUBT, OUTCOME_NOT_SENT, RELEASED
+from crm_sync.store.records import OUTCOME_NOT_SENT
 from crm_sync.store.schema import batches
+from crm_sync.store.states import BatchState
 from crm_sync.store.transitions import free_contacts, transition
 
 OUTCOME_SENT_UNKNOWN = "sent_result_unknown"
@@ -28,7 +29,12 @@ def find_batch_ids(conn: Connection, prefix: str) -> list[str]:
 def resolve_not_sent(conn: Connection, now: datetime, batch_id: str) -> bool:
     """in_doubt -> failed "not sent (resolved by hand)"; contacts freed with no cooldown."""
     if not transition(
-        conn, now, batch_id, (IN_DOUBT,), FAILED, error="not sent (resolved by hand)"
+        conn,
+        now,
+        batch_id,
+        (BatchState.IN_DOUBT,),
+        BatchState.FAILED,
+        error="not sent (resolved by hand)",
     ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
@@ -38,7 +44,9 @@ def resolve_not_sent(conn: Connection, now: datetime, batch_id: str) -> bool:
 def resolve_sent(conn: Connection, now: datetime, batch_id: str) -> bool:
     """in_doubt -> released "sent, result unknown"; contacts freed, their cooldown applies."""
     error = "sent (resolved by hand); result not fetched"
-    if not transition(conn, now, batch_id, (IN_DOUBT,), RELEASED, error=error):
+    if not transition(
+        conn, now, batch_id, (BatchState.IN_DOUBT,), BatchState.RELEASED, error=error
+    ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_SENT_UNKNOWN)
     return True

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from crm_sync.store.records import IN_FLIGHT_STATES
 from crm_sync.store.schema import batches, json_dumps, json_loads, leases, runs
+from crm_sync.store.states import IN_FLIGHT_STATES
 
 RUNNING = "running"
 ABANDONED = "abandoned"

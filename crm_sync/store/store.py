@@ -31,10 +31,6 @@ from crm_sync.store.engine import (
 from crm_sync.store.open_batches import OpenBatchStore
 from crm_sync.store.operator import OperatorQueries
 from crm_sync.store.records import (
-    IN_DOUBT,
-    PLANNED,
-    SENDING,
-    SUBMITTED,
     Batch,
     ContactOutcome,
     LedgerRow,
@@ -46,6 +42,7 @@ from crm_sync.store.replaying import WriteBackQueries
 from crm_sync.store.results_api import ResultMethods
 from crm_sync.store.rows import load_batches, load_ledger_row, load_webhook_events
 from crm_sync.store.schema import batches, migrate
+from crm_sync.store.states import BatchState
 
 
 class Store(OperatorQueries, ResultMethods, WriteBackQueries):
@@ -167,7 +164,7 @@ class Store(OperatorQueries, ResultMethods, WriteBackQueries):
 
     def planned_batches(self, source: str | None = None) -> list[Batch]:
         """Batches planned but not yet sending (left by a stopped run), with contacts."""
-        where = batches.c.state == PLANNED
+        where = batches.c.state == BatchState.PLANNED
         if source is not None:
             where = where & (batches.c.source == source)
         result: list[Batch] = self._read(lambda c, _now: load_batches(c, where))
@@ -179,7 +176,7 @@ class Store(OperatorQueries, ResultMethods, WriteBackQueries):
         return bool(
             self._write(
                 lambda c, now: transitions.transition(
-                    c, now, batch_id, (PLANNED,), SENDING, owner=owner
+                    c, now, batch_id, (BatchState.PLANNED,), BatchState.SENDING, owner=owner
                 )
             )
         )
@@ -240,7 +237,7 @@ class Store(OperatorQueries, ResultMethods, WriteBackQueries):
         return bool(
             self._write(
                 lambda c, now: transitions.transition(
-                    c, now, batch_id, (SENDING,), IN_DOUBT, error=error
+                    c, now, batch_id, (BatchState.SENDING,), BatchState.IN_DOUBT, error=error
                 )
             )
         )
@@ -326,7 +323,7 @@ class Store(OperatorQueries, ResultMethods, WriteBackQueries):
 
     def submitted_batches(self, source: str | None = None) -> list[Batch]:
         """Batches waiting for their result (without contacts), oldest first."""
-        where = batches.c.state == SUBMITTED
+        where = batches.c.state == BatchState.SUBMITTED
         if source is not None:
             where = where & (batches.c.source == source)
         result: list[Batch] = self._read(
@@ -414,7 +411,7 @@ class Store(OperatorQueries, ResultMethods, WriteBackQueries):
     def in_doubt_batches(self) -> list[Batch]:
         """Batches that may have been paid for without an id, with contacts, oldest first."""
         result: list[Batch] = self._read(
-            lambda c, _now: load_batches(c, batches.c.state == IN_DOUBT)
+            lambda c, _now: load_batches(c, batches.c.state == BatchState.IN_DOUBT)
         )
         return result
 

@@ -15,8 +15,6 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, or_, select, update
 
 from crm_sync.store.records import (
-    FAILED,
-    IN_DOUBT,
     OUTCOME_API_REJECTED,
     OUTCOME_IN_DOUBT_RELEASED,
     OUTCOME_INVALID_INPUT,
@@ -25,17 +23,12 @@ from crm_sync.store.records import (
     OUTCOME_NOT_SENT,
     OUTCOME_RETRY,
     OUTCOME_SPLIT,
-    PLANNED,
-    RECEIVED,
-    RELEASED,
-    SENDING,
-    SUBMITTED,
-    WRITTEN,
     Batch,
     ContactOutcome,
 )
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, json_dumps, json_loads, ledger
+from crm_sync.store.states import BatchState
 
 STALE_SENDING_ERROR = "found in sending after a restart: the POST may have reached the API"
 
@@ -44,8 +37,8 @@ def transition(
     conn: Connection,
     now: datetime,
     batch_id: str,
-    expected: Sequence[str],
-    new_state: str,
+    expected: Sequence[BatchState],
+    new_state: BatchState,
     *conditions: Any,
     **values: Any,
 ) -> bool:
@@ -81,7 +74,14 @@ def free_contacts(
 
 def mark_failed(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
     """planned|sending -> failed (the API refused the POST before any work); frees contacts."""
-    if not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=error):
+    if not transition(
+        conn,
+        now,
+        batch_id,
+        (BatchState.PLANNED, BatchState.SENDING),
+        BatchState.FAILED,
+        error=error,
+    ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_API_REJECTED)
     return True
@@ -94,7 +94,14 @@ def release_unsent(conn: Connection, now: datetime, batch_id: str, reason: str) 
     after every retry, connection refused, credentials or credits refused) or abandoned on a
     stop before the request left. Its contacts get no cooldown: the next run sends them.
     """
-    if not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=f"not sent: {reason}"):
+    if not transition(
+        conn,
+        now,
+        batch_id,
+        (BatchState.PLANNED, BatchState.SENDING),
+        BatchState.FAILED,
+        error=f"not sent: {reason}",
+    ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
     return True
@@ -119,7 +126,14 @@ def split_batch(
     its claim started. None if the batch was no longer planned or sending.
     """
     row = conn.execute(select(batches).where(batches.c.id == batch_id)).first()
-    if row is None or not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=error):
+    if row is None or not transition(
+        conn,
+        now,
+        batch_id,
+        (BatchState.PLANNED, BatchState.SENDING),
+        BatchState.FAILED,
+        error=error,
+    ):
         return None
     old = row._mapping
     items = {
@@ -138,7 +152,7 @@ def split_batch(
             batches.insert().values(
                 id=new_id,
                 source=old["source"],
-                state=PLANNED,
+                state=BatchState.PLANNED,
                 name=name.replace("{batch_id}", new_id).replace("{contacts}", str(len(members)))[
                     :200
                 ],
@@ -214,7 +228,14 @@ def mark_unreadable(conn: Connection, now: datetime, batch_id: str, error: str) 
     for it, so it is not asked again at once.
     """
     if not transition(
-        conn, now, batch_id, (SUBMITTED,), FAILED, error=error, claim_owner=None, claim_until=None
+        conn,
+        now,
+        batch_id,
+        (BatchState.SUBMITTED,),
+        BatchState.FAILED,
+        error=error,
+        claim_owner=None,
+        claim_until=None,
     ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_MALFORMED, error)
@@ -223,7 +244,9 @@ def mark_unreadable(conn: Connection, now: datetime, batch_id: str, error: str) 
 
 def release_planned(conn: Connection, now: datetime, batch_id: str) -> bool:
     """planned -> failed "not sent" (deadline or shutdown); contacts freed as if never asked."""
-    if not transition(conn, now, batch_id, (PLANNED,), FAILED, error="not sent"):
+    if not transition(
+        conn, now, batch_id, (BatchState.PLANNED,), BatchState.FAILED, error="not sent"
+    ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
     return True
@@ -257,13 +280,19 @@ def recover_stale_sending(
     if source is not None:
         conditions.append(batches.c.source == source)
     candidates = conn.execute(
-        select(batches.c.id).where(batches.c.state == SENDING, *conditions)
+        select(batches.c.id).where(batches.c.state == BatchState.SENDING, *conditions)
     ).scalars()
     return [
         batch_id
         for batch_id in list(candidates)
         if transition(
-            conn, now, batch_id, (SENDING,), IN_DOUBT, *conditions, error=STALE_SENDING_ERROR
+            conn,
+            now,
+            batch_id,
+            (BatchState.SENDING,),
+            BatchState.IN_DOUBT,
+            *conditions,
+            error=STALE_SENDING_ERROR,
         )
     ]
 
@@ -271,10 +300,12 @@ def recover_stale_sending(
 def release_in_doubt(conn: Connection, now: datetime, older_than: timedelta) -> list[str]:
     """in_doubt batches older than `older_than` -> released, contacts freed; the ids released."""
     old = batches.c.state_changed_at <= now - older_than
-    candidates = conn.execute(select(batches.c.id).where(batches.c.state == IN_DOUBT, old))
+    candidates = conn.execute(
+        select(batches.c.id).where(batches.c.state == BatchState.IN_DOUBT, old)
+    )
     released = []
     for batch_id in list(candidates.scalars()):
-        if transition(conn, now, batch_id, (IN_DOUBT,), RELEASED, old):
+        if transition(conn, now, batch_id, (BatchState.IN_DOUBT,), BatchState.RELEASED, old):
             free_contacts(conn, now, batch_id, OUTCOME_IN_DOUBT_RELEASED)
             released.append(batch_id)
     return released
@@ -288,8 +319,8 @@ def mark_submitted(
         conn,
         now,
         batch_id,
-        (SENDING, IN_DOUBT),
-        SUBMITTED,
+        (BatchState.SENDING, BatchState.IN_DOUBT),
+        BatchState.SUBMITTED,
         enrichment_id=enrichment_id,
         submitted_at=now,
         next_poll_at=next_poll_at,
@@ -304,8 +335,8 @@ def mark_written(conn: Connection, now: datetime, batch_id: str, owner: str) -> 
         conn,
         now,
         batch_id,
-        (RECEIVED,),
-        WRITTEN,
+        (BatchState.RECEIVED,),
+        BatchState.WRITTEN,
         batches.c.claim_owner == owner,
         written_at=now,
         claim_owner=None,
