@@ -20,6 +20,7 @@ from crm_sync.store.records import Batch, EarlyResult
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batches, early_results, upsert, webhook_events
 from crm_sync.store.states import BatchState, StoreOutcome
+from crm_sync.store.transitions import to_submitted
 
 
 def store_result(
@@ -142,6 +143,20 @@ def attach_early(conn: Connection, now: datetime, enrichment_id: str) -> str | N
             .values(attached_batch_id=batch_id, attached_at=now)
         )
     return outcome
+
+
+def mark_submitted(
+    conn: Connection, now: datetime, batch_id: str, enrichment_id: str, *, next_poll_at: datetime
+) -> bool:
+    """sending -> submitted with the API's id (also from in_doubt: a late answer is kept).
+
+    A result kept for that id (its webhook came before the POST's answer) is attached in
+    the same transaction: the batch goes straight on to `received`.
+    """
+    moved = to_submitted(conn, now, batch_id, enrichment_id, next_poll_at)
+    if moved:
+        attach_early(conn, now, enrichment_id)
+    return moved
 
 
 def known_early_ids(conn: Connection, _now: datetime) -> list[str]:
@@ -277,7 +292,7 @@ def claim_received(
     owner: str,
     limit: int,
     lease: timedelta,
-    source: str | None,
+    source: str | None = None,
 ) -> list[Batch]:
     """Received batches claimed for write-back by `owner`."""
     eligible = [batches.c.state == BatchState.RECEIVED]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from crm_sync.store.operation import Work, lookup, write
 from crm_sync.store.schema import batch_contacts, batches, contact_results
 from crm_sync.store.states import AWAITING_RESULT_STATES, BatchState, StoreOutcome
 
@@ -28,7 +29,9 @@ class ContactResult:
     raw_item: str
 
 
-def store_one(conn: Connection, now: datetime, batch_id: str, record_id: str, raw_item: str) -> str:
+def store_one(
+    conn: Connection, now: datetime, batch_id: str, record_id: str, raw_item: str
+) -> StoreOutcome:
     """Keep `raw_item` for a contact of an open batch: "stored", "duplicate" or "unknown"."""
     member = conn.execute(
         select(batches.c.state)
@@ -138,38 +141,15 @@ def items_of(conn: Connection, batch_id: str) -> list[str]:
 class ContactResults:
     """The store's per-contact results, each method one transaction."""
 
-    def __init__(
-        self,
-        write: Callable[[Callable[[Connection, datetime], Any]], Any],
-        read: Callable[[Callable[[Connection, datetime], Any]], Any],
-    ) -> None:
+    def __init__(self, write: Callable[[Work], Any], read: Callable[[Work], Any]) -> None:
         self._write = write
         self._read = read
 
-    def store(self, batch_id: str, record_id: str, raw_item: str) -> str:
-        """Keep one contact's result: "stored", "duplicate" or "unknown"."""
-        return str(self._write(lambda c, now: store_one(c, now, batch_id, record_id, raw_item)))
-
-    def claim_pending(self, *, owner: str, limit: int, lease: timedelta) -> list[ContactResult]:
-        """Unwritten results claimed for `owner`."""
-        result: list[ContactResult] = self._write(
-            lambda c, now: claim_pending(c, now, owner=owner, limit=limit, lease=lease)
-        )
-        return result
-
-    def mark_written(self, batch_id: str, record_ids: Sequence[str]) -> None:
-        """Those contacts' results are settled."""
-        self._write(lambda c, now: mark_written(c, now, batch_id, record_ids))
-
-    def settled_batches(self) -> list[str]:
-        """Submitted batches whose every contact is settled by per-contact results."""
-        result: list[str] = self._read(lambda c, _now: settled_batches(c))
-        return result
-
-    def items(self, batch_id: str) -> list[str]:
-        """Every stored item of a batch, oldest first."""
-        result: list[str] = self._read(lambda c, _now: items_of(c, batch_id))
-        return result
+    store = write(store_one)
+    claim_pending = write(claim_pending)
+    mark_written = write(mark_written)
+    settled_batches = lookup(settled_batches)
+    items = lookup(items_of)
 
 
 __all__ = ["ContactResult", "ContactResults"]

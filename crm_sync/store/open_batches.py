@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from crm_sync.store.collecting import _claim as claim_batches
+from crm_sync.store.operation import Work, lookup, write
 from crm_sync.store.planning import _claim as claim_contacts
 from crm_sync.store.records import OUTCOME_NOT_SENT, Batch, PlannedContact
 from crm_sync.store.rows import load_batches
@@ -295,9 +296,6 @@ def settled_since(conn: Connection, since: datetime) -> list[SettledContact]:
     ]
 
 
-Work = Callable[[Connection, datetime], Any]
-
-
 class OpenBatchStore:
     """The functions above bound to a Store's transactions (`store.open_batches`)."""
 
@@ -305,91 +303,15 @@ class OpenBatchStore:
         self._write = write
         self._read = read
 
-    def get(self, source: str) -> Batch | None:
-        """The source's open batch with its contacts."""
-        found: Batch | None = self._read(lambda c, _now: open_batch(c, source))
-        return found
-
-    def join(
-        self,
-        *,
-        source: str,
-        owner: str,
-        run_id: str,
-        contacts: Sequence[PlannedContact],
-        created: Mapping[str, datetime],
-        capacity: int,
-    ) -> list[str]:
-        """Claim contacts for the source's open batch, up to `capacity` in it; ids joined."""
-        joined: list[str] = self._write(
-            lambda c, now: join(
-                c,
-                now,
-                source=source,
-                owner=owner,
-                run_id=run_id,
-                contacts=contacts,
-                created=created,
-                capacity=capacity,
-            )
-        )
-        return joined
-
-    def oldest_waiting(self, batch_id: str) -> datetime | None:
-        found: datetime | None = self._read(lambda c, _now: oldest_waiting(c, batch_id))
-        return found
-
-    def seal(
-        self, batch_id: str, *, keep: Sequence[str], reserved_credits: int, name: str, owner: str
-    ) -> Batch | None:
-        """open -> planned with `keep` only; None when nothing is kept (the batch is dropped)."""
-        sealed: Batch | None = self._write(
-            lambda c, now: seal(
-                c,
-                now,
-                batch_id,
-                keep=keep,
-                reserved_credits=reserved_credits,
-                name=name,
-                owner=owner,
-            )
-        )
-        return sealed
-
-    def drop(self, batch_id: str, error: str) -> bool:
-        """open -> failed, every contact given back with no cooldown."""
-        return bool(self._write(lambda c, now: drop(c, now, batch_id, error)))
-
-    def give_back_stale(self, source: str, older_than: timedelta) -> list[str]:
-        """Open batches of `source` older than `older_than` dropped, contacts freed; their ids."""
-        found: list[str] = self._write(lambda c, now: give_back_stale(c, now, source, older_than))
-        return found
-
-    def all_open(self) -> list[OpenBatchInfo]:
-        found: list[OpenBatchInfo] = self._read(lambda c, _now: open_batches(c))
-        return found
-
-    def last_post(self, source: str) -> datetime | None:
-        found: datetime | None = self._read(lambda c, _now: last_fresh_post(c, source))
-        return found
-
-    def claim_due_polls(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
-        """Submitted fresh-lane batches due for a poll, claimed by `owner`."""
-        found: list[Batch] = self._write(
-            lambda c, now: claim_due_polls_fresh(c, now, owner=owner, limit=limit, lease=lease)
-        )
-        return found
-
-    def any_received(self) -> bool:
-        return bool(self._read(lambda c, _now: any_received_fresh(c)))
-
-    def claim_received(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
-        """Received fresh-lane batches claimed for write-back by `owner`."""
-        found: list[Batch] = self._write(
-            lambda c, now: claim_received_fresh(c, now, owner=owner, limit=limit, lease=lease)
-        )
-        return found
-
-    def settled_since(self, since: datetime) -> list[SettledContact]:
-        found: list[SettledContact] = self._read(lambda c, _now: settled_since(c, since))
-        return found
+    get = lookup(open_batch)
+    join = write(join)
+    oldest_waiting = lookup(oldest_waiting)
+    seal = write(seal)
+    drop = write(drop)
+    give_back_stale = write(give_back_stale)
+    all_open = lookup(open_batches)
+    last_post = lookup(last_fresh_post)
+    claim_due_polls = write(claim_due_polls_fresh)
+    any_received = lookup(any_received_fresh)
+    claim_received = write(claim_received_fresh)
+    settled_since = lookup(settled_since)

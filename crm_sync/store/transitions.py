@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from crm_sync.store.records import (
     OUTCOME_API_REJECTED,
-    OUTCOME_IN_DOUBT_RELEASED,
     OUTCOME_INVALID_INPUT,
     OUTCOME_MALFORMED,
     OUTCOME_NO_RESULT,
@@ -29,8 +28,6 @@ from crm_sync.store.records import (
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, json_dumps, json_loads, ledger
 from crm_sync.store.states import BatchState
-
-STALE_SENDING_ERROR = "found in sending after a restart: the POST may have reached the API"
 
 
 def transition(
@@ -70,6 +67,11 @@ def free_contacts(
         .where(batch_contacts.c.batch_id == batch_id, batch_contacts.c.outcome.is_(None))
         .values(outcome=outcome, outcome_detail=detail)
     )
+
+
+def mark_sending(conn: Connection, now: datetime, batch_id: str, owner: str) -> bool:
+    """planned -> sending, taken by `owner`: only the caller that gets True may POST."""
+    return transition(conn, now, batch_id, (BatchState.PLANNED,), BatchState.SENDING, owner=owner)
 
 
 def mark_failed(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
@@ -252,66 +254,7 @@ def release_planned(conn: Connection, now: datetime, batch_id: str) -> bool:
     return True
 
 
-def recover_stale_sending(
-    conn: Connection,
-    now: datetime,
-    *,
-    owner: str | None,
-    older_than: timedelta | None,
-    source: str | None = None,
-    exclude_owner: str | None = None,
-) -> list[str]:
-    """sending batches of a dead process -> in_doubt; the ids moved by this call.
-
-    Picks those sent by `owner` or stuck longer than `older_than` (either matches), or, with
-    only `exclude_owner`, every one not sent by it (the caller holds the source's lease, so any
-    other sender is gone); `source` narrows any of these to one source.
-    """
-    if owner is None and older_than is None and exclude_owner is None:
-        raise ValueError("recover_stale_sending needs owner, older_than or exclude_owner")
-    stale: list[Any] = []
-    if owner is not None:
-        stale.append(batches.c.owner == owner)
-    if older_than is not None:
-        stale.append(batches.c.state_changed_at <= now - older_than)
-    conditions: list[Any] = [or_(*stale)] if stale else []
-    if exclude_owner is not None:
-        conditions.append(batches.c.owner != exclude_owner)
-    if source is not None:
-        conditions.append(batches.c.source == source)
-    candidates = conn.execute(
-        select(batches.c.id).where(batches.c.state == BatchState.SENDING, *conditions)
-    ).scalars()
-    return [
-        batch_id
-        for batch_id in list(candidates)
-        if transition(
-            conn,
-            now,
-            batch_id,
-            (BatchState.SENDING,),
-            BatchState.IN_DOUBT,
-            *conditions,
-            error=STALE_SENDING_ERROR,
-        )
-    ]
-
-
-def release_in_doubt(conn: Connection, now: datetime, older_than: timedelta) -> list[str]:
-    """in_doubt batches older than `older_than` -> released, contacts freed; the ids released."""
-    old = batches.c.state_changed_at <= now - older_than
-    candidates = conn.execute(
-        select(batches.c.id).where(batches.c.state == BatchState.IN_DOUBT, old)
-    )
-    released = []
-    for batch_id in list(candidates.scalars()):
-        if transition(conn, now, batch_id, (BatchState.IN_DOUBT,), BatchState.RELEASED, old):
-            free_contacts(conn, now, batch_id, OUTCOME_IN_DOUBT_RELEASED)
-            released.append(batch_id)
-    return released
-
-
-def mark_submitted(
+def to_submitted(
     conn: Connection, now: datetime, batch_id: str, enrichment_id: str, next_poll_at: datetime
 ) -> bool:
     """sending (or in_doubt, when a slow answer arrives after all) -> submitted."""
@@ -329,7 +272,7 @@ def mark_submitted(
     )
 
 
-def mark_written(conn: Connection, now: datetime, batch_id: str, owner: str) -> bool:
+def mark_written(conn: Connection, now: datetime, batch_id: str, *, owner: str) -> bool:
     """received -> written by the claim holder; contacts without an outcome are freed."""
     moved = transition(
         conn,

@@ -125,9 +125,9 @@ def test_lease_holder_and_steal(store: Store, clock: FakeClock) -> None:
     assert store.lease_holder("l") is None
     store.acquire_lease("l", "host:1:a", TTL)
     assert store.lease_holder("l") == "host:1:a"
-    assert not store.steal_lease("l", "someone-else", "host:2:b", TTL)
-    assert store.steal_lease("l", "host:1:a", "host:2:b", TTL)
-    assert not store.steal_lease("l", "host:1:a", "host:3:c", TTL)
+    assert not store.steal_lease("l", holder="someone-else", owner="host:2:b", ttl=TTL)
+    assert store.steal_lease("l", holder="host:1:a", owner="host:2:b", ttl=TTL)
+    assert not store.steal_lease("l", holder="host:1:a", owner="host:3:c", ttl=TTL)
     assert store.lease_holder("l") == "host:2:b"
     clock.advance(minutes=2)
     assert store.lease_holder("l") is None
