@@ -1,8 +1,9 @@
 """Builds the engine's collaborators from a validated config, and closes them afterwards.
 
 One clock is built here (`build_clock`) and handed to everything that reads the time: the
-store, the pipeline context (and through it the scheduler, health and status), so cooldowns,
-the per-day budget's day start, leases and durations all agree on what "now" is.
+store, the enrichment client, the pipeline context (and through it the scheduler, health and
+status), so cooldowns, the per-day budget's day start, leases, backoff and durations all agree
+on what "now" is.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ def open_context(
     """A ready Context: store opened (schema migrated), API client, one connector per source.
 
     `webhook=True` gives the API the configured public URL so results are pushed to us. The
-    store and the context share `clock` (the real one unless given).
+    store, the client and the context share `clock` (the real one unless given).
     """
     from crm_sync.enrichment.client import EnrichmentClient
     from crm_sync.store.opening import open_configured_store
 
     clock = clock or build_clock()
     store = open_configured_store(config.state, clock=clock)
-    client = EnrichmentClient.from_config(config.enrichment)
+    client = EnrichmentClient.from_config(config.enrichment, clock=clock)
     connectors: dict[str, Connector] = {}
     try:
         for source in config.sources:
