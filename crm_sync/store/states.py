@@ -3,11 +3,13 @@
 Both are `StrEnum`s whose values are the strings the database has always held, so rows written
 before and after read the same and no migration is needed; a member compares equal to its string.
 
-    open -> planned -> sending -> submitted -> received -> written
-                          |           ^  \\-> failed (unreadable result)
-                          v           |
-                       in_doubt ------+ (a late answer)   in_doubt -> released | failed
-    planned | sending -> failed (refused, not sent)
+    open      -> planned (sealed) | failed (dropped)
+    planned   -> sending | failed (refused, split or never sent)
+    sending   -> submitted | in_doubt (no answer, or found after a crash) | failed
+    submitted -> received | failed (its result stayed unreadable)
+    received  -> written
+    in_doubt  -> submitted (a late answer) | released (after hours, or "sent" by hand)
+                 | failed ("not sent" by hand)
 """
 
 from __future__ import annotations
