@@ -31,7 +31,6 @@ def test_a_day_on_the_one_clock_ends_both_the_cooldown_and_the_budget_day(
     config = make_config(tmp_path, sources=[SOURCE])
     with open_context(config, clock=clock) as ctx:
         assert ctx.store.clock is ctx.clock is clock
-        assert ctx.client._clock is clock  # the client backs off and paces on it too
         source = ctx.source_config("hs")
         planned = [PlannedContact("c1", ("contact.emails",), {"custom": {"crm_id": "c1"}})]
         batch = ctx.store.plan_batch(
