@@ -18,7 +18,7 @@ import yaml
 from crm_sync.cli import main
 from crm_sync.errors import RunFailed
 from crm_sync.pipeline.cycle import run_cycle
-from crm_sync.sandbox.salesforce_keys import generate_key_pair
+from crm_sync.sandbox.salesforce.keys import generate_key_pair
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.pipeline.conftest import context, make_config
 

@@ -12,7 +12,7 @@ from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
 from crm_sync.config import SourceConfig
 from crm_sync.sandbox.salesforce import SalesforceEmulator
-from crm_sync.sandbox.salesforce_data import make_id
+from crm_sync.sandbox.salesforce.data import make_id
 from crm_sync.sandbox.server import BackgroundServer
 
 FIELDS = {"email": "Email", "phone": "MobilePhone"}

@@ -19,8 +19,8 @@ from connectors.salesforce_settings import (
     SalesforceSettings,
 )
 from crm_sync.errors import AuthError, ConfigError, NotFoundError
-from crm_sync.sandbox.salesforce_keys import generate_key_pair, public_key_pem, sandbox_key_pair
-from crm_sync.sandbox.salesforce_oauth import OAuthApp
+from crm_sync.sandbox.salesforce.keys import generate_key_pair, public_key_pem, sandbox_key_pair
+from crm_sync.sandbox.salesforce.oauth import OAuthApp
 from tests.support.salesforce import Org
 
 PASSWORD = {

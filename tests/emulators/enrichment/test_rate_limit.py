@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from crm_sync.sandbox.enrichment_records import max_in_window
+from crm_sync.sandbox.enrichment.records import max_in_window
 from tests.emulators.enrichment.conftest import FakeClock, bulk
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.hubspot_search import SearchError, parse_search
+from crm_sync.sandbox.hubspot.search import SearchError, parse_search
 from crm_sync.sandbox.server import BackgroundServer
 from tests.support.hubspot import TOKEN, FakeClock, person
 

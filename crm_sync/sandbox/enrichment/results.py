@@ -17,8 +17,8 @@ from crm_sync.enrichment.models import (
     FIELD_WORK_EMAIL,
     EnrichmentStatus,
 )
-from crm_sync.sandbox.enrichment_records import identity_key
-from crm_sync.sandbox.enrichment_validation import ValidContact
+from crm_sync.sandbox.enrichment.records import identity_key
+from crm_sync.sandbox.enrichment.validation import ValidContact
 from crm_sync.sandbox.people import Truth, truth_for_request
 
 CHARGED_EMAIL_STATUSES = frozenset({"DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL"})

@@ -1,6 +1,6 @@
 """The enrichment emulator's v2 face: v2 bodies in and out, over the same jobs and world.
 
-The emulator works in one internal shape (v1's, as `enrichment_results` builds it); this
+The emulator works in one internal shape (v1's, as `results.py` builds it); this
 module translates at its edge, so a contact gets the same truth through `/api/v1` and
 `/api/v2`. Shapes follow `fullenrich-openapi-v2.yml`; where the spec is silent (the body of a
 `contact_finished` event), `docs/reference/fullenrich-v2-emulator.md` says what we chose.
@@ -23,8 +23,8 @@ from crm_sync.enrichment.wire_v2 import (
     ENRICH_FIELDS_FROM_V2,
     ERROR_CODES_TO_V2,
 )
-from crm_sync.sandbox.enrichment_records import Exchange
-from crm_sync.sandbox.enrichment_validation import ApiFailure, ValidContact
+from crm_sync.sandbox.enrichment.records import Exchange
+from crm_sync.sandbox.enrichment.validation import ApiFailure, ValidContact
 
 _WEBHOOK = re.compile(r"^https?://[^\s/]+(?:/\S*)?$", re.I)
 _RENAMED_ITEM_KEYS = {"first_name": "firstname", "last_name": "lastname"}

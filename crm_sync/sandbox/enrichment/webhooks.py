@@ -11,7 +11,7 @@ import httpx
 
 from crm_sync.enrichment.signature import SIGNATURE_HEADER, sign
 from crm_sync.logs import get_logger
-from crm_sync.sandbox.enrichment_records import WebhookAttempt
+from crm_sync.sandbox.enrichment.records import WebhookAttempt
 
 log = get_logger(component="sandbox.enrichment.webhooks")
 

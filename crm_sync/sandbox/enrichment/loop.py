@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from crm_sync.sandbox.enrichment_records import Faults, WebhookAttempt
-from crm_sync.sandbox.enrichment_styles import SLOW_POST_WAIT_SECONDS
-from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
+from crm_sync.sandbox.enrichment.records import Faults, WebhookAttempt
+from crm_sync.sandbox.enrichment.styles import SLOW_POST_WAIT_SECONDS
+from crm_sync.sandbox.enrichment.webhooks import DeliveryPolicy, deliver
 
 
 class EmulatorLoop:

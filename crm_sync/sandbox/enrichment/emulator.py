@@ -1,6 +1,6 @@
 """A local emulator of the FullEnrich / DeepEnrich API (a Starlette ASGI app).
 
-Mounted at `/api/v1` and `/api/v2` (v2 translated at the edge by `enrichment_v2.py`, over the
+Mounted at `/api/v1` and `/api/v2` (v2 translated at the edge by `v2.py`, over the
 same jobs and world). Each call passes, in order: fault injection (`faults.error_rate`:
 500/502/503 before any work), bearer auth (401), the rate limit (429), then the endpoint;
 `faults.latency` is slept after the work, just before answering (so a client that times out on
@@ -9,7 +9,7 @@ a POST still created the job, as in life).
 Rate limit choice: a sliding window over every authenticated call; a call refused with 429
 does not take a slot (so a client that keeps hammering recovers as soon as the window slides).
 
-Jobs complete in an asyncio task on the server loop (`enrichment_loop.py`): CREATED,
+Jobs complete in an asyncio task on the server loop (`loop.py`): CREATED,
 IN_PROGRESS after a quarter of `completion_delay`, then a terminal status. Counters are
 guarded by a lock: tests read them from their own thread while the app runs in the server's.
 """
@@ -34,9 +34,9 @@ from starlette.routing import Mount, Route
 
 from crm_sync.enrichment.models import EnrichmentStatus
 from crm_sync.enrichment.wire import dialect_for
-from crm_sync.sandbox.enrichment_jobs import Job, json_bytes, submission
-from crm_sync.sandbox.enrichment_loop import EmulatorLoop
-from crm_sync.sandbox.enrichment_records import (
+from crm_sync.sandbox.enrichment.jobs import Job, json_bytes, submission
+from crm_sync.sandbox.enrichment.loop import EmulatorLoop
+from crm_sync.sandbox.enrichment.records import (
     CallRecord,
     Exchange,
     Faults,
@@ -44,9 +44,9 @@ from crm_sync.sandbox.enrichment_records import (
     WebhookAttempt,
     max_in_window,
 )
-from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
-from crm_sync.sandbox.enrichment_styles import AnswerStyles
-from crm_sync.sandbox.enrichment_v2 import (
+from crm_sync.sandbox.enrichment.results import empty_datas, result_object, settle
+from crm_sync.sandbox.enrichment.styles import AnswerStyles
+from crm_sync.sandbox.enrichment.v2 import (
     CONTACT_EVENT_STYLES,
     body_in,
     result_to_v2,
@@ -54,8 +54,8 @@ from crm_sync.sandbox.enrichment_v2 import (
     v2_bodies,
     v2_guard,
 )
-from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
-from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy
+from crm_sync.sandbox.enrichment.validation import ApiFailure, validate_bulk
+from crm_sync.sandbox.enrichment.webhooks import DeliveryPolicy
 
 __all__ = [
     "AnswerStyles",

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 import jwt
 
-from crm_sync.sandbox.salesforce_keys import public_key_pem, sandbox_key_pair
+from crm_sync.sandbox.salesforce.keys import public_key_pem, sandbox_key_pair
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 180  # seconds

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_sync.enrichment.models import EnrichmentStatus
-from crm_sync.sandbox.enrichment_records import SubmittedContact, identity_key
-from crm_sync.sandbox.enrichment_validation import ValidBulk, ValidContact
+from crm_sync.sandbox.enrichment.records import SubmittedContact, identity_key
+from crm_sync.sandbox.enrichment.validation import ValidBulk, ValidContact
 
 
 def json_bytes(body: dict[str, Any]) -> bytes:
