@@ -32,8 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from crm_sync.enrichment.models import EnrichmentStatus
-from crm_sync.enrichment.wire import dialect_for
+from crm_sync.sandbox.enrichment.facts import JobStatus
 from crm_sync.sandbox.enrichment.jobs import Job, json_bytes, submission
 from crm_sync.sandbox.enrichment.loop import EmulatorLoop
 from crm_sync.sandbox.enrichment.records import (
@@ -180,20 +179,20 @@ class EnrichmentEmulator(EmulatorLoop):
             times = [c.at for c in self.calls if c.counted]
         return max_in_window(times, self.rate_limit_window if window is None else window)
 
-    def result_body(self, enrichment_id: str) -> dict[str, Any]:
-        """The result object exactly as GET (and the webhook) send it; KeyError if unknown."""
+    def result_body(self, enrichment_id: str, dialect: str | None = None) -> dict[str, Any]:
+        """The result object as GET through `dialect` (default: the job's own, as its webhook)
+        sends it; KeyError if unknown."""
         with self._lock:
             job = self._jobs[enrichment_id]
-            if job.body is not None:
-                parsed: dict[str, Any] = json.loads(job.body)
+            body = job.v1_body if dialect == "v1" else job.body
+            if body is not None:
+                parsed: dict[str, Any] = json.loads(body)
                 return parsed
             return job.pending_body()
 
     def internal_result(self, enrichment_id: str) -> dict[str, Any]:
-        """The result in the internal (v1) shape, whatever dialect the job speaks."""
-        with self._lock:
-            dialect = self._jobs[enrichment_id].dialect
-        return dialect_for(dialect).to_internal(self.result_body(enrichment_id))
+        """The result in v1's shape (the emulator's own), whatever version created the job."""
+        return self.result_body(enrichment_id, "v1")
 
     def webhooks_pending(self) -> int:
         """Deliveries scheduled and not yet over (delivered, given up, or dropped)."""
@@ -341,9 +340,9 @@ class EnrichmentEmulator(EmulatorLoop):
             job = self._jobs.get(request.path_params["enrichment_id"])
             if job is None or job.expired:
                 raise NOT_FOUND
-            if job.body is not None:
-                status = 402 if job.status is EnrichmentStatus.CREDITS_INSUFFICIENT else 200
-                answer = body_in(dialect, job.dialect, job.body, job.request.contacts)
+            answer = body_in(dialect, job)
+            if answer is not None:
+                status = 402 if job.status is JobStatus.CREDITS_INSUFFICIENT else 200
                 return Response(answer, status, media_type="application/json")
             if force:  # nothing is charged until the job ends, so nothing is known yet
                 datas = empty_datas(job.request.contacts)
@@ -362,8 +361,8 @@ class EnrichmentEmulator(EmulatorLoop):
     async def _run(self, job: Job) -> None:
         await asyncio.sleep(self.completion_delay / 4)
         with self._lock:
-            if job.status is EnrichmentStatus.CREATED:
-                job.status = EnrichmentStatus.IN_PROGRESS
+            if job.status is JobStatus.CREATED:
+                job.status = JobStatus.IN_PROGRESS
         await asyncio.sleep(self.completion_delay * 3 / 4)
         self._complete(job, from_runner=True)
 
@@ -373,7 +372,7 @@ class EnrichmentEmulator(EmulatorLoop):
             if job.body is not None:
                 return
             if canceled:
-                status, credits = EnrichmentStatus.CANCELED, 0
+                status, credits = JobStatus.CANCELED, 0
                 datas = empty_datas(job.request.contacts)
             else:
                 outcome = settle(job.request.contacts, self.balance)
@@ -382,15 +381,15 @@ class EnrichmentEmulator(EmulatorLoop):
                 self.credits_charged += credits
             job.status = status
             result = result_object(job.id, job.request.name, status, credits, datas)
+            job.v1_body = json_bytes({**result, "datas": self.styles.shape_datas(datas)})
+            job.body = job.v1_body
             events: list[tuple[str, bytes, bool]] = []
             if job.dialect == "v2":  # converted first: the answer styles shape the wire items
                 style = self.contact_event_style
                 result, contacts = v2_bodies(result, job.request.contacts, job.contact_url, style)
                 events = [(url, json_bytes(event), False) for url, event in contacts]
                 result["data"] = self.styles.shape_datas(result.get("data", []), "v2")
-            else:
-                result["datas"] = self.styles.shape_datas(datas)
-            job.body = json_bytes(result)
+                job.body = json_bytes(result)
             runner = job.task
         if runner is not None and not from_runner:
             self._call_on_loop(runner.cancel)

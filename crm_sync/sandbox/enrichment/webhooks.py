@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from crm_sync.enrichment.signature import SIGNATURE_HEADER, sign
 from crm_sync.logs import get_logger
+from crm_sync.sandbox.enrichment.facts import SIGNATURE_HEADER, signature
 from crm_sync.sandbox.enrichment.records import WebhookAttempt
 
 log = get_logger(component="sandbox.enrichment.webhooks")
@@ -38,7 +38,7 @@ async def deliver(
 
     `dropped()` is read before each attempt so a test can switch delivery off mid-way.
     """
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, api_key)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(body, api_key)}
     async with httpx.AsyncClient(timeout=policy.timeout, trust_env=False) as client:
         for attempt in range(1, policy.max_retries + 2):
             if dropped():
