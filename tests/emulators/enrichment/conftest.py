@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
-from crm_sync.sandbox.server import BackgroundServer
 
 KEY = "sandbox-enrichment-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
