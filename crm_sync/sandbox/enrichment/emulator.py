@@ -21,7 +21,6 @@ import hmac
 import json
 import random
 import threading
-import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.sandbox.enrichment.facts import JobStatus
 from crm_sync.sandbox.enrichment.jobs import Job, json_bytes, submission
 from crm_sync.sandbox.enrichment.loop import EmulatorLoop
@@ -106,7 +106,7 @@ class EnrichmentEmulator(EmulatorLoop):
         record_exchanges: bool = False,
         strict_input: bool = True,
         seed: int = 0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if in_progress_style not in IN_PROGRESS_STYLES:
             raise ValueError(f"in_progress_style must be one of {IN_PROGRESS_STYLES}")
@@ -251,11 +251,11 @@ class EnrichmentEmulator(EmulatorLoop):
     async def _dispatch(self, request: Request, handler: Handler) -> tuple[Response, float, bool]:
         fault = self._roll_fault()
         if fault is not None:
-            return fault, self.clock(), False
+            return fault, self.clock.monotonic(), False
         try:
             self._authenticate(request.headers.get("authorization"))
         except ApiFailure as failure:
-            return _error(failure), self.clock(), False
+            return _error(failure), self.clock.monotonic(), False
         admitted, at = self._admit()
         if not admitted:
             return _error(RATE_LIMITED), at, False
@@ -286,7 +286,7 @@ class EnrichmentEmulator(EmulatorLoop):
     def _admit(self) -> tuple[bool, float]:
         """Take a slot of the sliding window, or refuse without taking one."""
         with self._lock:
-            now = self.clock()
+            now = self.clock.monotonic()
             while self._window and self._window[0] <= now - self.rate_limit_window:
                 self._window.popleft()
             if len(self._window) >= self.rate_limit_calls:
@@ -321,7 +321,7 @@ class EnrichmentEmulator(EmulatorLoop):
             name_items=not self.strict_input,
         )
         job = Job(id=str(uuid.uuid4()), request=bulk, dialect=dialect, contact_url=contact_url)
-        now = self.clock()
+        now = self.clock.monotonic()
         with self._lock:
             self._jobs[job.id] = job
             self.submitted.extend(submission(job.id, c, now) for c in bulk.contacts)

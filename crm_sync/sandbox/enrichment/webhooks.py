@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.logs import get_logger
 from crm_sync.sandbox.enrichment.facts import SIGNATURE_HEADER, signature
 from crm_sync.sandbox.enrichment.records import WebhookAttempt
@@ -32,7 +32,7 @@ async def deliver(
     policy: DeliveryPolicy,
     record: Callable[[WebhookAttempt], None],
     dropped: Callable[[], bool],
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> bool:
     """POST `body` to `url` until a 2xx answer or the retries run out; True when delivered.
 
@@ -50,7 +50,7 @@ async def deliver(
                 status = response.status_code
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
-            record(WebhookAttempt(enrichment_id, url, attempt, status, error, clock()))
+            record(WebhookAttempt(enrichment_id, url, attempt, status, error, clock.monotonic()))
             if status is not None and 200 <= status < 300:
                 return True
             log.info(
