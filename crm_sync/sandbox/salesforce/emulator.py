@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import itertools
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.sandbox.people import Person, generate_people
 from crm_sync.sandbox.salesforce.create import create_record
 from crm_sync.sandbox.salesforce.data import (
@@ -93,7 +93,7 @@ class SalesforceEmulator(LoginEndpoints):
         security_token: str = SANDBOX_SECURITY_TOKEN,
         daily_limit: int = 100_000,
         page_size: int = 2000,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         oauth_app: OAuthApp | None = None,
         session_ttl: float | None = None,
     ) -> None:
@@ -131,7 +131,7 @@ class SalesforceEmulator(LoginEndpoints):
 
     def stamp(self) -> str:
         """Now, as Salesforce writes a datetime field."""
-        return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(self.clock()))
+        return self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
     def delete(self, record_id: str) -> None:
         """A record deleted by someone else."""
@@ -283,7 +283,7 @@ class SalesforceEmulator(LoginEndpoints):
         return JSONResponse(results)
 
     def _apply(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        now = self.clock()
+        now = self.clock.now().timestamp()
         stamp = self.stamp()
         self.records[record_id].update(fields, LastModifiedDate=stamp, SystemModstamp=stamp)
         self.writes.append(WriteRecord(now, sobject, record_id, dict(fields)))
