@@ -29,14 +29,12 @@ from starlette.routing import Route
 
 from crm_sync.enrichment.client import EnrichmentClient
 from crm_sync.enrichment.models import (
-    FIELD_PERSONAL_EMAIL,
-    FIELD_PHONE,
-    FIELD_WORK_EMAIL,
     BulkRequest,
     ContactRequest,
 )
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter
 from crm_sync.errors import EnrichmentAuthError, NotFoundError, RateLimited
+from crm_sync.fields import FIELD_PERSONAL_EMAIL, FIELD_PHONE, FIELD_WORK_EMAIL
 from crm_sync.sandbox.enrichment import EnrichmentEmulator, Exchange
 from crm_sync.sandbox.enrichment_validation import valid_domain, valid_linkedin
 from crm_sync.sandbox.people import Person, generate_people
