@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from connectors.base import Connector
 from connectors.registry import build_connector
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.commands.common import add_config_argument, load
 from crm_sync.config import Config, SourceConfig
 from crm_sync.enrichment.client import EnrichmentClient
@@ -147,15 +148,13 @@ def check_store(config: Config) -> CheckLine:
     return CheckLine("state store", True, f"{backend} {shown_url(config.state.url)} {schema}")
 
 
-def check_schedule(config: Config) -> CheckLine:
+def check_schedule(config: Config, clock: Clock = SYSTEM_CLOCK) -> CheckLine:
     """The daemon's trigger as APScheduler reads it, with its next fire time."""
-    from datetime import UTC, datetime
-
     from crm_sync.daemon.scheduler import cycle_trigger
 
     schedule = config.schedule
     trigger = cycle_trigger(schedule)
-    upcoming = trigger.get_next_fire_time(None, datetime.now(UTC))
+    upcoming = trigger.get_next_fire_time(None, clock.now())
     what = (
         f"cron {schedule.cron!r}"
         if schedule.cron
@@ -164,9 +163,9 @@ def check_schedule(config: Config) -> CheckLine:
     return CheckLine("schedule", True, f"{what}, next at {upcoming:%Y-%m-%d %H:%M} UTC")
 
 
-def run_checks(config: Config) -> list[CheckLine]:
+def run_checks(config: Config, clock: Clock = SYSTEM_CLOCK) -> list[CheckLine]:
     """Every check the config calls for, in the order they are printed."""
-    lines = [check_store(config), check_schedule(config), check_enrichment(config)]
+    lines = [check_store(config), check_schedule(config, clock), check_enrichment(config)]
     for source in config.sources:
         if source.enabled:
             lines.extend(check_source(source))
@@ -186,9 +185,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crm_sync.wiring import build_clock
+
     config = load(args)
     configure_logging()
-    lines = run_checks(config)
+    lines = run_checks(config, build_clock())
     for line in lines:
         print(line.render())
     return exit_code(lines)
