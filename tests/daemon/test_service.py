@@ -16,11 +16,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connectors.registry import build_connector
 from crm_sync.daemon.service import Daemon
+from crm_sync.http_server import BackgroundServer
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.people import Person
-from crm_sync.sandbox.server import BackgroundServer
 from crm_sync.store.store import Store
 from tests.daemon.conftest import API_KEY, make_config
 from tests.support.daemon_app import IdleClient, result_payload, seed_submitted_batch, signed

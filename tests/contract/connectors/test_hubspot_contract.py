@@ -10,8 +10,8 @@ from connectors.base import Connector
 from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
 from crm_sync.config import SourceConfig
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.server import BackgroundServer
 
 FIELDS = {"email": "email", "phone": "mobilephone"}
 OPT_OUT = "crm_sync_opt_out"

@@ -11,9 +11,9 @@ from connectors.base import Connector
 from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
 from crm_sync.config import SourceConfig
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.salesforce import SalesforceEmulator
-from crm_sync.sandbox.salesforce_data import make_id
-from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.sandbox.salesforce.data import make_id
 
 FIELDS = {"email": "Email", "phone": "MobilePhone"}
 OPT_OUT = "Enrichment_Opt_Out__c"
