@@ -1,5 +1,11 @@
 """The CRM connector interface: find records missing a field, read them, write field values.
 
+This module is the public surface for connector authors, with `connectors.registry` (the
+`crm_sync.connectors` entry-point group) and `connectors.testing` (the contract suite).
+A connector is given a `SourceSpec` (its source's name, field map, filters, opt-out field and
+settings), never the engine's config model; from the engine it may use only `crm_sync.errors`,
+`crm_sync.logs`, `crm_sync.retry` and `crm_sync.clock` (a test enforces it).
+
 A connector knows nothing of enrichment. It speaks in *logical* fields (`email`, `phone`);
 the source's field map (`fields: {phone: mobilephone}`) tells it which CRM property each one is.
 It translates its library's exceptions at its boundary into `crm_sync.errors` types:
@@ -18,7 +24,23 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from crm_sync.config import SourceConfig
+from crm_sync.clock import SYSTEM_CLOCK, Clock
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """What a connector is told about its source; the engine builds it from its own config.
+
+    `fields` maps logical fields (`email`, `phone`) to the CRM's names; `filters` are in the
+    CRM's own terms (checked by `Connector.validate_filters`); `settings` is the raw `settings:`
+    block (validated by the connector's `settings_model`; it may hold secrets, so no repr).
+    """
+
+    name: str
+    fields: Mapping[str, str]
+    filters: Any = None
+    opt_out_field: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +167,22 @@ class Connector(ABC):
     #: Optional abilities, e.g. INCREMENTAL_SCAN; the engine falls back when one is absent.
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, source: SourceConfig, settings: ConnectorSettings) -> None:
+    def __init__(
+        self, source: SourceSpec, settings: ConnectorSettings, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.source = source
         self.settings = settings
+        self.clock = clock
         self.field_map: Mapping[str, str] = dict(source.fields)
         self.calls = CallCounter()
 
     @classmethod
-    def from_source(cls, source: SourceConfig) -> Connector:
-        """Build a connector from a validated source config."""
-        return cls(source, cls.settings_model.model_validate(source.settings))
+    def from_spec(cls, source: SourceSpec, *, clock: Clock = SYSTEM_CLOCK) -> Connector:
+        """Build a connector for a source whose settings passed `settings_model`.
+
+        A subclass that overrides `__init__` keeps its signature: `(source, settings, *, clock)`.
+        """
+        return cls(source, cls.settings_model.model_validate(dict(source.settings)), clock=clock)
 
     @classmethod
     def validate_filters(cls, filters: Any) -> list[str]:

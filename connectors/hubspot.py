@@ -16,20 +16,19 @@ another contact) or 400 falls back to one PATCH per record, so only the bad reco
 A 400 that refuses the property itself (PROPERTY_DOESNT_EXIST, READ_ONLY_VALUE) is no record's
 fault: every record of the batch gets `FIELD_REFUSED`, with no per-record retries.
 
-Retries are ours, not urllib3's: 429 waits as the body's `policyName` says (ten-secondly: 10 s,
-search secondly: 1 s, DAILY: `QuotaExhausted`), 5xx and connection errors back off; both are
-bounded. A client-side limiter keeps to `requests_per_second`.
+Retries are ours, not urllib3's, through `crm_sync.retry.RetryPolicy` with HubSpot's own
+classification (`hubspot_policy.classify`): 429 waits as the body's `policyName` says
+(ten-secondly: 10 s, search secondly: 1 s, DAILY: `QuotaExhausted`), 5xx and connection errors
+back off; both are bounded. A client-side limiter keeps to `requests_per_second`.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-import urllib3
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
@@ -51,6 +50,7 @@ from connectors.base import (
     Contact,
     FieldUpdate,
     Selection,
+    SourceSpec,
     WriteOutcome,
     WriteStatus,
 )
@@ -58,11 +58,12 @@ from connectors.hubspot_auth import HubSpotAuth
 from connectors.hubspot_fields import API_ERRORS, HubSpotFieldChecks
 from connectors.hubspot_filters import build_groups, validate_filters
 from connectors.hubspot_incremental import iter_changed
-from connectors.hubspot_policy import Throttle, backoff, error_fields, field_refusal, retry_wait
+from connectors.hubspot_policy import Throttle, classify, error_fields, field_refusal
 from connectors.hubspot_settings import HubSpotSettings
-from crm_sync.config import SourceConfig
-from crm_sync.errors import AuthError, CrmSyncError, ServerError
+from crm_sync.clock import SYSTEM_CLOCK, Clock
+from crm_sync.errors import AuthError, CrmSyncError
 from crm_sync.logs import get_logger, scrub
+from crm_sync.retry import Decision, RetryPolicy
 
 __all__ = ["HubSpotConnector", "HubSpotSettings", "Throttle"]
 
@@ -85,14 +86,13 @@ class HubSpotConnector(HubSpotFieldChecks, Connector):
 
     def __init__(
         self,
-        source: SourceConfig,
+        source: SourceSpec,
         settings: ConnectorSettings,
         *,
         client: HubSpot | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__(source, settings)
+        super().__init__(source, settings, clock=clock)
         if not isinstance(settings, HubSpotSettings):
             raise TypeError("HubSpotConnector needs HubSpotSettings")
         self.hs_settings = settings
@@ -104,17 +104,16 @@ class HubSpotConnector(HubSpotFieldChecks, Connector):
         self._batch_api = contacts.batch_api
         self._basic_api = contacts.basic_api
         self._properties_api = self.client.crm.properties.core_api
-        self._sleep = sleep
-        self._throttle = Throttle(settings.requests_per_second, clock, sleep)
+        self._throttle = Throttle(settings.requests_per_second, clock)
+        self._retry = RetryPolicy("hubspot", max_retries=settings.max_retries, clock=clock)
         self.log = get_logger(source=source.name, connector=self.name)
-        self.auth = HubSpotAuth(settings, self.client, clock, self.log, sleep)
+        self.auth = HubSpotAuth(settings, self.client, self.log, clock)
         self.auth.attach(self)
 
     def __repr__(self) -> str:
         return f"HubSpotConnector(source={self.source.name!r})"
 
     # -- configuration ----------------------------------------------------------------------
-    @classmethod
     @classmethod
     def validate_filters(cls, filters: Any) -> list[str]:
         """Problems with a list of HubSpot filter dicts, ANDed into every filter group."""
@@ -149,27 +148,20 @@ class HubSpotConnector(HubSpotFieldChecks, Connector):
         self, kind: str, fn: Callable[[], T], passthrough: frozenset[int] = frozenset()
     ) -> T:
         """Run one API call with our retry policy; ApiException leaves only for `passthrough`."""
-        retries = self.hs_settings.max_retries
-        for attempt in range(retries + 1):
+
+        def attempt_once(_attempt: int) -> T:
             self._throttle.wait()
             self.calls.add(kind)
-            try:
-                with call_log.crm_call("hubspot"):  # DEBUG: each HTTP call the SDK makes
-                    return fn()
-            except API_ERRORS as exc:
-                if exc.status in passthrough:
-                    raise
-                wait = retry_wait(exc, attempt, retries)
-            except urllib3.exceptions.HTTPError as exc:
-                if attempt >= retries:
-                    message = (
-                        f"HubSpot unreachable after {attempt + 1} attempts: {type(exc).__name__}"
-                    )
-                    raise ServerError(message) from None
-                wait = backoff(attempt)
-            self.log.warning("hubspot_retry", kind=kind, attempt=attempt + 1, wait_s=wait)
-            self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            with call_log.crm_call("hubspot", self.clock):  # DEBUG: each HTTP call the SDK makes
+                return fn()
+
+        def judge(outcome: object, attempt: int) -> Decision:
+            return classify(outcome, attempt, api_errors=API_ERRORS, passthrough=passthrough)
+
+        try:
+            return self._retry.run(attempt_once, judge, kind=kind)
+        except CrmSyncError as exc:
+            raise exc from None  # the SDK's exception holds request details: never chain it
 
     # -- search -----------------------------------------------------------------------------
     def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:

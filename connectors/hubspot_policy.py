@@ -1,37 +1,40 @@
-"""How the HubSpot connector paces and retries calls, and what each HubSpot error means.
+"""How the HubSpot connector paces calls, and what each HubSpot error means for a retry.
 
-429: wait as the body's `policyName` says (TEN_SECONDLY_ROLLING 10 s, SECONDLY 1 s), DAILY is
-`QuotaExhausted`; 5xx and status 0 back off exponentially; 401/403 are `AuthError`; any other
-4xx is `ValidationError` with HubSpot's category and message (secrets scrubbed).
+The backoff itself is `crm_sync.retry.RetryPolicy`'s; this module only classifies. 429: retry
+after what the body's `policyName` says (TEN_SECONDLY_ROLLING 10 s, SECONDLY 1 s), DAILY is
+`QuotaExhausted`; 5xx, status 0 and connection errors are retried; 401/403 are `AuthError`;
+any other 4xx is `ValidationError` with HubSpot's category and message (secrets scrubbed).
+`Throttle` is pacing, not backoff: it keeps calls `1/requests_per_second` apart.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
+import urllib3
+
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, QuotaExhausted, RateLimited, ServerError, ValidationError
 from crm_sync.logs import scrub
+from crm_sync.retry import Decision, Raise, Retry
 
 WAIT_BY_POLICY = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
 
 
 class Throttle:
-    """Spaces calls at least 1/rate seconds apart, with an injected clock and sleep."""
+    """Spaces calls at least 1/rate seconds apart on the given clock."""
 
-    def __init__(
-        self, rate: float, clock: Callable[[], float], sleep: Callable[[float], None]
-    ) -> None:
+    def __init__(self, rate: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.interval = 1.0 / rate
-        self._clock, self._sleep = clock, sleep
+        self._clock = clock
         self._next = float("-inf")
 
     def wait(self) -> None:
-        now = self._clock()
+        now = self._clock.monotonic()
         if now < self._next:
-            self._sleep(self._next - now)
+            self._clock.sleep(self._next - now)
             now = self._next
         self._next = now + self.interval
 
@@ -68,37 +71,54 @@ def field_refusal(exc: Exception) -> str:
     return f"{match.group(1)}: {prop} ({category or 'VALIDATION_ERROR'})"
 
 
-def backoff(attempt: int) -> float:
-    """Seconds before retry `attempt + 1` after a server or connection failure."""
-    return float(min(0.5 * 2.0**attempt, 30.0))
+def classify(
+    outcome: object,
+    attempt: int,
+    *,
+    api_errors: tuple[type[Exception], ...],
+    passthrough: frozenset[int] = frozenset(),
+) -> Decision:
+    """What to do after one attempt of a HubSpot call (`RetryPolicy.run`'s classification).
+
+    An API error whose status is in `passthrough` is re-raised as is, for the caller to judge.
+    """
+    if isinstance(outcome, api_errors):
+        if int(getattr(outcome, "status", 0) or 0) in passthrough:
+            return None
+        return classify_error(outcome)
+    if isinstance(outcome, urllib3.exceptions.HTTPError):
+        message = f"HubSpot unreachable after {attempt} attempts: {type(outcome).__name__}"
+        return Retry(give_up=ServerError(message))
+    return None
 
 
-def retry_wait(exc: Exception, attempt: int, retries: int) -> float:
-    """Seconds to wait before retrying, or raise the error the caller should see."""
+def classify_error(exc: Exception) -> Raise | Retry:
+    """Retry (a rate window, a server error) or the error the caller should see."""
     status = int(getattr(exc, "status", 0) or 0)
     category, message, body = error_fields(exc)
     if status in (401, 403):
-        raise AuthError(
-            f"HubSpot refused the access token ({status} {category or 'unauthorized'}); "
-            "renew the private app token or grant it the crm.objects.contacts scopes",
-            service="hubspot",
-            code=category,
-        ) from None
+        return Raise(
+            AuthError(
+                f"HubSpot refused the access token ({status} {category or 'unauthorized'}); "
+                "renew the private app token or grant it the crm.objects.contacts scopes",
+                service="hubspot",
+                code=category,
+            )
+        )
     if status == 429:
         policy = str(body.get("policyName", ""))
         if policy == "DAILY":
-            raise QuotaExhausted(
-                f"HubSpot daily API limit reached: {message}", status=429
-            ) from None
-        if attempt >= retries:
-            raise RateLimited(f"HubSpot kept answering 429 ({policy})", status=429) from None
-        return WAIT_BY_POLICY.get(policy, 10.0)
+            return Raise(QuotaExhausted(f"HubSpot daily API limit reached: {message}", status=429))
+        return Retry(
+            after=WAIT_BY_POLICY.get(policy, 10.0),
+            give_up=RateLimited(f"HubSpot kept answering 429 ({policy})", status=429),
+        )
     if status == 0 or status >= 500:
-        if attempt >= retries:
-            raise ServerError(f"HubSpot kept failing ({status})", status=status) from None
-        return backoff(attempt)
-    raise ValidationError(
-        f"HubSpot refused the request ({status} {category}): {message}",
-        status=status,
-        code=category,
-    ) from None
+        return Retry(give_up=ServerError(f"HubSpot kept failing ({status})", status=status))
+    return Raise(
+        ValidationError(
+            f"HubSpot refused the request ({status} {category}): {message}",
+            status=status,
+            code=category,
+        )
+    )

@@ -8,8 +8,7 @@ library errors into ours live in `salesforce_http.py`. Names from both are re-ex
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -23,6 +22,7 @@ from connectors.base import (
     Contact,
     FieldUpdate,
     Selection,
+    SourceSpec,
     WriteOutcome,
     WriteStatus,
 )
@@ -41,7 +41,7 @@ from connectors.salesforce_settings import (
     SalesforceSettings,
     problems_in_fragment,
 )
-from crm_sync.config import SourceConfig
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, FatalError
 from crm_sync.logs import get_logger
 
@@ -103,18 +103,18 @@ class SalesforceConnector(Connector):
 
     def __init__(
         self,
-        source: SourceConfig,
+        source: SourceSpec,
         settings: ConnectorSettings,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__(source, settings)
+        super().__init__(source, settings, clock=clock)
         if not isinstance(settings, SalesforceSettings):
             raise ConfigError("settings: not a Salesforce settings block")
         self.sf_settings = settings
         self.sobject = settings.object
         self.log = get_logger(source=source.name, connector=self.name)
-        self.api = SalesforceApi(settings, self.calls, self.log, sleep)
+        self.api = SalesforceApi(settings, self.calls, self.log, clock)
         self._check_names()
 
     def __repr__(self) -> str:

@@ -52,6 +52,7 @@ from connectors.base import (
 )
 from connectors.testing_fields import FieldChecks
 from connectors.testing_incremental import IncrementalChecks
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["ConnectorContract", "ContractHarness"]
 
@@ -96,11 +97,14 @@ def _require(condition: bool, message: str) -> None:
 class ConnectorContract(IncrementalChecks, FieldChecks):
     """Behavioural checks of the Connector contract against one harness."""
 
-    def __init__(self, harness: ContractHarness, *, page_size: int = 3) -> None:
+    def __init__(
+        self, harness: ContractHarness, *, page_size: int = 3, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.harness = harness
         self.page_size = page_size
+        self.clock = clock  # the incremental check waits on it for the CRM's clock to tick
         self.tag = uuid.uuid4().hex[:8]
         self._serial = itertools.count(1)
 

@@ -1,4 +1,9 @@
-"""Builds the engine's collaborators from a validated config, and closes them afterwards."""
+"""Builds the engine's collaborators from a validated config, and closes them afterwards.
+
+The connectors are built here: each source's `SourceConfig` becomes the `SourceSpec` its
+connector is given, and each connector judges its own settings and filters (`check_sources`),
+so the config model never imports the connector registry.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,33 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from connectors.base import Connector
-from connectors.registry import build_connector
-from crm_sync.config import Config
+from connectors.registry import build_connector, validate_spec
+from crm_sync.clock import SYSTEM_CLOCK, Clock
+from crm_sync.config import Config, SourceConfig
+from crm_sync.errors import ConfigError
 from crm_sync.pipeline.context import Context
+
+
+def source_problems(source: SourceConfig) -> list[str]:
+    """Problems with a source's connector name, settings and filters, as `key: message` lines."""
+    return validate_spec(source.connector, source.spec())
+
+
+def check_sources(config: Config) -> None:
+    """ConfigError naming every key of every source that its connector refuses (exit 2)."""
+    problems = [
+        f"sources[{index}].{problem}"
+        for index, source in enumerate(config.sources)
+        for problem in source_problems(source)
+    ]
+    if problems:
+        problems = list(dict.fromkeys(problems))
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems), problems)
+
+
+def connector_for(source: SourceConfig, *, clock: Clock = SYSTEM_CLOCK) -> Connector:
+    """A ready connector for a source whose settings passed `check_sources`."""
+    return build_connector(source.connector, source.spec(), clock=clock)
 
 
 @contextmanager
@@ -21,13 +50,14 @@ def open_context(config: Config, *, webhook: bool = False, **overrides: Any) -> 
     from crm_sync.enrichment.client import EnrichmentClient
     from crm_sync.store.opening import open_configured_store
 
+    check_sources(config)
     store = open_configured_store(config.state)
     client = EnrichmentClient.from_config(config.enrichment)
     connectors: dict[str, Connector] = {}
     try:
         for source in config.sources:
             if source.enabled:
-                connectors[source.name] = build_connector(source)
+                connectors[source.name] = connector_for(source)
         webhook_url = config.webhook.public_url if webhook and config.webhook.enabled else None
         yield Context(
             config=config,

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectors.base import Connector
-from connectors.registry import build_connector
 from crm_sync.commands.common import add_config_argument, load
 from crm_sync.config import Config, SourceConfig
 from crm_sync.enrichment.client import EnrichmentClient
@@ -38,6 +37,7 @@ from crm_sync.exit_codes import (
 )
 from crm_sync.failures import code_for
 from crm_sync.logs import configure_logging
+from crm_sync.wiring import connector_for
 
 # An interactive check should answer in seconds, not ride out a minute of backoff.
 CHECK_MAX_RETRIES = 2
@@ -98,7 +98,7 @@ def check_source(source: SourceConfig) -> list[CheckLine]:
     """One line per connector check of a source; never raises for a remote failure."""
     name = f"source {source.name}"
     try:
-        connector = build_connector(source)
+        connector = connector_for(source)
     except CrmSyncError as exc:
         return [CheckLine(name, False, str(exc), code_for(exc))]
     try:

@@ -7,11 +7,11 @@ from collections.abc import Iterator, Mapping
 import pytest
 
 from connectors.base import Connector
-from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
 from crm_sync.config import SourceConfig
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.wiring import connector_for
 
 FIELDS = {"email": "email", "phone": "mobilephone"}
 OPT_OUT = "crm_sync_opt_out"
@@ -42,7 +42,7 @@ class HubSpotHarness:
             fields=FIELDS,
             opt_out_field=OPT_OUT if opt_out else None,
         )
-        return build_connector(source)
+        return connector_for(source)
 
     def add_record(
         self,

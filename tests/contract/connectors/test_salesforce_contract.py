@@ -8,12 +8,12 @@ from collections.abc import Iterator, Mapping
 import pytest
 
 from connectors.base import Connector
-from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
 from crm_sync.config import SourceConfig
 from crm_sync.sandbox.salesforce import SalesforceEmulator
 from crm_sync.sandbox.salesforce_data import make_id
 from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.wiring import connector_for
 
 FIELDS = {"email": "Email", "phone": "MobilePhone"}
 OPT_OUT = "Enrichment_Opt_Out__c"
@@ -41,7 +41,7 @@ class SalesforceHarness:
             fields=FIELDS,
             opt_out_field=OPT_OUT if opt_out else None,
         )
-        return build_connector(source)
+        return connector_for(source)
 
     def add_record(
         self,

@@ -4,6 +4,7 @@ session renewal: an expired session is renewed once and no write is lost or sent
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from connectors.salesforce_settings import (
 from crm_sync.errors import AuthError, ConfigError, NotFoundError
 from crm_sync.sandbox.salesforce_keys import generate_key_pair, public_key_pem, sandbox_key_pair
 from crm_sync.sandbox.salesforce_oauth import OAuthApp
+from tests.support.backoff import assert_backoff
+from tests.support.clock import FakeClock
 from tests.support.salesforce import Org
 
 PASSWORD = {
@@ -247,15 +250,15 @@ def test_session_mode_stops_with_a_clear_message(org: Org) -> None:
 
 def test_sessions_expire_after_the_configured_ttl(make_org: Any) -> None:
     """With `session_ttl`, a session older than N seconds is refused and renewed."""
-    clock = [1_800_000_000.0]
-    org = make_org(contacts=5, session_ttl=600, clock=lambda: clock[0])
+    clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
+    org = make_org(contacts=5, session_ttl=600, clock=lambda: clock.now().timestamp())
     connector = org.connector(**org.jwt_settings())
-    connector.api.auth._clock = lambda: clock[0]  # the assertion's exp follows the org's clock
+    connector.api.auth._clock = clock  # the assertion's exp follows the org's clock
     assert connector.read(_ids(org, 1))
-    clock[0] += 599
+    clock.advance(seconds=599)
     assert connector.read(_ids(org, 1))
     assert org.emulator.calls["token"] == 1
-    clock[0] += 1
+    clock.advance(seconds=1)
     assert connector.read(_ids(org, 1))
     assert org.emulator.calls["token"] == 2
 
@@ -314,4 +317,4 @@ def test_token_endpoint_outage_is_retried_not_a_refusal(org: Org) -> None:
     org.emulator.fail_next_token(2)
     assert connector.read(_ids(org, 1))
     assert org.emulator.calls["token"] == 3
-    assert org.sleeps == [0.5, 1.0]
+    assert_backoff(org.clock.sleeps, 2)
