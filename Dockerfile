@@ -22,9 +22,9 @@ COPY pyproject.toml README.md ./
 COPY crm_sync ./crm_sync
 COPY connectors ./connectors
 
-# The same package the README installs (`pip install .` -> crm-sync), without dev extras.
+# The same package the README installs, with the PostgreSQL extra (replicas share a PostgreSQL store).
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir . \
+    && /opt/venv/bin/pip install --no-cache-dir '.[postgres]' \
     && /opt/venv/bin/crm-sync --version
 
 # --- runtime: slim Python, the venv, a non-root user ----------------------------------------

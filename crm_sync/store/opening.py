@@ -59,10 +59,28 @@ def open_store(
         target = with_connect_timeout(url, connect_timeout)
     except ArgumentError:
         raise ConfigError(f"{key}: {url!r} is not a database URL") from None
+    require_driver(target, key)
     try:
         return Store.open(target, clock=clock, timeouts=timeouts)
     except (SQLAlchemyError, sqlite3.Error, OSError, RuntimeError, ValueError) as exc:
         raise store_error(exc, url, key=key) from None
+
+
+#: What to install for a PostgreSQL store; psycopg is an extra because SQLite is the default.
+POSTGRES_EXTRA = "pip install 'crm-sync[postgres]'"
+
+
+def require_driver(url: str, key: str = "state.url") -> None:
+    """ConfigError naming the extra when `url` is PostgreSQL and psycopg is not installed."""
+    if make_url(normalise_url(url)).get_backend_name() != "postgresql":
+        return
+    try:
+        import psycopg  # noqa: F401 - only asking whether the driver is there
+    except ImportError:
+        raise ConfigError(
+            f"{key}: a PostgreSQL store needs the psycopg driver, which is not installed; "
+            f"install the extra: {POSTGRES_EXTRA}"
+        ) from None
 
 
 def store_error(exc: BaseException, url: str, *, key: str = "state.url") -> CrmSyncError:

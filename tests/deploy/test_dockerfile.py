@@ -187,13 +187,13 @@ def _pip_targets(command: str) -> list[str]:
 
 
 def test_installs_the_package_the_readme_installs() -> None:
-    """The builder pip-installs the project root (crm-sync), like the README, without -e or dev."""
+    """The builder installs the project root (crm-sync) with the postgres extra, no -e, no dev."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     readme_install = next(line for line in readme.splitlines() if "pip install" in line)
     readme_target = re.sub(r"\[.*\]", "", _pip_targets(readme_install.split("#")[0])[0])
     runs = [r for r in only("RUN", stage=0) if "pip install" in r.args]
     assert len(runs) == 1
-    assert [t.strip("'\"") for t in _pip_targets(runs[0].args)] == [readme_target]
+    assert [t.strip("'\"") for t in _pip_targets(runs[0].args)] == [f"{readme_target}[postgres]"]
     # The install runs where pyproject.toml was copied.
     workdir = only("WORKDIR", stage=0)[-1].args
     pyproject_copy = next(c for c in only("COPY", stage=0) if "pyproject.toml" in c.args)
@@ -201,6 +201,7 @@ def test_installs_the_package_the_readme_installs() -> None:
     assert str(PurePosixPath(workdir) / destination).rstrip("/.") == workdir.rstrip("/")
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["name"] == "crm-sync"
+    assert "postgres" in pyproject["project"]["optional-dependencies"]
     assert "crm-sync --version" in runs[0].args
 
 
