@@ -11,8 +11,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from connectors.base import FieldUpdate, WriteStatus
 from connectors.hubspot import HubSpotConnector
-from connectors.hubspot_auth import REFRESH_MARGIN
-from connectors.hubspot_settings import HubSpotSettings
+from connectors.hubspot.auth import REFRESH_MARGIN
+from connectors.hubspot.settings import HubSpotSettings
 from crm_sync.errors import AuthError, ServerError
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.server import BackgroundServer

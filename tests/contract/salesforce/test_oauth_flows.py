@@ -13,8 +13,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from connectors.base import FieldUpdate, WriteStatus
-from connectors.salesforce_auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
-from connectors.salesforce_settings import (
+from connectors.salesforce.auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
+from connectors.salesforce.settings import (
     DEFAULT_API_VERSION,
     TESTED_API_VERSIONS,
     SalesforceSettings,

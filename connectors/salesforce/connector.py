@@ -1,8 +1,8 @@
 """The Salesforce connector: SOQL finds gaps, sObject collections write, via simple-salesforce.
 
 The connector decides what to ask and what the answers mean. Its settings and the checks on
-user-given names live in `salesforce_settings.py`; the HTTP session, retries and the translation of
-library errors into ours live in `salesforce_http.py`. Names from both are re-exported here.
+user-given names live in `settings.py`; the HTTP session, retries and the translation of
+library errors into ours live in `http.py`. The package re-exports the public names.
 """
 
 from __future__ import annotations
@@ -26,18 +26,12 @@ from connectors.base import (
     WriteOutcome,
     WriteStatus,
 )
-from connectors.salesforce_http import (
-    QUOTA_MESSAGE,
-    PlainHttpAdapter,
+from connectors.salesforce.http import (
     SalesforceApi,
-    build_session,
-    rewrite_url,
-    translate,
 )
-from connectors.salesforce_incremental import iter_changed
-from connectors.salesforce_settings import (
+from connectors.salesforce.incremental import iter_changed
+from connectors.salesforce.settings import (
     FIELD_NAME,
-    FIELD_PATH,
     SalesforceSettings,
     problems_in_fragment,
 )
@@ -45,20 +39,7 @@ from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, FatalError
 from crm_sync.logs import get_logger
 
-__all__ = [
-    "COMPANY_FIELDS",
-    "FIELD_NAME",
-    "FIELD_PATH",
-    "QUOTA_MESSAGE",
-    "RECORD_ID",
-    "PlainHttpAdapter",
-    "SalesforceApi",
-    "SalesforceConnector",
-    "SalesforceSettings",
-    "build_session",
-    "rewrite_url",
-    "translate",
-]
+__all__ = ["COMPANY_FIELDS", "RECORD_ID", "SalesforceConnector"]
 
 T = TypeVar("T")
 #: Per-record error codes that refuse the field itself, not the record: hold, do not reject.
@@ -184,7 +165,7 @@ class SalesforceConnector(Connector):
         return clauses
 
     def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
-        """Candidates with `SystemModstamp > since`, oldest first (`salesforce_incremental`)."""
+        """Candidates with `SystemModstamp > since`, oldest first (`incremental.py`)."""
         return iter_changed(self, selection, since)
 
     def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:

@@ -1,7 +1,7 @@
 """How the Salesforce connector logs in: OAuth 2.0 JWT bearer or client credentials, SOAP
 username-password, or a session id given as is.
 
-Each flow yields a `SalesforceSession` (access token and instance URL) that `salesforce_http`
+Each flow yields a `SalesforceSession` (access token and instance URL) that `http.py`
 hands to simple-salesforce as a plain session. Every flow but `session` can run again when the
 session expires; `SalesforceApi` decides when.
 
@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from simple_salesforce.login import SalesforceLogin
 
-from connectors.salesforce_settings import SalesforceSettings
+from connectors.salesforce.settings import SalesforceSettings
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, ConfigError, FatalError, ServerError
 from crm_sync.logs import register_secret, scrub

@@ -21,7 +21,7 @@ import urllib3
 from hubspot import HubSpot
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 
-from connectors.hubspot_policy import classify_error, error_fields
+from connectors.hubspot.policy import classify_error, error_fields
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, ServerError
 from crm_sync.logs import register_secret, scrub

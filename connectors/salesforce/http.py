@@ -35,8 +35,8 @@ from simple_salesforce.exceptions import (
 
 from connectors import call_log
 from connectors.base import CallCounter
-from connectors.salesforce_auth import SalesforceAuth, SalesforceSession
-from connectors.salesforce_settings import SalesforceSettings
+from connectors.salesforce.auth import SalesforceAuth, SalesforceSession
+from connectors.salesforce.settings import SalesforceSettings
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import (
     AuthError,
