@@ -119,12 +119,18 @@ class WriteOutcome:
 
 @dataclass(frozen=True, slots=True)
 class ConnectorLimits:
-    """Batch sizes and rate limits of a CRM, declared as data so the engine can plan with them."""
+    """The connector's own batch sizes, declared as data.
+
+    The connector is the only one to split: the engine hands `read` and `write` any number of
+    records, and the connector chunks them by these sizes (and caps a candidate page at
+    `page_size`, whatever `Selection.page_size` asks). The engine reads none of them; the
+    contract suite (`connectors.testing`) sends one more than a batch to check the splitting.
+    Pacing is the connector's own business too (e.g. HubSpot's `requests_per_second` setting).
+    """
 
     page_size: int
     read_batch_size: int
     write_batch_size: int
-    requests_per_second: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +164,8 @@ class Connector(ABC):
     """A CRM, reduced to the three things the engine needs.
 
     Subclasses set `name`, `settings_model` and `limits`, implement the three abstract methods,
-    and may override `validate_filters`, `check`, `check_fields` and `close`.
+    and may override `validate_filters`, `check`, `check_fields` and `close`. Time (pacing,
+    backoff, token expiry) is read from `self.clock`, never from `time` directly.
     """
 
     name: ClassVar[str]
@@ -203,11 +210,13 @@ class Connector(ABC):
 
     @abstractmethod
     def read(self, ids: Sequence[str]) -> dict[str, Contact]:
-        """Current values of these records; ids that no longer exist are absent."""
+        """Current values of any number of records (read in batches of `limits.read_batch_size`);
+        ids that no longer exist are absent."""
 
     @abstractmethod
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
-        """Write values in batches; one outcome per update, in order; never raise for one record."""
+        """Write any number of updates, in batches of `limits.write_batch_size`; one outcome per
+        update, in order; never raise for one record."""
 
     def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
         """Pages of candidates created or modified after `since`, oldest change first.

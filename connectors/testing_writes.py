@@ -88,8 +88,6 @@ class WriteChecks:
             for label in ("page_size", "read_batch_size", "write_batch_size"):
                 value = getattr(limits, label)
                 _require(isinstance(value, int) and value > 0, f"limits.{label} is {value!r}")
-            rate = limits.requests_per_second
-            _require(rate is None or rate > 0, f"limits.requests_per_second is {rate!r}")
 
     def check_writes_beyond_one_batch_all_land(self) -> None:
         """`write_batch_size + 1` updates in one call are all WRITTEN and all in the CRM."""

@@ -69,7 +69,7 @@ class HubSpotConnector(HubSpotWrites, HubSpotFieldChecks, Connector):
     name = "hubspot"
     settings_model = HubSpotSettings
     limits: ClassVar[ConnectorLimits] = ConnectorLimits(
-        page_size=200, read_batch_size=100, write_batch_size=100, requests_per_second=4.0
+        page_size=200, read_batch_size=100, write_batch_size=100
     )
     capabilities = frozenset({INCREMENTAL_SCAN})
 

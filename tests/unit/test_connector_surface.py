@@ -68,3 +68,20 @@ def test_config_does_not_import_the_connector_registry() -> None:
     """config.py is the engine's model: it must not reach into connectors.registry (a circle)."""
     modules = [m for _, m in imported_modules(ROOT / "crm_sync" / "config.py")]
     assert not [m for m in modules if m.startswith("connectors.registry")]
+
+
+def test_the_engine_leaves_batch_splitting_to_the_connector() -> None:
+    """No engine module reads a connector's `limits`: the connector alone splits reads/writes."""
+    found = []
+    for path in sorted((ROOT / "crm_sync").rglob("*.py")):
+        if "sandbox" in path.relative_to(ROOT).parts:
+            continue  # the emulators have rate limits of their own, named `limits` too
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "limits"
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .limits.{node.attr}")
+    assert not found, "the engine splits by connector limits:\n" + "\n".join(found)
