@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -53,6 +52,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.config import EnrichmentConfig
 from crm_sync.enrichment.models import BulkRequest, EnrichmentResult, EnrichmentStatus
 from crm_sync.enrichment.ratelimit import CALL, POLL, RateLimiter, limiter_for
@@ -118,8 +118,7 @@ class EnrichmentClient:
         limiter: RateLimiter | None = None,
         api_version: str = "v1",
         webhook_events: tuple[str, ...] = (),
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self._key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
@@ -135,11 +134,11 @@ class EnrichmentClient:
             rate_limit_per_minute,
             window=rate_limit_window,
             poll_share=poll_share,
+            clock=clock,
         )
         self.stats = ClientStats()
         self.dialect: WireDialect = dialect_for(api_version)
         self.webhook_events = tuple(webhook_events)
-        self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
         self._http = httpx.Client(
@@ -335,7 +334,8 @@ class EnrichmentClient:
             if attempt > self.max_retries:
                 return response
             if status == 429 and window_full_until is None and not _retry_after(response):
-                window_full_until = self._clock() + float(getattr(self.limiter, "window", 60.0))
+                window = float(getattr(self.limiter, "window", 60.0))
+                window_full_until = self._clock.monotonic() + window
             self._backoff(endpoint, attempt, response, stop=stop, until=window_full_until)
 
     def _send_once(
@@ -357,7 +357,7 @@ class EnrichmentClient:
             if on_send is not None:
                 on_send()
             self.stats.add("calls", endpoint)
-            started = self._clock()
+            started = self._clock.monotonic()
             try:
                 response = self._http.request(method, path, params=params, json=body)
                 status = response.status_code
@@ -365,7 +365,7 @@ class EnrichmentClient:
                 error = type(exc).__name__
                 raise
             finally:
-                duration_ms = round((self._clock() - started) * 1000, 1)
+                duration_ms = round((self._clock.monotonic() - started) * 1000, 1)
                 _log().debug(
                     "enrichment.call",
                     endpoint=endpoint,
@@ -404,7 +404,7 @@ class EnrichmentClient:
             delay = min(self.backoff_cap, max(delay, retry_after))
         elif until is not None:
             retries_left = max(1, self.max_retries - attempt + 1)
-            delay = max(delay, (until - self._clock()) / retries_left)
+            delay = max(delay, (until - self._clock.monotonic()) / retries_left)
         self.stats.add("retries", endpoint)
         _log().debug(
             "enrichment.retry", endpoint=endpoint, attempt=attempt, delay_s=round(delay, 3)
@@ -412,16 +412,8 @@ class EnrichmentClient:
         self._pause(delay, stop)
 
     def _pause(self, delay: float, stop: threading.Event | None) -> None:
-        """Sleep `delay` seconds; NotSent as soon as `stop` is set (real time only)."""
-        if stop is None:
-            self._sleep(delay)
-            return
-        if self._sleep is time.sleep:
-            interrupted = stop.wait(delay)
-        else:
-            self._sleep(delay)
-            interrupted = stop.is_set()
-        if interrupted:
+        """Sleep `delay` seconds; NotSent as soon as `stop` is set."""
+        if self._clock.sleep(delay, stop):
             raise NotSent("stop requested between attempts; every attempt was refused before work")
 
 

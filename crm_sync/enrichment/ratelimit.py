@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import NotSent
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
@@ -75,8 +75,7 @@ class SlidingWindowLimiter:
         calls: int,
         window: float = 60.0,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         reserved: int = 0,
     ) -> None:
         if calls < 1:
@@ -89,8 +88,8 @@ class SlidingWindowLimiter:
         self.window = window
         self.reserved = reserved  # slots of each window only polls may take
         self._clock = clock
-        self._sleep = sleep  # None: wait on the condition (woken early by a release)
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._wakers: set[threading.Event] = set()  # one per waiting caller, set by a release
         self._finished: deque[float] = deque()  # end times of calls still inside the window
         self._in_flight = 0
         self._polls_waiting = 0
@@ -129,16 +128,16 @@ class SlidingWindowLimiter:
         Raises NotSent when `stop` is set before a slot is free (checked at least every
         STOP_CHECK_SECONDS while waiting).
         """
-        start = self._clock()
+        start = self._clock.monotonic()
         if kind == POLL:
-            with self._cond:
+            with self._lock:
                 self._polls_waiting += 1
                 self._last_poll = start
         try:
             return self._acquire(kind, start, stop)
         finally:
             if kind == POLL:
-                with self._cond:
+                with self._lock:
                     self._polls_waiting -= 1
 
     def _acquire(self, kind: str, start: float, stop: threading.Event | None) -> float:
@@ -146,30 +145,37 @@ class SlidingWindowLimiter:
         while True:
             if stop is not None and stop.is_set():
                 raise NotSent("stop requested while waiting for a rate-limiter slot")
-            with self._cond:
-                wait = self._wait_needed(self._clock(), kind)
+            with self._lock:
+                wait = self._wait_needed(self._clock.monotonic(), kind)
                 if wait == 0.0:
                     self._in_flight += 1
-                    waited = self._clock() - start
+                    waited = self._clock.monotonic() - start
                     self.waited += waited
                     return waited
                 if not waiting:
                     waiting = True
                     failpoint("waiting_for_limiter_slot")
+                if wait is None:  # only a release frees a slot; look again after a while
+                    wait = self.window / self.calls
                 if stop is not None:
-                    wait = STOP_CHECK_SECONDS if wait is None else min(wait, STOP_CHECK_SECONDS)
-                if self._sleep is None:
-                    self._cond.wait(timeout=wait)
-                    continue
-            # An injected sleep runs outside the lock, so other threads can release meanwhile.
-            self._sleep(wait if wait is not None else self.window / self.calls)
+                    wait = min(wait, STOP_CHECK_SECONDS)
+                woken = threading.Event()
+                self._wakers.add(woken)
+            # Sleep outside the lock, so other threads can release meanwhile; a release
+            # ends the sleep early (the real clock's sleep wakes when its event is set).
+            try:
+                self._clock.sleep(wait, woken)
+            finally:
+                with self._lock:
+                    self._wakers.discard(woken)
 
     def release(self) -> None:
         """The call that held a slot has finished (answer, error or timeout)."""
-        with self._cond:
+        with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
-            self._finished.append(self._clock())
-            self._cond.notify_all()
+            self._finished.append(self._clock.monotonic())
+            for woken in self._wakers:
+                woken.set()
 
     @contextmanager
     def slot(self, kind: str = CALL, stop: threading.Event | None = None) -> Iterator[float]:
@@ -197,6 +203,7 @@ def limiter_for(
     *,
     window: float = 60.0,
     poll_share: float = 0.0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SlidingWindowLimiter:
     """The limiter shared by every client of this process that talks to (base_url, api_key).
 
@@ -208,7 +215,10 @@ def limiter_for(
         limiter = _registry.get(key)
         if limiter is None:
             limiter = _registry[key] = SlidingWindowLimiter(
-                calls_per_minute, window, reserved=reserved_slots(calls_per_minute, poll_share)
+                calls_per_minute,
+                window,
+                clock=clock,
+                reserved=reserved_slots(calls_per_minute, poll_share),
             )
         elif (limiter.calls, limiter.window) != (calls_per_minute, window):
             _log().warning(

@@ -18,6 +18,7 @@ from crm_sync.enrichment.models import BulkRequest, ContactRequest
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter
 from crm_sync.errors import CrmSyncError
 from crm_sync.logs import redact_secrets
+from tests.support.clock import FakeClock
 
 CANARY = "canary-9f1c2b7e-do-not-leak"
 
@@ -85,7 +86,7 @@ def _client(step: Any) -> EnrichmentClient:
         transport=httpx.MockTransport(handler),
         limiter=SlidingWindowLimiter(1000, 1.0),
         max_retries=1,
-        sleep=lambda _: None,
+        clock=FakeClock(),
         rng=random.Random(1),
     )
 

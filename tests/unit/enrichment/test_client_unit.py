@@ -25,6 +25,7 @@ from crm_sync.errors import (
     ServerError,
     ValidationError,
 )
+from tests.support.clock import FakeClock
 
 BASE = "https://enrich.test/api/v1"
 KEY = "unit-test-key-0001"
@@ -57,17 +58,18 @@ def err(status: int, code: str, message: str = "x") -> httpx.Response:
 
 
 def make(script: Script, **kwargs: Any) -> tuple[EnrichmentClient, list[float]]:
-    sleeps: list[float] = []
+    """A client on a fake clock; the list it returns fills with the client's backoff sleeps."""
+    clock = FakeClock()
     options: dict[str, Any] = {
         "transport": httpx.MockTransport(script),
         "limiter": SlidingWindowLimiter(10_000, 1.0),
-        "sleep": sleeps.append,
+        "clock": clock,
         "rng": random.Random(7),
         "max_retries": 3,
         "backoff_cap": 8.0,
     }
     options.update(kwargs)
-    return EnrichmentClient(BASE, KEY, **options), sleeps
+    return EnrichmentClient(BASE, KEY, **options), clock.sleeps
 
 
 def bulk(n: int = 2) -> BulkRequest:

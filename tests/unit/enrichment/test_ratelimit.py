@@ -14,27 +14,13 @@ from crm_sync.enrichment.ratelimit import (
     reset_registry,
 )
 from crm_sync.errors import NotSent
-
-
-class FakeClock:
-    """A clock that only moves when the limiter sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.support.clock import FakeClock
 
 
 def test_calls_within_limit_do_not_wait() -> None:
     """Up to `calls` slots are handed out at once without any sleep."""
     clock = FakeClock()
-    limiter = SlidingWindowLimiter(3, 10.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(3, 10.0, clock=clock)
     for _ in range(3):
         with limiter.slot() as waited:
             assert waited == 0.0
@@ -44,26 +30,27 @@ def test_calls_within_limit_do_not_wait() -> None:
 def test_call_over_limit_waits_for_window_from_oldest_end() -> None:
     """The fourth call of a 3-per-10s limiter waits until the first call's end is 10s old."""
     clock = FakeClock()
-    limiter = SlidingWindowLimiter(3, 10.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(3, 10.0, clock=clock)
+    start = clock.monotonic()
     for step in range(3):
-        clock.now = float(step)
+        clock.mono = start + step
         with limiter.slot():
-            clock.now += 0.5  # the call takes half a second; its end starts the window
+            clock.advance(seconds=0.5)  # the call takes half a second; its end starts the window
     with limiter.slot() as waited:
         pass
-    assert clock.now == pytest.approx(10.5)
+    assert clock.monotonic() - start == pytest.approx(10.5)
     assert waited == pytest.approx(10.5 - 2.5)
 
 
 def test_started_times_never_exceed_limit_in_any_window() -> None:
     """Across many calls, no window of `window` seconds sees more than `calls` starts."""
     clock = FakeClock()
-    limiter = SlidingWindowLimiter(5, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(5, 1.0, clock=clock)
     starts: list[float] = []
     for _ in range(40):
         with limiter.slot():
-            starts.append(clock.now)
-            clock.now += 0.01
+            starts.append(clock.monotonic())
+            clock.advance(seconds=0.01)
     for t in starts:
         assert sum(1 for s in starts if t <= s < t + 1.0) <= 5
 

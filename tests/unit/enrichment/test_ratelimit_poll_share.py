@@ -11,13 +11,13 @@ from crm_sync.enrichment.ratelimit import (
     reserved_slots,
     reset_registry,
 )
-from tests.unit.enrichment.test_ratelimit import FakeClock
+from tests.support.clock import FakeClock
 
 
 def test_while_polls_go_on_submissions_leave_the_reserved_slots_to_them() -> None:
     """2 of 5 reserved and a poll made: a 4th submission waits a window; polls still go."""
     clock = FakeClock()
-    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, sleep=clock.sleep, reserved=2)
+    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, reserved=2)
     with limiter.slot(POLL) as waited:
         assert waited == 0
     for _ in range(2):
@@ -32,7 +32,7 @@ def test_while_polls_go_on_submissions_leave_the_reserved_slots_to_them() -> Non
 def test_with_nobody_polling_submissions_use_every_slot() -> None:
     """Results by webhook: no poll in the window, so the share is not kept idle."""
     clock = FakeClock()
-    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, sleep=clock.sleep, reserved=2)
+    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, reserved=2)
     for _ in range(5):
         with limiter.slot() as waited:
             assert waited == 0
@@ -43,7 +43,7 @@ def test_with_nobody_polling_submissions_use_every_slot() -> None:
 def test_polls_may_use_every_slot() -> None:
     """Polls are never held back by the reservation: five polls in one window of five."""
     clock = FakeClock()
-    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, sleep=clock.sleep, reserved=2)
+    limiter = SlidingWindowLimiter(5, 10.0, clock=clock, reserved=2)
     for _ in range(5):
         with limiter.slot(POLL) as waited:
             assert waited == 0
