@@ -70,7 +70,7 @@ def _due(
     notices = notices_for(report, config_path, failure=failure)
     if runs is None:
         return notices
-    now = report.finished_at or ctx.clock()
+    now = report.finished_at or ctx.clock.now()
     repeat = ctx.config.notify.repeat_hours
     return [
         n

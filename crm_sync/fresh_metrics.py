@@ -93,7 +93,7 @@ class OpenBatchCollector(Collector):
                 "metrics_store_unavailable", error=type(exc).__name__
             )
             infos = []
-        now: datetime = self._ctx.clock()
+        now: datetime = self._ctx.clock.now()
         per_source: dict[str, int] = {s.name: 0 for s in self._ctx.config.sources}
         ages: dict[str, float] = dict.fromkeys(per_source, 0.0)
         for info in infos:

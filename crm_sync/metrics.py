@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from crm_sync.bounded import SingleFlight, Unanswered
 from crm_sync.exit_codes import RUN_STATUS
 from crm_sync.logs import get_logger
+from crm_sync.store.states import BatchState, StoreOutcome
 
 if TYPE_CHECKING:
     from crm_sync.config import Config
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
 
 PREFIX = "crm_sync"
 WEBHOOK_OUTCOMES = (
-    "stored",
-    "duplicate",
-    "kept",
+    StoreOutcome.STORED,
+    StoreOutcome.DUPLICATE,
+    StoreOutcome.KEPT,
     "bad_signature",
     "malformed",
     "too_large",
@@ -277,7 +278,7 @@ class BatchStateCollector(Collector):
             get_logger(component="metrics").warning("metrics_store_unavailable", error=str(exc))
             by_state = {}
         else:
-            in_doubt.add_metric([], by_state.get("in_doubt", 0))
+            in_doubt.add_metric([], by_state.get(BatchState.IN_DOUBT, 0))
         for state, n in sorted(by_state.items()):
             family.add_metric([state], n)
         yield family

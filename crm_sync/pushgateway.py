@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from crm_sync.history import RunHealth
 from crm_sync.logs import get_logger
 from crm_sync.metrics import PREFIX, RunGauges
+from crm_sync.store.states import BatchState
 
 if TYPE_CHECKING:
     from crm_sync.config import Config
@@ -85,7 +86,7 @@ def run_registry(
             f"{PREFIX}_in_doubt_batches",
             "Batches that may have been paid for with no answer recorded: a person must act",
             registry=registry,
-        ).set(batches.get("in_doubt", 0))
+        ).set(batches.get(BatchState.IN_DOUBT, 0))
     return registry
 
 

@@ -1,6 +1,11 @@
 """Builds the engine's collaborators from a validated config, and closes them afterwards.
 
-The connectors are built here: each source's `SourceConfig` becomes the `SourceSpec` its
+One clock is built here (`build_clock`) and handed to everything that reads the time: the
+store, the pipeline context (and through it the scheduler, health and status) and the
+connectors, so cooldowns, the per-day budget's day start, leases and durations all agree on
+what "now" is.
+
+The connectors are built here too: each source's `SourceConfig` becomes the `SourceSpec` its
 connector is given, and each connector judges its own settings and filters (`check_sources`),
 so the config model never imports the connector registry.
 """
@@ -17,6 +22,11 @@ from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.config import Config, SourceConfig
 from crm_sync.errors import ConfigError
 from crm_sync.pipeline.context import Context
+
+
+def build_clock() -> Clock:
+    """The process's one clock: the real time (tests build contexts with a fake one)."""
+    return SYSTEM_CLOCK
 
 
 def source_problems(source: SourceConfig) -> list[str]:
@@ -42,28 +52,33 @@ def connector_for(source: SourceConfig, *, clock: Clock = SYSTEM_CLOCK) -> Conne
 
 
 @contextmanager
-def open_context(config: Config, *, webhook: bool = False, **overrides: Any) -> Iterator[Context]:
+def open_context(
+    config: Config, *, webhook: bool = False, clock: Clock | None = None, **overrides: Any
+) -> Iterator[Context]:
     """A ready Context: store opened (schema migrated), API client, one connector per source.
 
-    `webhook=True` gives the API the configured public URL so results are pushed to us.
+    `webhook=True` gives the API the configured public URL so results are pushed to us. The
+    store and the context share `clock` (the real one unless given).
     """
     from crm_sync.enrichment.client import EnrichmentClient
     from crm_sync.store.opening import open_configured_store
 
     check_sources(config)
-    store = open_configured_store(config.state)
+    clock = clock or build_clock()
+    store = open_configured_store(config.state, clock=clock)
     client = EnrichmentClient.from_config(config.enrichment)
     connectors: dict[str, Connector] = {}
     try:
         for source in config.sources:
             if source.enabled:
-                connectors[source.name] = connector_for(source)
+                connectors[source.name] = connector_for(source, clock=clock)
         webhook_url = config.webhook.public_url if webhook and config.webhook.enabled else None
         yield Context(
             config=config,
             store=store,
             client=client,
             connectors=connectors,
+            clock=clock,
             webhook_url=webhook_url,
             **overrides,
         )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectors.base import Connector
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.commands.common import add_config_argument, load
 from crm_sync.config import Config, SourceConfig
 from crm_sync.enrichment.client import EnrichmentClient
@@ -37,7 +38,6 @@ from crm_sync.exit_codes import (
 )
 from crm_sync.failures import code_for
 from crm_sync.logs import configure_logging
-from crm_sync.wiring import connector_for
 
 # An interactive check should answer in seconds, not ride out a minute of backoff.
 CHECK_MAX_RETRIES = 2
@@ -94,11 +94,13 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
     return CheckLine("enrichment", True, message)
 
 
-def check_source(source: SourceConfig) -> list[CheckLine]:
+def check_source(source: SourceConfig, clock: Clock = SYSTEM_CLOCK) -> list[CheckLine]:
     """One line per connector check of a source; never raises for a remote failure."""
+    from crm_sync.wiring import connector_for
+
     name = f"source {source.name}"
     try:
-        connector = connector_for(source)
+        connector = connector_for(source, clock=clock)
     except CrmSyncError as exc:
         return [CheckLine(name, False, str(exc), code_for(exc))]
     try:
@@ -147,15 +149,13 @@ def check_store(config: Config) -> CheckLine:
     return CheckLine("state store", True, f"{backend} {shown_url(config.state.url)} {schema}")
 
 
-def check_schedule(config: Config) -> CheckLine:
+def check_schedule(config: Config, clock: Clock = SYSTEM_CLOCK) -> CheckLine:
     """The daemon's trigger as APScheduler reads it, with its next fire time."""
-    from datetime import UTC, datetime
-
     from crm_sync.daemon.scheduler import cycle_trigger
 
     schedule = config.schedule
     trigger = cycle_trigger(schedule)
-    upcoming = trigger.get_next_fire_time(None, datetime.now(UTC))
+    upcoming = trigger.get_next_fire_time(None, clock.now())
     what = (
         f"cron {schedule.cron!r}"
         if schedule.cron
@@ -164,12 +164,12 @@ def check_schedule(config: Config) -> CheckLine:
     return CheckLine("schedule", True, f"{what}, next at {upcoming:%Y-%m-%d %H:%M} UTC")
 
 
-def run_checks(config: Config) -> list[CheckLine]:
+def run_checks(config: Config, clock: Clock = SYSTEM_CLOCK) -> list[CheckLine]:
     """Every check the config calls for, in the order they are printed."""
-    lines = [check_store(config), check_schedule(config), check_enrichment(config)]
+    lines = [check_store(config), check_schedule(config, clock), check_enrichment(config)]
     for source in config.sources:
         if source.enabled:
-            lines.extend(check_source(source))
+            lines.extend(check_source(source, clock))
     from crm_sync.commands.check_outputs import check_outputs
 
     lines.extend(check_outputs(config))
@@ -186,9 +186,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crm_sync.wiring import build_clock
+
     config = load(args)
     configure_logging()
-    lines = run_checks(config)
+    lines = run_checks(config, build_clock())
     for line in lines:
         print(line.render())
     return exit_code(lines)

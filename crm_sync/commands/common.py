@@ -7,7 +7,6 @@ import os
 
 from crm_sync.config import Config, load_config
 from crm_sync.logs import register_secret
-from crm_sync.wiring import check_sources
 
 DEFAULT_CONFIG = "config.yaml"
 # The store named by the config this process loaded, to name it when it fails (see failures.py).
@@ -39,6 +38,8 @@ def config_path(args: argparse.Namespace) -> str:
 
 def load(args: argparse.Namespace) -> Config:
     """Load and validate the config named by the arguments; register its secrets for masking."""
+    from crm_sync.wiring import check_sources
+
     config = load_config(config_path(args))
     check_sources(config)  # each connector judges its own settings and filters
     register_config_secrets(config)

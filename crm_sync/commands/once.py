@@ -103,11 +103,9 @@ class StopOnSignal:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from crm_sync.after_run import after_failure
     from crm_sync.pipeline.cycle import run_cycle
-    from crm_sync.wiring import open_context
+    from crm_sync.wiring import build_clock, open_context
 
     as_json = bool(getattr(args, "json", False))
     interactive = sys.stdout.isatty() and not as_json
@@ -118,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     stop = StopOnSignal(stopping, config.schedule.shutdown_grace_seconds)
     stop.install()
-    started = time.monotonic()
+    clock = build_clock()
+    started = clock.monotonic()
     try:
-        with open_context(config, stopping=stopping, sleep=stopping.wait) as ctx:
+        with open_context(config, clock=clock, stopping=stopping) as ctx:
             stop.on_grace_expired = lambda: _exit_after_grace(ctx, as_json)
             try:
                 with _progress(ctx, interactive):
@@ -151,7 +150,6 @@ def _tell(
 ) -> None:
     """Push the run's metrics and send its notifications, with the code the process exits with."""
     import dataclasses
-    import time
 
     from crm_sync.after_run import after_run
     from crm_sync.notify import Notifier
@@ -161,7 +159,7 @@ def _tell(
     after_run(
         ctx,
         report,
-        time.monotonic() - started,
+        ctx.clock.monotonic() - started,
         notifier=Notifier(ctx.config.notify),
         push=True,
         config_path=config_path(args),

@@ -19,6 +19,7 @@ from crm_sync.commands.common import add_config_argument, config_path, load, rem
 from crm_sync.errors import ConfigError
 from crm_sync.exit_codes import EXIT_OK
 from crm_sync.logs import configure_logging, get_logger
+from crm_sync.store.states import BatchState
 
 if TYPE_CHECKING:
     from crm_sync.store.store import Store
@@ -92,15 +93,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _in_doubt_batch(store: Store, wanted: str) -> str:
     """The full id of the in_doubt batch `wanted` names; ConfigError when it names none."""
-    from crm_sync.store import IN_DOUBT
-
     ids = store.find_batch_ids(wanted)
     if not ids:
         raise ConfigError(f"BATCH: no batch {wanted!r} in the store; see `crm-sync status`")
     if len(ids) > 1:
         raise ConfigError(f"BATCH: {wanted!r} matches several batches: {', '.join(ids)}")
     batch = store.get_batch(ids[0])
-    if batch is None or batch.state != IN_DOUBT:
+    if batch is None or batch.state != BatchState.IN_DOUBT:
         state = batch.state if batch else "gone"
         raise ConfigError(f"BATCH: batch {ids[0]} is {state}, not in_doubt: nothing to resolve")
     return ids[0]
@@ -129,18 +128,18 @@ def _sent_with_id(args: argparse.Namespace) -> int:
                 f"--enrichment-id: the enrichment API does not know {enrichment_id}; copy the "
                 "id from the provider's dashboard again"
             ) from None
-        if not ctx.store.mark_submitted(batch_id, enrichment_id, next_poll_at=ctx.clock()):
+        if not ctx.store.mark_submitted(batch_id, enrichment_id, next_poll_at=ctx.clock.now()):
             raise ConfigError(f"batch {batch_id} changed state meanwhile; see `crm-sync status`")
         get_logger(batch=batch_id).warning(
             "in_doubt_resolved", sent=True, enrichment_id=enrichment_id, by="hand"
         )
         counts: dict[str, SourceCounts] = {}
-        deadline = ctx.clock() + timedelta(seconds=max(args.wait, 0))
+        deadline = ctx.clock.now() + timedelta(seconds=max(args.wait, 0))
         collect_and_write(ctx, counts, deadline=deadline, wait=True)
         batch = ctx.store.get_batch(batch_id)
     state = batch.state if batch else "unknown"
     written = sum(c.emails_written + c.phones_written for c in counts.values())
-    if state == "submitted":
+    if state == BatchState.SUBMITTED:
         print(
             f"batch {batch_id}: enrichment {enrichment_id} attached; its result is not ready "
             "yet, the next run collects and writes it"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from crm_sync.commands.common import add_config_argument, config_path, remember_state_url
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from crm_sync.config import StateConfig, load_state_config
     from crm_sync.pipeline.run_record import abandon_dead_runs
     from crm_sync.store.opening import open_configured_store
+    from crm_sync.wiring import build_clock
 
     configure_logging()
     if args.state_url:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         state = load_state_config(config_path(args))
         key = "state.url"
     remember_state_url(state.url)
-    store = open_configured_store(state, key=key)
+    store = open_configured_store(state, key=key, clock=build_clock())
     try:
         abandon_dead_runs(store)
         status = collect_status(store, days=args.days, runs=args.runs)
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 def collect_status(store: Any, *, days: int = 14, runs: int = 10) -> dict[str, Any]:
     """Everything `status` shows, as plain data."""
-    now = datetime.now(UTC)
+    now = store.clock.now()
     in_doubt = [
         {
             "batch": b.id,

@@ -46,7 +46,7 @@ class FreshLaneThread:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fresh-lane", daemon=True)
         self._unbind = self.metrics.bind(ctx)
-        self._settled_since: datetime = ctx.clock()
+        self._settled_since: datetime = ctx.clock.now()
 
     def start(self) -> None:
         if not self.enabled:

@@ -21,8 +21,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from crm_sync.bounded import SingleFlight, Unanswered
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.metrics import PREFIX
-from crm_sync.pipeline.context import Progress, utc_now
+from crm_sync.pipeline.context import Progress
 
 _TICK = timedelta(microseconds=1)
 
@@ -36,36 +37,37 @@ class CycleHealth:
         missed_cycles: int,
         *,
         slack_seconds: float = 5.0,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._trigger = trigger
         self._missed = missed_cycles
         self._slack = timedelta(seconds=slack_seconds)
         self._clock = clock
         self._lock = threading.Lock()
-        self.since = clock()  # the daemon's start counts as activity: its first cycle is due now
+        # The daemon's start counts as activity: its first cycle is due now.
+        self.since = clock.now()
         self.last_started: datetime | None = None
         self.last_finished: datetime | None = None
         self.last_progress: datetime | None = None
 
     def cycle_started(self) -> None:
         with self._lock:
-            self.last_started = self._clock()
+            self.last_started = self._clock.now()
 
     def cycle_finished(self) -> None:
         with self._lock:
-            self.last_finished = self._clock()
+            self.last_finished = self._clock.now()
 
     def progressed(self) -> None:
         """A running cycle scanned, submitted or wrote something."""
         with self._lock:
-            self.last_progress = self._clock()
+            self.last_progress = self._clock.now()
 
     def seconds_since_last_cycle(self) -> float:
         """Since the last cycle finished (since the start when none has yet)."""
         with self._lock:
             last = self.last_finished or self.since
-        return max((self._clock() - last).total_seconds(), 0.0)
+        return max((self._clock.now() - last).total_seconds(), 0.0)
 
     def deadline(self) -> datetime | None:
         """The time by which a cycle must start or finish; None when the schedule has no end."""
@@ -85,7 +87,7 @@ class CycleHealth:
     def check(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, details) for `/healthz`."""
         deadline = self.deadline()
-        healthy = deadline is None or self._clock() <= deadline
+        healthy = deadline is None or self._clock.now() <= deadline
         details: dict[str, Any] = {
             "healthy": healthy,
             "last_cycle_started": _iso(self.last_started),

@@ -8,7 +8,7 @@ Triggers are injectable so tests fire every fraction of a second instead of ever
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -18,6 +18,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.config_service import ScheduleConfig
 from crm_sync.logs import get_logger
 from crm_sync.metrics import Metrics
@@ -58,6 +59,7 @@ class Scheduler:
         poll_trigger_override: BaseTrigger | None = None,
         misfire_grace_seconds: int | None = None,
         run_first_cycle_now: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._metrics = metrics
         self._scheduler = BackgroundScheduler(
@@ -65,7 +67,7 @@ class Scheduler:
         )
         grace = misfire_grace_seconds or schedule.misfire_grace_seconds
         common: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
-        first: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if run_first_cycle_now else {}
+        first: dict[str, Any] = {"next_run_time": clock.now()} if run_first_cycle_now else {}
         self._scheduler.add_job(
             cycle,
             cycle_trigger_override or cycle_trigger(schedule),

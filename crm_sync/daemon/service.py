@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -70,12 +69,14 @@ class Daemon:
             cycle=self.run_cycle_job,
             collect=self.poll_job,
             metrics=metrics,
+            clock=ctx.clock,
             **(scheduler_options or {}),
         )
         self.health = CycleHealth(
             self.scheduler.cycle_trigger,
             ctx.config.schedule.health_missed_cycles,
             slack_seconds=health_slack_seconds,
+            clock=ctx.clock,
         )
         ctx.progress = ActivityProgress(ctx.progress, self.health)
         hooks = Hooks(
@@ -209,7 +210,7 @@ class Daemon:
 
 def _default_cycle(metrics: Metrics, notifier: Notifier) -> Callable[[Context], None]:
     def cycle(ctx: Context) -> None:
-        started = time.monotonic()
+        started = ctx.clock.monotonic()
         failure: str | None = None
         try:
             report = run_cycle(ctx, wait=False)
@@ -217,11 +218,11 @@ def _default_cycle(metrics: Metrics, notifier: Notifier) -> Callable[[Context], 
             report, failure = failed.report, str(failed)  # type: ignore[assignment]
             _log().error("cycle_failed", reason=failure, exit_code=failed.exit_code)
         except Exception as exc:  # the next tick tries again; the error is in the log and metrics
-            metrics.observe_run_error(time.monotonic() - started)
+            metrics.observe_run_error(ctx.clock.monotonic() - started)
             _log().exception("cycle_failed")
             notifier.send([failure_notice(f"{type(exc).__name__}: {exc}")])
             return
-        seconds = time.monotonic() - started
+        seconds = ctx.clock.monotonic() - started
         metrics.observe_run(report, seconds)
         after_run(ctx, report, seconds, notifier=notifier, metrics=metrics, failure=failure)
 

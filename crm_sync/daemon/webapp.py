@@ -44,11 +44,12 @@ from crm_sync.metrics import Metrics
 from crm_sync.pipeline.collect import accept_result
 from crm_sync.pipeline.contact_events import accept_contact_event
 from crm_sync.pipeline.context import Context
+from crm_sync.store.states import StoreOutcome
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # "kept": no batch carries the id yet (the POST's answer is not recorded, or the batch is
 # in_doubt); the result is stored durably and attached when a batch does. Never "unknown".
-ACKNOWLEDGED = frozenset({"stored", "duplicate", "kept"})
+ACKNOWLEDGED = frozenset({StoreOutcome.STORED, StoreOutcome.DUPLICATE, StoreOutcome.KEPT})
 
 
 def _log() -> Any:
@@ -112,7 +113,7 @@ def build_app(ctx: Context, metrics: Metrics, hooks: Hooks) -> Starlette:
     async def _answer(request: Request, *, contact: bool) -> Response:
         outcome, status = await _receive(request, ctx, dialect, contact=contact)
         metrics.observe_webhook(outcome)
-        if outcome == "stored":
+        if outcome == StoreOutcome.STORED:
             hooks.on_stored()
         if status == 200:
             return JSONResponse({"status": "accepted", "outcome": outcome})
@@ -186,7 +187,7 @@ async def _store(ctx: Context, body: bytes, dialect: WireDialect) -> tuple[str, 
     if outcome not in ACKNOWLEDGED:
         _log().warning("webhook_malformed", reason=f"outcome {outcome}")
         return "malformed", 400
-    level = _log().warning if outcome == "kept" else _log().info
+    level = _log().warning if outcome == StoreOutcome.KEPT else _log().info
     level(f"webhook_{outcome}", enrichment_id=_id_of(text))
     return outcome, 200
 

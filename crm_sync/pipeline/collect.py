@@ -29,6 +29,7 @@ from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.store.records import Batch
+from crm_sync.store.states import StoreOutcome
 
 CHARGED_EMAIL_STATUSES = frozenset({"DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL"})
 
@@ -70,8 +71,8 @@ def accept_result(ctx: Context, raw_body: str, *, source_kind: str) -> str:
         credits_spent=credits_of(result),
         keep_unknown=True,
     )
-    if outcome == "kept" and adopt_in_doubt(ctx, result):
-        outcome = "stored"  # the adopting mark_submitted attached the kept result
+    if outcome == StoreOutcome.KEPT and adopt_in_doubt(ctx, result):
+        outcome = StoreOutcome.STORED  # the adopting mark_submitted attached the kept result
     failpoint("after_result_stored")
     return outcome
 
@@ -96,7 +97,7 @@ def attach_early_results(ctx: Context) -> int:
     stored = 0
     for enrichment_id, outcome in ctx.store.attach_known_early_results():
         get_logger(enrichment_id=enrichment_id).info("early_result_attached", outcome=outcome)
-        stored += outcome == "stored"
+        stored += outcome == StoreOutcome.STORED
     in_doubt = ctx.store.in_doubt_batches()
     for early in ctx.store.early_results() if in_doubt else []:
         try:
@@ -128,7 +129,7 @@ def adopt_in_doubt(
     for batch in ctx.store.in_doubt_batches() if in_doubt is None else in_doubt:
         contacts = {(batch.source, c.record_id) for c in batch.contacts}
         if keys <= contacts and len(keys) == len(customs) and 2 * len(keys) >= len(contacts):
-            adopted = ctx.store.mark_submitted(batch.id, result.id, next_poll_at=ctx.clock())
+            adopted = ctx.store.mark_submitted(batch.id, result.id, next_poll_at=ctx.clock.now())
             if adopted:
                 get_logger(source=batch.source, batch=batch.id).warning(
                     "in_doubt_batch_adopted", enrichment_id=result.id
@@ -174,7 +175,7 @@ def poll_due(
             continue
         if result.status.is_terminal:
             outcome = accept_result(ctx, _raw(result), source_kind="poll")
-            stored += outcome == "stored"
+            stored += outcome == StoreOutcome.STORED
             log.info("result_polled", status=result.status.value, outcome=outcome)
         else:
             delay = poll_delay(ctx, batch.poll_attempts)
@@ -211,7 +212,7 @@ def poll_delay(ctx: Context, attempts: int) -> float:
 
 
 def _later(ctx: Context, seconds: float) -> datetime:
-    return ctx.clock() + timedelta(seconds=seconds)
+    return ctx.clock.now() + timedelta(seconds=seconds)
 
 
 def _raw(result: EnrichmentResult) -> str:

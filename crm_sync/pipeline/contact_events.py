@@ -24,7 +24,8 @@ from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.pipeline.writeback import write_contacts
-from crm_sync.store.contact_results import OPEN_STATES, ContactResult
+from crm_sync.store.contact_results import ContactResult
+from crm_sync.store.states import AWAITING_RESULT_STATES, StoreOutcome
 
 SOURCE_KIND = "contact_events"
 
@@ -48,19 +49,21 @@ def accept_contact_event(
             item = ResultItem.model_validate(raw)
         except PydanticValidationError:
             get_logger(enrichment_id=enrichment_id).warning("contact_event_item_malformed")
-            outcomes.append("unknown")  # left to the batch result, which settles every contact
+            outcomes.append(
+                StoreOutcome.UNKNOWN
+            )  # left to the batch result, which settles every contact
             continue
         source, record_id = item.custom.get("source"), item.custom.get("crm_id")
         batch_id = _batch_for(ctx, enrichment_id, source or "", record_id or "")
         if not record_id or batch_id is None:
-            outcomes.append("unknown")
+            outcomes.append(StoreOutcome.UNKNOWN)
             continue
         text = json.dumps(item.model_dump(mode="json", exclude_none=True))
         outcomes.append(ctx.store.contact_results.store(batch_id, record_id, text))
-    for outcome in ("stored", "duplicate"):
+    for outcome in (StoreOutcome.STORED, StoreOutcome.DUPLICATE):
         if outcome in outcomes:
             return outcome
-    return "unknown"
+    return StoreOutcome.UNKNOWN
 
 
 def write_back_contact_results(
@@ -75,7 +78,7 @@ def write_back_contact_results(
         by_batch[found.batch_id].append(found)
     for batch_id, results in by_batch.items():
         batch = ctx.store.get_batch(batch_id)
-        if batch is None or batch.state not in OPEN_STATES:
+        if batch is None or batch.state not in AWAITING_RESULT_STATES:
             continue
         wanted = {r.record_id for r in results}
         contacts = tuple(c for c in batch.contacts if c.record_id in wanted)
@@ -103,7 +106,7 @@ def complete_settled(ctx: Context) -> int:
             "datas": [json.loads(item) for item in ctx.store.contact_results.items(batch_id)],
         }
         outcome = accept_result(ctx, json.dumps(body), source_kind=SOURCE_KIND)
-        done += outcome == "stored"
+        done += outcome == StoreOutcome.STORED
         get_logger(source=batch.source, batch=batch.id).info(
             "batch_settled_by_contact_events", outcome=outcome
         )

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from connectors.base import Connector
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.config import Config, SourceConfig
 from crm_sync.enrichment.input_rules import InputRules
 from crm_sync.enrichment.models import BulkRequest, EnrichmentResult
@@ -48,10 +47,6 @@ class Progress(Protocol):
 class NoProgress:
     def advance(self, source: str, stage: str, n: int) -> None:
         """Nothing to show."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 #: For tests only: the host name this process puts in its owner id (two processes on one
@@ -107,8 +102,8 @@ class Context:
     client: EnrichmentAPI
     connectors: dict[str, Connector]
     owner: str = field(default_factory=new_owner_id)
-    clock: Callable[[], datetime] = utc_now
-    sleep: Callable[[float], None] = time.sleep
+    # The one clock of the engine; the wiring hands the same one to the store.
+    clock: Clock = SYSTEM_CLOCK
     webhook_url: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     progress: Progress = field(default_factory=NoProgress)

@@ -40,6 +40,7 @@ from crm_sync.pipeline.run_record import RunRecord
 from crm_sync.pipeline.shared_budget import running_budget
 from crm_sync.pipeline.submit import SourceStopped, submit_source
 from crm_sync.pipeline.writeback import write_back_received
+from crm_sync.store.states import BatchState
 
 IDLE_WAIT_CAP_SECONDS = 5.0
 STALE_OPEN_BATCH_WAITS = 10  # an open batch older than this many max_batch_wait_seconds
@@ -59,7 +60,7 @@ def run_cycle(
     when an exception ends it (store down, API unreachable at the credit check), with the
     failure's status and reason before the exception goes on to the caller.
     """
-    started = ctx.clock()
+    started = ctx.clock.now()
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     report = RunReport(run_id=run_id, started_at=started, dry_run=dry_run)
     with structlog.contextvars.bound_contextvars(run_id=run_id):
@@ -104,13 +105,15 @@ def _cycle_body(
             _run_source(ctx, source, source_report, report, deadline)
     if not report.dry_run:
         counts = {s.name: s.counts for s in report.sources}
-        collect_until = ctx.clock() + timedelta(seconds=ctx.config.run.collect_deadline_seconds)
+        collect_until = ctx.clock.now() + timedelta(seconds=ctx.config.run.collect_deadline_seconds)
         if deadline is not None:
             collect_until = min(collect_until, deadline)
         collect_and_write(ctx, counts, deadline=collect_until, wait=wait)
         report_held(report)
         states = ctx.store.batches_by_state()
-        report.pending_batches = states.get("submitted", 0) + states.get("received", 0)
+        report.pending_batches = states.get(BatchState.SUBMITTED, 0) + states.get(
+            BatchState.RECEIVED, 0
+        )
 
 
 def credit_check(ctx: Context) -> int:
@@ -136,7 +139,7 @@ def credit_check(ctx: Context) -> int:
 def _settle(report: RunReport, ctx: Context, failure_code: int | None = None) -> None:
     """Exit code, end time, and the one `run_summary` log line of the run."""
     report.interrupted = report.interrupted or ctx.stopping.is_set()
-    report.finished_at = ctx.clock()
+    report.finished_at = ctx.clock.now()
     code = exit_code_for(report)
     report.exit_code = code if failure_code is None else most_severe((code, failure_code))
     if not report.reason:
@@ -308,7 +311,7 @@ def _contacts_in(ctx: Context, batch_ids: list[str]) -> int:
 
 def source_budget(ctx: Context, source: SourceConfig, balance: int) -> Budget:
     """Ceilings: balance minus reserve and in-flight reservations; per-run; per-day."""
-    now = ctx.clock()
+    now = ctx.clock.now()
     run = ctx.config.run
     ceilings = {"balance": balance - run.reserve - ctx.store.credits_in_flight()}
     if source.budget.per_run is not None:
@@ -339,14 +342,14 @@ def collect_and_write(
         pending = ctx.store.submitted_batches()
         if not pending:
             return
-        now = ctx.clock()
+        now = ctx.clock.now()
         if deadline is not None and now >= deadline:
             return
         next_due = min((b.next_poll_at for b in pending if b.next_poll_at), default=now)
         pause = (next_due - now).total_seconds()
         if deadline is not None:
             pause = min(pause, (deadline - now).total_seconds())
-        ctx.sleep(min(max(pause, 0.05), IDLE_WAIT_CAP_SECONDS))
+        ctx.clock.sleep(min(max(pause, 0.05), IDLE_WAIT_CAP_SECONDS), ctx.stopping)
 
 
 def _write_all_received(ctx: Context, counts: dict[str, SourceCounts]) -> None:

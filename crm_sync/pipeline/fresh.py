@@ -103,7 +103,7 @@ class FreshLane:
 
     def _source_tick(self, source: SourceConfig, report: SourceReport) -> None:
         state = self.states.setdefault(source.name, LaneState())
-        now = self.ctx.clock()
+        now = self.ctx.clock.now()
         if state.next_scan is None or now >= state.next_scan:
             state.next_scan = now + timedelta(seconds=self.ctx.config.schedule.fresh_scan_seconds)
             with self._lease(source) as held:
@@ -127,7 +127,7 @@ class FreshLane:
 
     def _balance(self) -> int:
         """The credit balance, re-read when older than BALANCE_PERIODS periods of the lane."""
-        now = self.ctx.clock()
+        now = self.ctx.clock.now()
         schedule, run = self.ctx.config.schedule, self.ctx.config.run
         period = max(schedule.fresh_scan_seconds, run.max_batch_wait_seconds)
         if self.balance is None or now - self.balance[0] > timedelta(
@@ -141,7 +141,7 @@ class FreshLane:
         batch = store.get(source.name)
         if batch is None or not batch.contacts:
             return
-        now = self.ctx.clock()
+        now = self.ctx.clock.now()
         run = self.ctx.config.run
         wait = timedelta(seconds=run.max_batch_wait_seconds)
         if not state.post_loaded:
@@ -159,7 +159,7 @@ class FreshLane:
             finally:
                 # Counted from the end of the POST: the next one reaches the API at least a
                 # whole period after this one did, whatever the network did in between.
-                state.last_post = self.ctx.clock()
+                state.last_post = self.ctx.clock.now()
                 self.posts.append((source.name, state.last_post))
                 if len(batch.contacts) >= run.batch_size:
                     state.next_scan = None  # a full batch left contacts behind: scan again now
@@ -170,7 +170,7 @@ def scan_source(ctx: Context, source: SourceConfig, report: SourceReport) -> int
     store = ctx.store
     connector = ctx.connectors[source.name]
     schedule, run = ctx.config.schedule, ctx.config.run
-    now = ctx.clock()
+    now = ctx.clock.now()
     key = CURSOR_PREFIX + source.name
     raw = store.scan_cursor(key)
     cursor = datetime.fromisoformat(raw) if raw else None
@@ -281,7 +281,7 @@ def send_open_batch(
             reserved += cost
         else:
             report.counts.deferred += 1
-    now = ctx.clock()
+    now = ctx.clock.now()
     # As the full scan names its batches: the id finds the batch on the provider's dashboard.
     name = (
         f"crm-sync {source.name} {now:%Y-%m-%d %H:%M} fresh batch {batch_id} ({len(keep)} contacts)"

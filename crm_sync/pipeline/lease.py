@@ -51,7 +51,7 @@ def take_source_lease(ctx: Context, name: str) -> bool:
         return True
     holder = ctx.store.lease_holder(name)
     if holder and owner_is_dead(holder):
-        return ctx.store.steal_lease(name, holder, ctx.owner, ttl)
+        return ctx.store.steal_lease(name, holder=holder, owner=ctx.owner, ttl=ttl)
     return False
 
 

@@ -50,7 +50,7 @@ def replay(
     names = [s.name for s in ctx.config.sources if s.enabled]
     if source is not None and source not in names:
         raise ConfigError(f"--source: no enabled source {source!r}; known: {', '.join(names)}")
-    started = ctx.clock()
+    started = ctx.clock.now()
     report = RunReport(f"replay-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", started)
     report.dry_run = dry_run
     would: list[WouldWrite] = []
@@ -69,7 +69,7 @@ def replay(
         for batch, record_ids in ctx.store.rejected_in_written(source=name, since=since):
             rewrite_rejected(ctx, batch, record_ids, source_report.counts)
     report_held(report)
-    report.finished_at = ctx.clock()
+    report.finished_at = ctx.clock.now()
     report.exit_code = exit_code_for(report)
     return report, would
 

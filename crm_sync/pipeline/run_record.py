@@ -78,7 +78,7 @@ class RunRecord:
             report.interrupted = True
             report.reason = reason
             report.exit_code = most_severe((report.exit_code, EXIT_INTERRUPTED))
-            report.finished_at = self._ctx.clock()
+            report.finished_at = self._ctx.clock.now()
         data = report.as_dict() if report is not None else {"run_id": self.run_id}
         data.setdefault("reason", reason)
         return self.finish("interrupted", data)

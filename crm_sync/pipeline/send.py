@@ -63,7 +63,7 @@ def submit_batch(
     store = ctx.store
     if not _may_start_batch(ctx, source, report):
         return False
-    name = batch_name(source.name, ctx.clock())
+    name = batch_name(source.name, ctx.clock.now())
     batch = store.plan_batch(
         source=source.name,
         run_id=run_id,
@@ -186,7 +186,7 @@ def _send(
         webhook_url=ctx.webhook_url,
         datas=[ContactRequest.model_validate(c.request) for c in batch.contacts],
     )
-    now = ctx.clock()
+    now = ctx.clock.now()
     try:
         enrichment_id = ctx.client.submit(request, on_send=on_send, stop=ctx.stopping)
     except _Taken:
@@ -258,7 +258,7 @@ def _split(
     else:
         if ctx.rules.learn(code, [c.request for c in contacts]):
             key = remembered_key(ctx.rules.provider)
-            ctx.store.set_scan_cursor(key, remembered_value(ctx.clock()))
+            ctx.store.set_scan_cursor(key, remembered_value(ctx.clock.now()))
         for contact in contacts:
             problem = ctx.rules.problem(contact.request)
             if problem is not None:  # the API's code when it is the one it answered
@@ -268,7 +268,7 @@ def _split(
             groups = [rest] if rest else []
         else:
             groups = _halves(rest, _named_item(str(exc), len(contacts)))
-    now = ctx.clock()
+    now = ctx.clock.now()
     parts = ctx.store.split_batch(
         batch.id,
         groups=groups,

@@ -67,7 +67,7 @@ def submit_source(
     """Find this source's candidates and submit them in batches within the budget."""
     rules = ctx.rules
     if rules.linkedin_alone and still_strict(
-        ctx.store.scan_cursor(remembered_key(rules.provider)), ctx.clock()
+        ctx.store.scan_cursor(remembered_key(rules.provider)), ctx.clock.now()
     ):
         rules.tighten()  # an earlier run learned it: no refused POST to learn it again
     bounded = source.max_scan_per_run is not None
@@ -130,7 +130,7 @@ def _eligible(
     rules = ctx.rules
     limit = source.max_scan_per_run
     for page in ctx.connectors[source.name].iter_candidates(selection):
-        if ctx.stopping.is_set() or (deadline is not None and ctx.clock() >= deadline):
+        if ctx.stopping.is_set() or (deadline is not None and ctx.clock.now() >= deadline):
             report.message = report.message or "stopped before the end of the backlog"
             return
         if limit is not None and counts.scanned >= limit:

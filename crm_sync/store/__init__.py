@@ -1,17 +1,13 @@
-"""The durable state store: batches, the contact ledger, runs and leases (SQLite or PostgreSQL)."""
+"""The durable state store: batches, the contact ledger, runs and leases (SQLite or PostgreSQL).
 
-from crm_sync.store.collecting import DUPLICATE, STORED, UNKNOWN
+`Store` is the one entry point (one transaction per method); `states` holds its vocabulary
+(`BatchState`, `StoreOutcome`), `records` the frozen values it hands out, and the other modules
+the SQL by concern: planning, submitting transitions, collecting results, write-back, reports,
+the fresh lane's open batches, runs and leases, opening with readable errors.
+"""
+
 from crm_sync.store.planning import COOLDOWN, IN_FLIGHT
 from crm_sync.store.records import (
-    FAILED,
-    IN_DOUBT,
-    PLANNED,
-    RECEIVED,
-    RELEASED,
-    SENDING,
-    STATES,
-    SUBMITTED,
-    WRITTEN,
     Batch,
     BatchContact,
     ContactOutcome,
@@ -19,33 +15,22 @@ from crm_sync.store.records import (
     PlannedContact,
     RunRow,
     WebhookEvent,
-    utc_now,
 )
-from crm_sync.store.store import Clock, Store
+from crm_sync.store.states import STATES, BatchState, StoreOutcome
+from crm_sync.store.store import Store
 
 __all__ = [
     "COOLDOWN",
-    "DUPLICATE",
-    "FAILED",
-    "IN_DOUBT",
     "IN_FLIGHT",
-    "PLANNED",
-    "RECEIVED",
-    "RELEASED",
-    "SENDING",
     "STATES",
-    "STORED",
-    "SUBMITTED",
-    "UNKNOWN",
-    "WRITTEN",
     "Batch",
     "BatchContact",
-    "Clock",
+    "BatchState",
     "ContactOutcome",
     "LedgerRow",
     "PlannedContact",
     "RunRow",
     "Store",
+    "StoreOutcome",
     "WebhookEvent",
-    "utc_now",
 ]

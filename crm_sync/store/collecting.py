@@ -16,14 +16,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from crm_sync.store.records import RECEIVED, SUBMITTED, Batch, EarlyResult
+from crm_sync.store.records import Batch, EarlyResult
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batches, early_results, upsert, webhook_events
-
-STORED = "stored"
-DUPLICATE = "duplicate"
-UNKNOWN = "unknown"
-KEPT = "kept"  # no batch carries this id yet: kept in early_results until one does
+from crm_sync.store.states import BatchState, StoreOutcome
+from crm_sync.store.transitions import to_submitted
 
 
 def store_result(
@@ -45,7 +42,7 @@ def store_result(
     """
     incoming = Incoming(enrichment_id, raw_body, status, source_kind, credits_spent)
     outcome = _store_on_batch(conn, now, incoming)
-    if outcome == UNKNOWN and keep_unknown:
+    if outcome == StoreOutcome.UNKNOWN and keep_unknown:
         outcome = keep_early(conn, now, incoming)
     if source_kind == "webhook":
         digest = hashlib.sha1(raw_body.encode("utf-8"), usedforsecurity=False).hexdigest()
@@ -72,10 +69,10 @@ class Incoming:
     credits_spent: int | None
 
 
-def _store_on_batch(conn: Connection, now: datetime, incoming: Incoming) -> str:
+def _store_on_batch(conn: Connection, now: datetime, incoming: Incoming) -> StoreOutcome:
     enrichment_id, credits_spent = incoming.enrichment_id, incoming.credits_spent
     values: dict[str, Any] = {
-        "state": RECEIVED,
+        "state": BatchState.RECEIVED,
         "raw_result": incoming.raw_body,
         "result_status": incoming.status,
         "result_source": incoming.source_kind,
@@ -89,16 +86,16 @@ def _store_on_batch(conn: Connection, now: datetime, incoming: Incoming) -> str:
         values["credits_spent"] = credits_spent
     statement = (
         update(batches)
-        .where(batches.c.enrichment_id == enrichment_id, batches.c.state == SUBMITTED)
+        .where(batches.c.enrichment_id == enrichment_id, batches.c.state == BatchState.SUBMITTED)
         .values(**values)
     )
     if conn.execute(statement).rowcount == 1:
-        return STORED
+        return StoreOutcome.STORED
     known = conn.execute(select(batches.c.id).where(batches.c.enrichment_id == enrichment_id))
-    return DUPLICATE if known.first() is not None else UNKNOWN
+    return StoreOutcome.DUPLICATE if known.first() is not None else StoreOutcome.UNKNOWN
 
 
-def keep_early(conn: Connection, now: datetime, incoming: Incoming) -> str:
+def keep_early(conn: Connection, now: datetime, incoming: Incoming) -> StoreOutcome:
     """Keep a result for an id no batch carries yet: "kept", or "duplicate" if it already is."""
     values = {
         "enrichment_id": incoming.enrichment_id,
@@ -111,7 +108,7 @@ def keep_early(conn: Connection, now: datetime, incoming: Incoming) -> str:
     insert: Any = upsert(conn, early_results).values(**values)
     insert = insert.on_conflict_do_nothing(index_elements=["enrichment_id"])
     added = conn.execute(insert.returning(early_results.c.enrichment_id)).first()
-    return KEPT if added is not None else DUPLICATE
+    return StoreOutcome.KEPT if added is not None else StoreOutcome.DUPLICATE
 
 
 def attach_early(conn: Connection, now: datetime, enrichment_id: str) -> str | None:
@@ -136,7 +133,7 @@ def attach_early(conn: Connection, now: datetime, enrichment_id: str) -> str | N
         enrichment_id, m["raw_result"], m["result_status"], m["result_source"], m["credits_spent"]
     )
     outcome = _store_on_batch(conn, now, incoming)
-    if outcome != UNKNOWN:
+    if outcome != StoreOutcome.UNKNOWN:
         batch_id = conn.execute(
             select(batches.c.id).where(batches.c.enrichment_id == enrichment_id)
         ).scalar_one()
@@ -146,6 +143,20 @@ def attach_early(conn: Connection, now: datetime, enrichment_id: str) -> str | N
             .values(attached_batch_id=batch_id, attached_at=now)
         )
     return outcome
+
+
+def mark_submitted(
+    conn: Connection, now: datetime, batch_id: str, enrichment_id: str, *, next_poll_at: datetime
+) -> bool:
+    """sending -> submitted with the API's id (also from in_doubt: a late answer is kept).
+
+    A result kept for that id (its webhook came before the POST's answer) is attached in
+    the same transaction: the batch goes straight on to `received`.
+    """
+    moved = to_submitted(conn, now, batch_id, enrichment_id, next_poll_at)
+    if moved:
+        attach_early(conn, now, enrichment_id)
+    return moved
 
 
 def known_early_ids(conn: Connection, _now: datetime) -> list[str]:
@@ -204,7 +215,7 @@ def record_read_failure(
     """
     mine = (
         batches.c.id == batch_id,
-        batches.c.state == SUBMITTED,
+        batches.c.state == BatchState.SUBMITTED,
         batches.c.claim_owner == owner,
     )
     statement = (
@@ -262,7 +273,7 @@ def claim_due_polls(
     conn: Connection, now: datetime, *, owner: str, limit: int, lease: timedelta
 ) -> list[Batch]:
     """Submitted batches whose next poll is due, claimed for `owner`."""
-    eligible = [batches.c.state == SUBMITTED, batches.c.next_poll_at <= now]
+    eligible = [batches.c.state == BatchState.SUBMITTED, batches.c.next_poll_at <= now]
     return _claim(
         conn,
         now,
@@ -281,10 +292,10 @@ def claim_received(
     owner: str,
     limit: int,
     lease: timedelta,
-    source: str | None,
+    source: str | None = None,
 ) -> list[Batch]:
     """Received batches claimed for write-back by `owner`."""
-    eligible = [batches.c.state == RECEIVED]
+    eligible = [batches.c.state == BatchState.RECEIVED]
     if source is not None:
         eligible.append(batches.c.source == source)
     return _claim(
@@ -306,7 +317,7 @@ def schedule_poll(
         update(batches)
         .where(
             batches.c.id == batch_id,
-            batches.c.state == SUBMITTED,
+            batches.c.state == BatchState.SUBMITTED,
             batches.c.claim_owner == owner,
         )
         .values(

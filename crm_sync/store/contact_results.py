@@ -15,14 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from crm_sync.store.records import IN_DOUBT, SENDING, SUBMITTED
+from crm_sync.store.operation import Work, lookup, write
 from crm_sync.store.schema import batch_contacts, batches, contact_results
-
-#: Batch states a per-contact result may still be attached to (the batch result is not in).
-OPEN_STATES = (SENDING, SUBMITTED, IN_DOUBT)
-STORED = "stored"
-DUPLICATE = "duplicate"
-UNKNOWN = "unknown"
+from crm_sync.store.states import AWAITING_RESULT_STATES, BatchState, StoreOutcome
 
 
 @dataclass(frozen=True)
@@ -34,7 +29,9 @@ class ContactResult:
     raw_item: str
 
 
-def store_one(conn: Connection, now: datetime, batch_id: str, record_id: str, raw_item: str) -> str:
+def store_one(
+    conn: Connection, now: datetime, batch_id: str, record_id: str, raw_item: str
+) -> StoreOutcome:
     """Keep `raw_item` for a contact of an open batch: "stored", "duplicate" or "unknown"."""
     member = conn.execute(
         select(batches.c.state)
@@ -42,22 +39,22 @@ def store_one(conn: Connection, now: datetime, batch_id: str, record_id: str, ra
         .where(batches.c.id == batch_id, batch_contacts.c.record_id == record_id)
     ).first()
     if member is None:
-        return UNKNOWN
-    if member.state not in OPEN_STATES:
-        return DUPLICATE  # the batch result is in: it holds this contact too
+        return StoreOutcome.UNKNOWN
+    if member.state not in AWAITING_RESULT_STATES:
+        return StoreOutcome.DUPLICATE  # the batch result is in: it holds this contact too
     seen = conn.execute(
         select(contact_results.c.record_id).where(
             contact_results.c.batch_id == batch_id, contact_results.c.record_id == record_id
         )
     ).first()
     if seen is not None:
-        return DUPLICATE
+        return StoreOutcome.DUPLICATE
     conn.execute(
         contact_results.insert().values(
             batch_id=batch_id, record_id=record_id, raw_item=raw_item, received_at=now
         )
     )
-    return STORED
+    return StoreOutcome.STORED
 
 
 def claim_pending(
@@ -69,7 +66,7 @@ def claim_pending(
         contact_results.c.written_at.is_(None),
         free,
         contact_results.c.batch_id.in_(
-            select(batches.c.id).where(batches.c.state.in_(OPEN_STATES))
+            select(batches.c.id).where(batches.c.state.in_(AWAITING_RESULT_STATES))
         ),
     )
     rows = list(
@@ -122,7 +119,9 @@ def settled_batches(conn: Connection) -> list[str]:
     return list(
         conn.execute(
             select(batches.c.id).where(
-                batches.c.state == SUBMITTED, batches.c.id.in_(with_events), unsettled == 0
+                batches.c.state == BatchState.SUBMITTED,
+                batches.c.id.in_(with_events),
+                unsettled == 0,
             )
         ).scalars()
     )
@@ -142,38 +141,15 @@ def items_of(conn: Connection, batch_id: str) -> list[str]:
 class ContactResults:
     """The store's per-contact results, each method one transaction."""
 
-    def __init__(
-        self,
-        write: Callable[[Callable[[Connection, datetime], Any]], Any],
-        read: Callable[[Callable[[Connection, datetime], Any]], Any],
-    ) -> None:
+    def __init__(self, write: Callable[[Work], Any], read: Callable[[Work], Any]) -> None:
         self._write = write
         self._read = read
 
-    def store(self, batch_id: str, record_id: str, raw_item: str) -> str:
-        """Keep one contact's result: "stored", "duplicate" or "unknown"."""
-        return str(self._write(lambda c, now: store_one(c, now, batch_id, record_id, raw_item)))
-
-    def claim_pending(self, *, owner: str, limit: int, lease: timedelta) -> list[ContactResult]:
-        """Unwritten results claimed for `owner`."""
-        result: list[ContactResult] = self._write(
-            lambda c, now: claim_pending(c, now, owner=owner, limit=limit, lease=lease)
-        )
-        return result
-
-    def mark_written(self, batch_id: str, record_ids: Sequence[str]) -> None:
-        """Those contacts' results are settled."""
-        self._write(lambda c, now: mark_written(c, now, batch_id, record_ids))
-
-    def settled_batches(self) -> list[str]:
-        """Submitted batches whose every contact is settled by per-contact results."""
-        result: list[str] = self._read(lambda c, _now: settled_batches(c))
-        return result
-
-    def items(self, batch_id: str) -> list[str]:
-        """Every stored item of a batch, oldest first."""
-        result: list[str] = self._read(lambda c, _now: items_of(c, batch_id))
-        return result
+    store = write(store_one)
+    claim_pending = write(claim_pending)
+    mark_written = write(mark_written)
+    settled_batches = lookup(settled_batches)
+    items = lookup(items_of)
 
 
 __all__ = ["ContactResult", "ContactResults"]

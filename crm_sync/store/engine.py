@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
+
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 
 T = TypeVar("T")
 
@@ -62,13 +63,15 @@ def is_memory_sqlite(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def build_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
+def build_engine(
+    url: str, timeouts: Timeouts | None = None, *, clock: Clock = SYSTEM_CLOCK
+) -> Engine:
     """An engine for `url` with the backend settings and timeouts the store relies on."""
     url = normalise_url(url)
     timeouts = timeouts or Timeouts()
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, timeouts)
+        return _sqlite_engine(url, timeouts, clock)
     if backend == "postgresql":
         return create_engine(
             url,
@@ -112,7 +115,7 @@ def postgres_connect_args(url: str, timeouts: Timeouts) -> dict[str, Any]:
     return args
 
 
-def _sqlite_engine(url: str, timeouts: Timeouts) -> Engine:
+def _sqlite_engine(url: str, timeouts: Timeouts, clock: Clock) -> Engine:
     memory = is_memory_sqlite(url)
     busy_ms = max(1, round(timeouts.statement_seconds * 1000))
     engine = create_engine(
@@ -127,7 +130,7 @@ def _sqlite_engine(url: str, timeouts: Timeouts) -> Engine:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         if not memory:
-            _enable_wal(cursor, busy_ms)
+            _enable_wal(cursor, busy_ms, clock)
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -141,24 +144,27 @@ def _sqlite_engine(url: str, timeouts: Timeouts) -> Engine:
     return engine
 
 
-def _enable_wal(cursor: Any, busy_ms: int) -> None:
+def _enable_wal(cursor: Any, busy_ms: int, clock: Clock) -> None:
     """Switch the file to WAL, waiting out other openers: the switch ignores the busy timeout."""
-    deadline = time.monotonic() + busy_ms / 1000
+    deadline = clock.monotonic() + busy_ms / 1000
     while True:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if "locked" not in str(exc) or clock.monotonic() > deadline:
                 raise
-            time.sleep(0.01)
+            clock.sleep(0.01)
 
 
 class Transactor:
     """Runs a function inside one transaction, committing on return, rolling back on error."""
 
-    def __init__(self, engine: Engine, *, serialise: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, serialise: bool = False, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.engine = engine
+        self._clock = clock
         self._lock: AbstractContextManager[Any] = threading.Lock() if serialise else nullcontext()
 
     @contextmanager
@@ -178,7 +184,7 @@ class Transactor:
             except DBAPIError as exc:
                 if attempt >= _MAX_ATTEMPTS or not _retriable(exc):
                     raise
-                time.sleep(0.005 * attempt)
+                self._clock.sleep(0.005 * attempt)
                 attempt += 1
 
 

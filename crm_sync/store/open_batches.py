@@ -23,20 +23,12 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from crm_sync.store.collecting import _claim as claim_batches
+from crm_sync.store.operation import Work, lookup, write
 from crm_sync.store.planning import _claim as claim_contacts
-from crm_sync.store.records import (
-    FAILED,
-    OPEN,
-    OUTCOME_NOT_SENT,
-    PLANNED,
-    RECEIVED,
-    SUBMITTED,
-    WRITTEN,
-    Batch,
-    PlannedContact,
-)
+from crm_sync.store.records import OUTCOME_NOT_SENT, Batch, PlannedContact
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, fresh_contacts, json_dumps, ledger
+from crm_sync.store.states import BatchState
 from crm_sync.store.transitions import free_contacts, transition
 
 CURSOR_PREFIX = "fresh:"
@@ -64,7 +56,7 @@ class SettledContact:
 
 def open_batch(conn: Connection, source: str) -> Batch | None:
     """The source's open batch with its contacts, if any."""
-    found = load_batches(conn, (batches.c.state == OPEN) & (batches.c.source == source))
+    found = load_batches(conn, (batches.c.state == BatchState.OPEN) & (batches.c.source == source))
     return found[0] if found else None
 
 
@@ -87,7 +79,7 @@ def join(
             batches.insert().values(
                 id=batch_id,
                 source=source,
-                state=OPEN,
+                state=BatchState.OPEN,
                 name=f"crm-sync {source} fresh (open)",
                 run_id=run_id,
                 reserved_credits=0,
@@ -186,14 +178,14 @@ def seal(
         drop(conn, now, batch_id, "not sent: nothing fitted the budget")
         return None
     values: dict[str, Any] = {"reserved_credits": reserved_credits, "name": name, "owner": owner}
-    if not transition(conn, now, batch_id, (OPEN,), PLANNED, **values):
+    if not transition(conn, now, batch_id, (BatchState.OPEN,), BatchState.PLANNED, **values):
         return None
     return load_batches(conn, batches.c.id == batch_id)[0]
 
 
 def drop(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
     """open -> failed: every contact given back untouched (never sent, no cooldown)."""
-    if not transition(conn, now, batch_id, (OPEN,), FAILED, error=error):
+    if not transition(conn, now, batch_id, (BatchState.OPEN,), BatchState.FAILED, error=error):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
     return True
@@ -205,7 +197,7 @@ def give_back_stale(
     """Drop the source's open batches opened before `now - older_than` (no fresh lane sends
     them any more: a running one sends within about max_batch_wait_seconds); their ids."""
     query = select(batches.c.id).where(
-        batches.c.state == OPEN,
+        batches.c.state == BatchState.OPEN,
         batches.c.source == source,
         batches.c.created_at < now - older_than,
     )
@@ -226,7 +218,7 @@ def open_batches(conn: Connection) -> list[OpenBatchInfo]:
             func.min(fresh_contacts.c.created_at),
         )
         .select_from(batches.outerjoin(fresh_contacts, fresh_contacts.c.batch_id == batches.c.id))
-        .where(batches.c.state == OPEN)
+        .where(batches.c.state == BatchState.OPEN)
         .group_by(batches.c.source, batches.c.id)
     )
     return [OpenBatchInfo(*row) for row in conn.execute(query)]
@@ -251,7 +243,7 @@ def claim_received_fresh(
         owner=owner,
         limit=limit,
         lease=lease,
-        eligible=[batches.c.state == RECEIVED, batches.c.id.in_(fresh_ids)],
+        eligible=[batches.c.state == BatchState.RECEIVED, batches.c.id.in_(fresh_ids)],
         order_by=batches.c.received_at,
     )
 
@@ -268,7 +260,7 @@ def claim_due_polls_fresh(
         limit=limit,
         lease=lease,
         eligible=[
-            batches.c.state == SUBMITTED,
+            batches.c.state == BatchState.SUBMITTED,
             batches.c.next_poll_at <= now,
             batches.c.id.in_(fresh_ids),
         ],
@@ -279,13 +271,15 @@ def claim_due_polls_fresh(
 def any_received_fresh(conn: Connection) -> bool:
     """Whether a fresh-lane batch waits for write-back (a read, before taking the write lock)."""
     fresh_ids = select(fresh_contacts.c.batch_id)
-    query = select(batches.c.id).where(batches.c.state == RECEIVED, batches.c.id.in_(fresh_ids))
+    query = select(batches.c.id).where(
+        batches.c.state == BatchState.RECEIVED, batches.c.id.in_(fresh_ids)
+    )
     return conn.execute(query.limit(1)).first() is not None
 
 
 def settled_since(conn: Connection, since: datetime) -> list[SettledContact]:
     """Contacts of batches written after `since`: when they started waiting, when written."""
-    written = (batches.c.state == WRITTEN) & (batches.c.written_at > since)
+    written = (batches.c.state == BatchState.WRITTEN) & (batches.c.written_at > since)
     fresh = conn.execute(
         select(batches.c.source, fresh_contacts.c.created_at, batches.c.written_at)
         .select_from(batches.join(fresh_contacts, fresh_contacts.c.batch_id == batches.c.id))
@@ -302,9 +296,6 @@ def settled_since(conn: Connection, since: datetime) -> list[SettledContact]:
     ]
 
 
-Work = Callable[[Connection, datetime], Any]
-
-
 class OpenBatchStore:
     """The functions above bound to a Store's transactions (`store.open_batches`)."""
 
@@ -312,91 +303,15 @@ class OpenBatchStore:
         self._write = write
         self._read = read
 
-    def get(self, source: str) -> Batch | None:
-        """The source's open batch with its contacts."""
-        found: Batch | None = self._read(lambda c, _now: open_batch(c, source))
-        return found
-
-    def join(
-        self,
-        *,
-        source: str,
-        owner: str,
-        run_id: str,
-        contacts: Sequence[PlannedContact],
-        created: Mapping[str, datetime],
-        capacity: int,
-    ) -> list[str]:
-        """Claim contacts for the source's open batch, up to `capacity` in it; ids joined."""
-        joined: list[str] = self._write(
-            lambda c, now: join(
-                c,
-                now,
-                source=source,
-                owner=owner,
-                run_id=run_id,
-                contacts=contacts,
-                created=created,
-                capacity=capacity,
-            )
-        )
-        return joined
-
-    def oldest_waiting(self, batch_id: str) -> datetime | None:
-        found: datetime | None = self._read(lambda c, _now: oldest_waiting(c, batch_id))
-        return found
-
-    def seal(
-        self, batch_id: str, *, keep: Sequence[str], reserved_credits: int, name: str, owner: str
-    ) -> Batch | None:
-        """open -> planned with `keep` only; None when nothing is kept (the batch is dropped)."""
-        sealed: Batch | None = self._write(
-            lambda c, now: seal(
-                c,
-                now,
-                batch_id,
-                keep=keep,
-                reserved_credits=reserved_credits,
-                name=name,
-                owner=owner,
-            )
-        )
-        return sealed
-
-    def drop(self, batch_id: str, error: str) -> bool:
-        """open -> failed, every contact given back with no cooldown."""
-        return bool(self._write(lambda c, now: drop(c, now, batch_id, error)))
-
-    def give_back_stale(self, source: str, older_than: timedelta) -> list[str]:
-        """Open batches of `source` older than `older_than` dropped, contacts freed; their ids."""
-        found: list[str] = self._write(lambda c, now: give_back_stale(c, now, source, older_than))
-        return found
-
-    def all_open(self) -> list[OpenBatchInfo]:
-        found: list[OpenBatchInfo] = self._read(lambda c, _now: open_batches(c))
-        return found
-
-    def last_post(self, source: str) -> datetime | None:
-        found: datetime | None = self._read(lambda c, _now: last_fresh_post(c, source))
-        return found
-
-    def claim_due_polls(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
-        """Submitted fresh-lane batches due for a poll, claimed by `owner`."""
-        found: list[Batch] = self._write(
-            lambda c, now: claim_due_polls_fresh(c, now, owner=owner, limit=limit, lease=lease)
-        )
-        return found
-
-    def any_received(self) -> bool:
-        return bool(self._read(lambda c, _now: any_received_fresh(c)))
-
-    def claim_received(self, *, owner: str, limit: int, lease: timedelta) -> list[Batch]:
-        """Received fresh-lane batches claimed for write-back by `owner`."""
-        found: list[Batch] = self._write(
-            lambda c, now: claim_received_fresh(c, now, owner=owner, limit=limit, lease=lease)
-        )
-        return found
-
-    def settled_since(self, since: datetime) -> list[SettledContact]:
-        found: list[SettledContact] = self._read(lambda c, _now: settled_since(c, since))
-        return found
+    get = lookup(open_batch)
+    join = write(join)
+    oldest_waiting = lookup(oldest_waiting)
+    seal = write(seal)
+    drop = write(drop)
+    give_back_stale = write(give_back_stale)
+    all_open = lookup(open_batches)
+    last_post = lookup(last_fresh_post)
+    claim_due_polls = write(claim_due_polls_fresh)
+    any_received = lookup(any_received_fresh)
+    claim_received = write(claim_received_fresh)
+    settled_since = lookup(settled_since)

@@ -16,12 +16,12 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.config import StateConfig
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, StoreUnavailable
 from crm_sync.store.engine import Timeouts, build_engine, normalise_url
-from crm_sync.store.records import utc_now
 from crm_sync.store.schema import SCHEMA_VERSION, current_version
-from crm_sync.store.store import Clock, Store
+from crm_sync.store.store import Store
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
 # libpq (and psycopg, which follows it) treats anything under 2 seconds as 2.
@@ -51,7 +51,7 @@ def open_store(
     *,
     key: str = "state.url",
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
-    clock: Clock = utc_now,
+    clock: Clock = SYSTEM_CLOCK,
     timeouts: Timeouts | None = None,
 ) -> Store:
     """`Store.open`, with every failure turned into a CrmSyncError naming `key` and the URL."""
@@ -160,11 +160,17 @@ def store_timeouts(state: StateConfig) -> Timeouts:
     )
 
 
-def open_configured_store(state: StateConfig, *, key: str = "state.url") -> Store:
+def open_configured_store(
+    state: StateConfig, *, key: str = "state.url", clock: Clock = SYSTEM_CLOCK
+) -> Store:
     """The store named by a config's `state` section, with its connect and statement timeouts."""
     timeouts = store_timeouts(state)
     return open_store(
-        state.url, key=key, connect_timeout=timeouts.connect_seconds, timeouts=timeouts
+        state.url,
+        key=key,
+        connect_timeout=timeouts.connect_seconds,
+        clock=clock,
+        timeouts=timeouts,
     )
 
 

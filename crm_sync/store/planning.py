@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from crm_sync.store.records import PLANNED, Batch, PlannedContact
+from crm_sync.store.records import Batch, PlannedContact
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, json_dumps, ledger, upsert
+from crm_sync.store.states import BatchState
 
 IN_FLIGHT = "in_flight"
 COOLDOWN = "cooldown"
@@ -123,7 +124,7 @@ def plan_batch(
         batches.insert().values(
             id=batch_id,
             source=source,
-            state=PLANNED,
+            state=BatchState.PLANNED,
             name=name.replace("{batch_id}", batch_id).replace("{contacts}", str(len(claimed))),
             run_id=run_id,
             reserved_credits=int(reserved_credits_for(claimed)),

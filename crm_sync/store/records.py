@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-#: The fresh lane's open batch: contacts claimed and waiting (no credits reserved, nothing sent).
-OPEN: Final = "open"
-PLANNED: Final = "planned"
-SENDING: Final = "sending"
-SUBMITTED: Final = "submitted"
-RECEIVED: Final = "received"
-WRITTEN: Final = "written"
-IN_DOUBT: Final = "in_doubt"
-FAILED: Final = "failed"
-RELEASED: Final = "released"
-STATES: Final = (OPEN, PLANNED, SENDING, SUBMITTED, RECEIVED, WRITTEN, IN_DOUBT, FAILED, RELEASED)
-#: States whose credits do not count against a budget: nothing was (or may have been) spent
-#: that we still hold against the account.
-UNCOUNTED_STATES: Final = (FAILED, RELEASED)
-#: States whose credits are reserved but not yet known to be spent (no result stored yet).
-IN_FLIGHT_STATES: Final = (OPEN, PLANNED, SENDING, SUBMITTED, IN_DOUBT)
+from crm_sync.store.states import BatchState
 
 # Ledger outcomes the store itself writes; the pipeline writes its own (written, not_found, ...).
 OUTCOME_API_REJECTED: Final = "api_rejected"
@@ -38,11 +23,6 @@ OUTCOME_RETRY: Final = "retry"
 OUTCOME_MALFORMED: Final = "malformed"
 #: A finished result had no item for the contact; not-found cooldown (it may have been charged).
 OUTCOME_NOT_RETURNED: Final = "not_returned"
-
-
-def utc_now() -> datetime:
-    """The default clock: now, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -83,7 +63,7 @@ class Batch:
 
     id: str
     source: str
-    state: str
+    state: BatchState
     name: str
     run_id: str
     enrichment_id: str | None

@@ -16,27 +16,29 @@ batch and is left alone).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from crm_sync.store.records import RECEIVED, WRITTEN, Batch, ContactOutcome
-from crm_sync.store.reports import outcomes_by_source
+from crm_sync.store.records import Batch, ContactOutcome
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, json_dumps, ledger
+from crm_sync.store.states import BatchState
 
 HELD_PREFIX = "held: "
 
 
-def hold_batch(conn: Connection, now: datetime, batch_id: str, owner: str, reason: str) -> bool:
-    """Mark the claimed received batch as held for `reason`; True if this owner held the claim."""
+def hold_batch(conn: Connection, now: datetime, batch_id: str, *, owner: str, reason: str) -> bool:
+    """Keep a claimed received batch unwritten: the CRM refused a mapped field (`reason`).
+
+    True if this owner held the claim.
+    """
     statement = (
         update(batches)
         .where(
             batches.c.id == batch_id,
-            batches.c.state == RECEIVED,
+            batches.c.state == BatchState.RECEIVED,
             batches.c.claim_owner == owner,
         )
         .values(error=(HELD_PREFIX + reason)[:2000], updated_at=now)
@@ -50,12 +52,12 @@ def claim_for_replay(
     *,
     owner: str,
     lease: timedelta,
-    source: str | None,
-    since: datetime | None,
+    source: str | None = None,
+    since: datetime | None = None,
 ) -> list[Batch]:
     """Received batches that are held or unclaimed, claimed for `owner`, oldest result first."""
     eligible = [
-        batches.c.state == RECEIVED,
+        batches.c.state == BatchState.RECEIVED,
         or_(
             batches.c.claim_until.is_(None),
             batches.c.claim_until <= now,
@@ -84,10 +86,10 @@ def claim_for_replay(
 
 
 def replayable_batches(
-    conn: Connection, *, source: str | None, since: datetime | None
+    conn: Connection, *, source: str | None = None, since: datetime | None = None
 ) -> list[Batch]:
     """What `replay --dry-run` would take, without claiming anything."""
-    eligible = [batches.c.state == RECEIVED]
+    eligible = [batches.c.state == BatchState.RECEIVED]
     if source is not None:
         eligible.append(batches.c.source == source)
     if since is not None:
@@ -100,14 +102,14 @@ def _rejected(column: Any) -> Any:
 
 
 def rejected_in_written(
-    conn: Connection, *, source: str | None, since: datetime | None
+    conn: Connection, *, source: str | None = None, since: datetime | None = None
 ) -> list[tuple[Batch, frozenset[str]]]:
     """Written batches holding CRM-rejected contacts not asked again since, with their ids.
 
     The ledger row must still be free and still say `rejected`: a contact planned or settled
     by a newer batch since is not this batch's to change.
     """
-    eligible = [batches.c.state == WRITTEN, batches.c.raw_result.is_not(None)]
+    eligible = [batches.c.state == BatchState.WRITTEN, batches.c.raw_result.is_not(None)]
     if source is not None:
         eligible.append(batches.c.source == source)
     if since is not None:
@@ -169,70 +171,7 @@ def record_replayed(
         )
 
 
-class WriteBackQueries:
-    """Methods of `Store` for held results, `replay` and the outcome counts of `status`.
-
-    A mixin, like `OperatorQueries`: it relies only on `Store._read` and `Store._write`.
-    """
-
-    def _write(self, work: Callable[[Connection, datetime], Any]) -> Any:
-        raise NotImplementedError
-
-    def _read(self, work: Callable[[Connection, datetime], Any]) -> Any:
-        raise NotImplementedError
-
-    def hold_batch(self, batch_id: str, *, owner: str, reason: str) -> bool:
-        """Keep a claimed received batch unwritten: the CRM refused a mapped field."""
-        return bool(self._write(lambda c, now: hold_batch(c, now, batch_id, owner, reason)))
-
-    def claim_for_replay(
-        self,
-        *,
-        owner: str,
-        lease: timedelta,
-        source: str | None = None,
-        since: datetime | None = None,
-    ) -> list[Batch]:
-        """Received batches (held ones at once, others when unclaimed) claimed for replay."""
-        result: list[Batch] = self._write(
-            lambda c, now: claim_for_replay(
-                c, now, owner=owner, lease=lease, source=source, since=since
-            )
-        )
-        return result
-
-    def replayable_batches(
-        self, *, source: str | None = None, since: datetime | None = None
-    ) -> list[Batch]:
-        """Received batches `replay` would write, unclaimed (for `--dry-run`)."""
-        result: list[Batch] = self._read(
-            lambda c, _now: replayable_batches(c, source=source, since=since)
-        )
-        return result
-
-    def outcomes_by_source(self) -> dict[str, dict[str, int]]:
-        """Contacts per source by their last outcome name, for `crm-sync status`."""
-        result: dict[str, dict[str, int]] = self._read(lambda c, _now: outcomes_by_source(c))
-        return result
-
-    def rejected_in_written(
-        self, *, source: str | None = None, since: datetime | None = None
-    ) -> list[tuple[Batch, frozenset[str]]]:
-        """Written batches with the ids of their CRM-rejected, not re-asked contacts (replay)."""
-        result: list[tuple[Batch, frozenset[str]]] = self._read(
-            lambda c, _now: rejected_in_written(c, source=source, since=since)
-        )
-        return result
-
-    def record_replayed(self, batch_id: str, source: str, outcomes: list[ContactOutcome]) -> None:
-        """Replace the `rejected` outcome of replayed contacts of a written batch."""
-        self._write(lambda c, now: record_replayed(c, now, batch_id, source, outcomes))
-
-    def held_batches(self) -> list[Batch]:
-        """Received batches held by a field refusal, with their contacts (for `status`)."""
-        result: list[Batch] = self._read(
-            lambda c, _now: load_batches(
-                c, and_(batches.c.state == RECEIVED, batches.c.error.like(HELD_PREFIX + "%"))
-            )
-        )
-        return result
+def held_batches(conn: Connection) -> list[Batch]:
+    """Received batches held by a field refusal, with their contacts (for `status`)."""
+    held = and_(batches.c.state == BatchState.RECEIVED, batches.c.error.like(HELD_PREFIX + "%"))
+    return load_batches(conn, held)

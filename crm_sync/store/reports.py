@@ -1,4 +1,4 @@
-"""Budgets, runs and leases: the bookkeeping around batches."""
+"""Budgets, runs, leases and lookups: the bookkeeping around batches."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from crm_sync.store.records import IN_FLIGHT_STATES, UNCOUNTED_STATES, RunRow
-from crm_sync.store.rows import run_from_row
+from crm_sync.store.records import Batch, RunRow
+from crm_sync.store.rows import load_batches, run_from_row
+from crm_sync.store.run_history import RUNNING
 from crm_sync.store.schema import batches, json_dumps, leases, ledger, runs, scan_cursors, upsert
+from crm_sync.store.states import IN_FLIGHT_STATES, UNCOUNTED_STATES, BatchState
 
 _COST = func.coalesce(batches.c.credits_spent, batches.c.reserved_credits)
 
@@ -34,7 +36,7 @@ def batches_by_state(conn: Connection) -> dict[str, int]:
 
 
 def credits_by_source_and_day(
-    conn: Connection, now: datetime, days: int
+    conn: Connection, now: datetime, days: int = 14
 ) -> list[tuple[str, date, int]]:
     """(source, UTC day, credits) for the last `days` days including today, oldest first."""
     first_day = now.date() - timedelta(days=max(days, 1) - 1)
@@ -55,7 +57,7 @@ def credits_by_source_and_day(
 
 def start_run(conn: Connection, now: datetime, run_id: str, owner: str) -> None:
     """Record that a run began."""
-    conn.execute(runs.insert().values(id=run_id, owner=owner, started_at=now, status="running"))
+    conn.execute(runs.insert().values(id=run_id, owner=owner, started_at=now, status=RUNNING))
 
 
 def finish_run(
@@ -69,7 +71,7 @@ def finish_run(
     )
 
 
-def recent_runs(conn: Connection, limit: int) -> list[RunRow]:
+def recent_runs(conn: Connection, limit: int = 10) -> list[RunRow]:
     """The newest runs first."""
     query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
     return [run_from_row(row) for row in conn.execute(query)]
@@ -86,7 +88,7 @@ def acquire_lease(conn: Connection, now: datetime, name: str, owner: str, ttl: t
     return conn.execute(statement).first() is not None
 
 
-def release_lease(conn: Connection, name: str, owner: str) -> None:
+def release_lease(conn: Connection, _now: datetime, name: str, owner: str) -> None:
     """Give the lease up if we hold it."""
     conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
 
@@ -149,3 +151,39 @@ def outcomes_by_source(conn: Connection) -> dict[str, dict[str, int]]:
         name = "in_flight" if flying else (outcome or "none").split(":", 1)[0].strip()
         totals[source][name] += int(count)
     return {source: dict(sorted(names.items())) for source, names in sorted(totals.items())}
+
+
+def _in_state(
+    conn: Connection, state: BatchState, source: str | None, *, with_contacts: bool = True
+) -> list[Batch]:
+    where = batches.c.state == state
+    if source is not None:
+        where = where & (batches.c.source == source)
+    return load_batches(conn, where, with_contacts=with_contacts)
+
+
+def planned_batches(conn: Connection, source: str | None = None) -> list[Batch]:
+    """Batches planned but not yet sending (left by a stopped run), with contacts."""
+    return _in_state(conn, BatchState.PLANNED, source)
+
+
+def submitted_batches(conn: Connection, source: str | None = None) -> list[Batch]:
+    """Batches waiting for their result (without contacts), oldest first."""
+    return _in_state(conn, BatchState.SUBMITTED, source, with_contacts=False)
+
+
+def in_doubt_batches(conn: Connection) -> list[Batch]:
+    """Batches that may have been paid for without an id, with contacts, oldest first."""
+    return _in_state(conn, BatchState.IN_DOUBT, None)
+
+
+def get_batch(conn: Connection, batch_id: str) -> Batch | None:
+    """One batch with its contacts."""
+    found = load_batches(conn, batches.c.id == batch_id)
+    return found[0] if found else None
+
+
+def batch_by_enrichment_id(conn: Connection, enrichment_id: str) -> Batch | None:
+    """The batch the API knows as `enrichment_id`, with its contacts."""
+    found = load_batches(conn, batches.c.enrichment_id == enrichment_id)
+    return found[0] if found else None

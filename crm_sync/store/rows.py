@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, select
 
 from crm_sync.store.records import Batch, BatchContact, LedgerRow, RunRow, WebhookEvent
 from crm_sync.store.schema import batch_contacts, batches, json_loads, ledger, webhook_events
+from crm_sync.store.states import BatchState
 
 
 def batch_from_row(row: Row[Any], contacts: tuple[BatchContact, ...] = ()) -> Batch:
@@ -17,7 +18,7 @@ def batch_from_row(row: Row[Any], contacts: tuple[BatchContact, ...] = ()) -> Ba
     return Batch(
         id=m["id"],
         source=m["source"],
-        state=m["state"],
+        state=BatchState(m["state"]),
         name=m["name"],
         run_id=m["run_id"],
         enrichment_id=m["enrichment_id"],

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from crm_sync.store.records import IN_FLIGHT_STATES
 from crm_sync.store.schema import batches, json_dumps, json_loads, leases, runs
+from crm_sync.store.states import IN_FLIGHT_STATES
 
 RUNNING = "running"
 ABANDONED = "abandoned"
@@ -63,7 +63,7 @@ def finish_running(
 
 
 def abandon_dead_runs(
-    conn: Connection, now: datetime, *, owner_is_dead: Callable[[str], bool], ttl: timedelta
+    conn: Connection, now: datetime, owner_is_dead: Callable[[str], bool], ttl: timedelta
 ) -> list[str]:
     """Mark `abandoned` every running run whose owner is dead or whose lease expired."""
     live = {
@@ -94,7 +94,7 @@ def abandon_dead_runs(
     return abandoned
 
 
-def run_history(conn: Connection, limit: int) -> list[RunSummary]:
+def run_history(conn: Connection, limit: int = 10) -> list[RunSummary]:
     """The newest runs first, with the credits their batches were charged and still reserve."""
     rows = conn.execute(
         select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
@@ -131,7 +131,7 @@ def run_history(conn: Connection, limit: int) -> list[RunSummary]:
 
 
 def spend_by_source_and_day(
-    conn: Connection, now: datetime, days: int
+    conn: Connection, now: datetime, days: int = 14
 ) -> list[tuple[str, date, int, int]]:
     """(source, UTC day, credits charged, credits still reserved), oldest day first."""
     first_day = now.date() - timedelta(days=max(days, 1) - 1)

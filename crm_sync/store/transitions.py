@@ -9,43 +9,33 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from crm_sync.store.records import (
-    FAILED,
-    IN_DOUBT,
     OUTCOME_API_REJECTED,
-    OUTCOME_IN_DOUBT_RELEASED,
     OUTCOME_INVALID_INPUT,
     OUTCOME_MALFORMED,
     OUTCOME_NO_RESULT,
     OUTCOME_NOT_SENT,
     OUTCOME_RETRY,
     OUTCOME_SPLIT,
-    PLANNED,
-    RECEIVED,
-    RELEASED,
-    SENDING,
-    SUBMITTED,
-    WRITTEN,
     Batch,
     ContactOutcome,
 )
 from crm_sync.store.rows import load_batches
 from crm_sync.store.schema import batch_contacts, batches, json_dumps, json_loads, ledger
-
-STALE_SENDING_ERROR = "found in sending after a restart: the POST may have reached the API"
+from crm_sync.store.states import BatchState
 
 
 def transition(
     conn: Connection,
     now: datetime,
     batch_id: str,
-    expected: Sequence[str],
-    new_state: str,
+    expected: Sequence[BatchState],
+    new_state: BatchState,
     *conditions: Any,
     **values: Any,
 ) -> bool:
@@ -79,9 +69,21 @@ def free_contacts(
     )
 
 
+def mark_sending(conn: Connection, now: datetime, batch_id: str, owner: str) -> bool:
+    """planned -> sending, taken by `owner`: only the caller that gets True may POST."""
+    return transition(conn, now, batch_id, (BatchState.PLANNED,), BatchState.SENDING, owner=owner)
+
+
 def mark_failed(conn: Connection, now: datetime, batch_id: str, error: str) -> bool:
     """planned|sending -> failed (the API refused the POST before any work); frees contacts."""
-    if not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=error):
+    if not transition(
+        conn,
+        now,
+        batch_id,
+        (BatchState.PLANNED, BatchState.SENDING),
+        BatchState.FAILED,
+        error=error,
+    ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_API_REJECTED)
     return True
@@ -94,7 +96,14 @@ def release_unsent(conn: Connection, now: datetime, batch_id: str, reason: str) 
     after every retry, connection refused, credentials or credits refused) or abandoned on a
     stop before the request left. Its contacts get no cooldown: the next run sends them.
     """
-    if not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=f"not sent: {reason}"):
+    if not transition(
+        conn,
+        now,
+        batch_id,
+        (BatchState.PLANNED, BatchState.SENDING),
+        BatchState.FAILED,
+        error=f"not sent: {reason}",
+    ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
     return True
@@ -119,7 +128,14 @@ def split_batch(
     its claim started. None if the batch was no longer planned or sending.
     """
     row = conn.execute(select(batches).where(batches.c.id == batch_id)).first()
-    if row is None or not transition(conn, now, batch_id, (PLANNED, SENDING), FAILED, error=error):
+    if row is None or not transition(
+        conn,
+        now,
+        batch_id,
+        (BatchState.PLANNED, BatchState.SENDING),
+        BatchState.FAILED,
+        error=error,
+    ):
         return None
     old = row._mapping
     items = {
@@ -138,7 +154,7 @@ def split_batch(
             batches.insert().values(
                 id=new_id,
                 source=old["source"],
-                state=PLANNED,
+                state=BatchState.PLANNED,
                 name=name.replace("{batch_id}", new_id).replace("{contacts}", str(len(members)))[
                     :200
                 ],
@@ -214,7 +230,14 @@ def mark_unreadable(conn: Connection, now: datetime, batch_id: str, error: str) 
     for it, so it is not asked again at once.
     """
     if not transition(
-        conn, now, batch_id, (SUBMITTED,), FAILED, error=error, claim_owner=None, claim_until=None
+        conn,
+        now,
+        batch_id,
+        (BatchState.SUBMITTED,),
+        BatchState.FAILED,
+        error=error,
+        claim_owner=None,
+        claim_until=None,
     ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_MALFORMED, error)
@@ -223,64 +246,15 @@ def mark_unreadable(conn: Connection, now: datetime, batch_id: str, error: str) 
 
 def release_planned(conn: Connection, now: datetime, batch_id: str) -> bool:
     """planned -> failed "not sent" (deadline or shutdown); contacts freed as if never asked."""
-    if not transition(conn, now, batch_id, (PLANNED,), FAILED, error="not sent"):
+    if not transition(
+        conn, now, batch_id, (BatchState.PLANNED,), BatchState.FAILED, error="not sent"
+    ):
         return False
     free_contacts(conn, now, batch_id, OUTCOME_NOT_SENT)
     return True
 
 
-def recover_stale_sending(
-    conn: Connection,
-    now: datetime,
-    *,
-    owner: str | None,
-    older_than: timedelta | None,
-    source: str | None = None,
-    exclude_owner: str | None = None,
-) -> list[str]:
-    """sending batches of a dead process -> in_doubt; the ids moved by this call.
-
-    Picks those sent by `owner` or stuck longer than `older_than` (either matches), or, with
-    only `exclude_owner`, every one not sent by it (the caller holds the source's lease, so any
-    other sender is gone); `source` narrows any of these to one source.
-    """
-    if owner is None and older_than is None and exclude_owner is None:
-        raise ValueError("recover_stale_sending needs owner, older_than or exclude_owner")
-    stale: list[Any] = []
-    if owner is not None:
-        stale.append(batches.c.owner == owner)
-    if older_than is not None:
-        stale.append(batches.c.state_changed_at <= now - older_than)
-    conditions: list[Any] = [or_(*stale)] if stale else []
-    if exclude_owner is not None:
-        conditions.append(batches.c.owner != exclude_owner)
-    if source is not None:
-        conditions.append(batches.c.source == source)
-    candidates = conn.execute(
-        select(batches.c.id).where(batches.c.state == SENDING, *conditions)
-    ).scalars()
-    return [
-        batch_id
-        for batch_id in list(candidates)
-        if transition(
-            conn, now, batch_id, (SENDING,), IN_DOUBT, *conditions, error=STALE_SENDING_ERROR
-        )
-    ]
-
-
-def release_in_doubt(conn: Connection, now: datetime, older_than: timedelta) -> list[str]:
-    """in_doubt batches older than `older_than` -> released, contacts freed; the ids released."""
-    old = batches.c.state_changed_at <= now - older_than
-    candidates = conn.execute(select(batches.c.id).where(batches.c.state == IN_DOUBT, old))
-    released = []
-    for batch_id in list(candidates.scalars()):
-        if transition(conn, now, batch_id, (IN_DOUBT,), RELEASED, old):
-            free_contacts(conn, now, batch_id, OUTCOME_IN_DOUBT_RELEASED)
-            released.append(batch_id)
-    return released
-
-
-def mark_submitted(
+def to_submitted(
     conn: Connection, now: datetime, batch_id: str, enrichment_id: str, next_poll_at: datetime
 ) -> bool:
     """sending (or in_doubt, when a slow answer arrives after all) -> submitted."""
@@ -288,8 +262,8 @@ def mark_submitted(
         conn,
         now,
         batch_id,
-        (SENDING, IN_DOUBT),
-        SUBMITTED,
+        (BatchState.SENDING, BatchState.IN_DOUBT),
+        BatchState.SUBMITTED,
         enrichment_id=enrichment_id,
         submitted_at=now,
         next_poll_at=next_poll_at,
@@ -298,14 +272,14 @@ def mark_submitted(
     )
 
 
-def mark_written(conn: Connection, now: datetime, batch_id: str, owner: str) -> bool:
+def mark_written(conn: Connection, now: datetime, batch_id: str, *, owner: str) -> bool:
     """received -> written by the claim holder; contacts without an outcome are freed."""
     moved = transition(
         conn,
         now,
         batch_id,
-        (RECEIVED,),
-        WRITTEN,
+        (BatchState.RECEIVED,),
+        BatchState.WRITTEN,
         batches.c.claim_owner == owner,
         written_at=now,
         claim_owner=None,

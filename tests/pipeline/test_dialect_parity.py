@@ -108,7 +108,7 @@ def test_switching_version_with_batches_in_flight(tmp_path: Path) -> None:
         raw["enrichment"].update(api_version="v2", base_url=world.enrichment_url[:-2] + "v2")
         v2 = parse_config(raw, env={})
         with open_context(v2) as ctx:
-            collect_and_write(ctx, {}, wait=True, deadline=ctx.clock() + timedelta(seconds=30))
+            collect_and_write(ctx, {}, wait=True, deadline=ctx.clock.now() + timedelta(seconds=30))
             states = ctx.store.batches_by_state()
             assert states.get("written")
             assert not any(states.get(s) for s in ("planned", "sending", "submitted", "received"))

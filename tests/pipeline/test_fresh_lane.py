@@ -137,7 +137,7 @@ def test_a_contact_crm_sync_just_enriched_is_not_selected_again(
         assert not after.get("phone")  # still a gap, so the incremental scan matches it
         assert (after["lastmodifieddate"] or "") > (created["lastmodifieddate"] or "")
         connector = ctx.connectors["hubspot"]
-        since = ctx.clock() - timedelta(seconds=30)
+        since = ctx.clock.now() - timedelta(seconds=30)
         seen = [
             c.contact.id for p in connector.iter_changed(connector.selection(), since) for c in p
         ]

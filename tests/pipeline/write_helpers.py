@@ -59,7 +59,8 @@ def submit_and_receive(
     assert batch is not None
     assert store.mark_sending(batch.id, ctx.owner)
     enrichment_id = f"job-{uuid.uuid4().hex[:8]}"
-    assert store.mark_submitted(batch.id, enrichment_id, next_poll_at=ctx.clock() + timedelta(1))
+    due = ctx.clock.now() + timedelta(1)
+    assert store.mark_submitted(batch.id, enrichment_id, next_poll_at=due)
     body = {"id": enrichment_id, "name": "t", "status": "FINISHED", "datas": items}
     assert accept_result(ctx, json.dumps(body), source_kind="webhook") == "stored"
     return batch.id

@@ -28,6 +28,7 @@ from crm_sync.store.store import Store
 from tests.conftest import PG_URL
 from tests.daemon.conftest import make_config
 from tests.pipeline.commands.proxy import FreezingProxy, SilentServer
+from tests.support.clock import FakeClock
 from tests.support.daemon_app import IdleClient
 
 NEVER = IntervalTrigger(hours=24)
@@ -317,7 +318,7 @@ def test_health_deadline_follows_an_irregular_cron(tmp_path: Path) -> None:
     config = make_config(tmp_path, schedule={"cron": "0 9 * * 1-5"})
     friday = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
     health = CycleHealth(
-        lambda: cycle_trigger(config.schedule), 2, slack_seconds=0, clock=lambda: friday
+        lambda: cycle_trigger(config.schedule), 2, slack_seconds=0, clock=FakeClock(friday)
     )
     assert health.deadline() == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert health.check()[0] is True

@@ -14,6 +14,7 @@ from crm_sync.pipeline.run_record import RUN_LEASE_TTL
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.store import Store
 from tests.pipeline.commands.conftest import cli, hubspot_config, write_config
+from tests.support.clock import FakeClock
 
 
 def test_status_works_with_no_secret_set(world: SandboxWorld, tmp_path: Path) -> None:
@@ -98,14 +99,14 @@ def test_runs_of_other_hosts_are_judged_by_their_lease(
 ) -> None:
     """A run on another host is abandoned only once its heartbeat lease has expired."""
     now = datetime.now(UTC)
-    clock_value = [now - age]
-    store = Store.open(f"sqlite:///{tmp_path / 's.sqlite3'}", clock=lambda: clock_value[0])
+    clock = FakeClock(now - age)
+    store = Store.open(f"sqlite:///{tmp_path / 's.sqlite3'}", clock=clock)
     try:
         store.start_run("r1", owner)
         if lease:
-            clock_value[0] = now - timedelta(seconds=10)
+            clock.wall = now - timedelta(seconds=10)
             store.acquire_lease("run:r1", owner, RUN_LEASE_TTL)
-        clock_value[0] = now
+        clock.wall = now
         result = store.abandon_dead_runs(owner_is_dead, RUN_LEASE_TTL)
         [run] = store.run_history()
     finally:

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from crm_sync.store import Batch, PlannedContact, Store
+from tests.support.clock import START, FakeClock
 
-START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move the clock forward by `timedelta(**delta)` and return the new time."""
-        self.now += timedelta(**delta)
-        return self.now
+__all__ = ["START", "FakeClock", "contacts", "plan", "received", "submitted"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -88,7 +73,7 @@ def submitted(store: Store, clock: FakeClock, *record_ids: str, eid: str = "e-1"
     """A batch moved through planned and sending to submitted, due for a poll now."""
     batch = plan(store, *record_ids)
     assert store.mark_sending(batch.id, "replica-a")
-    assert store.mark_submitted(batch.id, eid, next_poll_at=clock())
+    assert store.mark_submitted(batch.id, eid, next_poll_at=clock.now())
     return batch
 
 

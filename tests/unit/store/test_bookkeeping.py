@@ -73,7 +73,7 @@ def test_spent_credits_replace_the_reservation(store: Store, clock: FakeClock) -
     """A received batch counts what it actually spent, not the worst case reserved."""
     batch = plan(store, "c1", credits=lambda cs: 11)
     store.mark_sending(batch.id, "replica-a")
-    store.mark_submitted(batch.id, "e-1", next_poll_at=clock())
+    store.mark_submitted(batch.id, "e-1", next_poll_at=clock.now())
     store.store_result("e-1", "{}", "FINISHED", source_kind="poll", credits_spent=1)
     assert store.credits_committed("hubspot", START) == 1
 
@@ -113,7 +113,7 @@ def test_runs_are_recorded_newest_first(store: Store, clock: FakeClock) -> None:
     assert (first.owner, first.started_at, first.finished_at, first.status) == (
         "replica-a",
         START,
-        clock(),
+        clock.now(),
         "ok",
     )
     assert first.report == {"planned": 3, "sources": ["hubspot"]}
@@ -125,9 +125,9 @@ def test_lease_holder_and_steal(store: Store, clock: FakeClock) -> None:
     assert store.lease_holder("l") is None
     store.acquire_lease("l", "host:1:a", TTL)
     assert store.lease_holder("l") == "host:1:a"
-    assert not store.steal_lease("l", "someone-else", "host:2:b", TTL)
-    assert store.steal_lease("l", "host:1:a", "host:2:b", TTL)
-    assert not store.steal_lease("l", "host:1:a", "host:3:c", TTL)
+    assert not store.steal_lease("l", holder="someone-else", owner="host:2:b", ttl=TTL)
+    assert store.steal_lease("l", holder="host:1:a", owner="host:2:b", ttl=TTL)
+    assert not store.steal_lease("l", holder="host:1:a", owner="host:3:c", ttl=TTL)
     assert store.lease_holder("l") == "host:2:b"
     clock.advance(minutes=2)
     assert store.lease_holder("l") is None

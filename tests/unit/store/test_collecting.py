@@ -61,7 +61,7 @@ def test_store_result_once(store: Store, clock: FakeClock) -> None:
         "FINISHED",
         "webhook",
     )
-    assert (got.credits_spent, got.received_at) == (11, clock())
+    assert (got.credits_spent, got.received_at) == (11, clock.now())
     assert store.batch_by_enrichment_id("e-1") == got
 
 
@@ -99,23 +99,23 @@ def test_claim_due_polls_respects_due_time_and_leases(store: Store, clock: FakeC
     due = submitted(store, clock, "c1", eid="e-1")
     later = plan(store, "c2")
     store.mark_sending(later.id, "replica-a")
-    store.mark_submitted(later.id, "e-2", next_poll_at=clock() + timedelta(minutes=10))
+    store.mark_submitted(later.id, "e-2", next_poll_at=clock.now() + timedelta(minutes=10))
     claimed = store.claim_due_polls(owner="a", limit=10, lease=LEASE)
     assert [(b.id, b.claim_owner, b.claim_until) for b in claimed] == [
-        (due.id, "a", clock() + LEASE)
+        (due.id, "a", clock.now() + LEASE)
     ]
     assert [c.record_id for c in claimed[0].contacts] == ["c1"]
     assert store.claim_due_polls(owner="b", limit=10, lease=LEASE) == []
     clock.advance(minutes=3)
     assert [b.id for b in store.claim_due_polls(owner="b", limit=10, lease=LEASE)] == [due.id]
-    assert not store.schedule_poll(due.id, owner="a", next_poll_at=clock())
+    assert not store.schedule_poll(due.id, owner="a", next_poll_at=clock.now())
 
 
 def test_schedule_poll_counts_and_releases(store: Store, clock: FakeClock) -> None:
     """A poll that found no result counts an attempt, moves the due time and drops the claim."""
     batch = submitted(store, clock, "c1")
     store.claim_due_polls(owner="a", limit=1, lease=LEASE)
-    next_at = clock() + timedelta(minutes=1)
+    next_at = clock.now() + timedelta(minutes=1)
     assert store.schedule_poll(batch.id, owner="a", next_poll_at=next_at)
     got = store.get_batch(batch.id)
     assert got is not None

@@ -28,7 +28,7 @@ def test_a_kept_result_is_attached_when_the_posts_answer_is_recorded(
     assert _keep(store, "e-1", '{"early":true}') == "duplicate"
     assert sorted(e.outcome for e in store.webhook_events("e-1")) == ["duplicate", "kept"]
     clock.advance(seconds=2)
-    assert store.mark_submitted(batch.id, "e-1", next_poll_at=clock() + timedelta(hours=1))
+    assert store.mark_submitted(batch.id, "e-1", next_poll_at=clock.now() + timedelta(hours=1))
     got = store.get_batch(batch.id)
     assert got is not None
     assert (got.state, got.raw_result, got.result_source) == (
@@ -39,7 +39,7 @@ def test_a_kept_result_is_attached_when_the_posts_answer_is_recorded(
     assert got.credits_spent == 7
     assert store.early_results() == []
     [attached] = store.early_results(attached=True)
-    assert (attached.attached_batch_id, attached.attached_at) == (batch.id, clock())
+    assert (attached.attached_batch_id, attached.attached_at) == (batch.id, clock.now())
 
 
 def test_a_result_kept_in_a_race_is_attached_by_the_sweep(store: Store, clock: FakeClock) -> None:
@@ -79,7 +79,7 @@ def test_unreadable_results_are_counted_then_the_batch_fails(
     """Each unreadable poll is counted by its claim holder; giving up frees credits and contacts."""
     batch = submitted(store, clock, "c1", "c2")
     [claimed] = store.claim_due_polls(owner="me", limit=5, lease=timedelta(minutes=2))
-    later = clock() + timedelta(seconds=30)
+    later = clock.now() + timedelta(seconds=30)
     assert (
         store.record_read_failure(claimed.id, owner="other", error="x", next_poll_at=later) is None
     )

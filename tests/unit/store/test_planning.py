@@ -49,7 +49,7 @@ def test_plan_records_batch_contacts_and_ledger(store: Store, clock: FakeClock) 
     assert row is not None
     assert (row.in_flight_batch_id, row.last_attempt_at, row.fields_asked, row.attempts) == (
         batch.id,
-        clock(),
+        clock.now(),
         ("contact.phones",),
         1,
     )
@@ -99,7 +99,7 @@ def test_freed_contact_can_be_claimed_again(store: Store, clock: FakeClock) -> N
     again = plan(store, "c1")
     row = store.ledger_row("hubspot", "c1")
     assert row is not None
-    assert (row.in_flight_batch_id, row.attempts, row.last_attempt_at) == (again.id, 2, clock())
+    assert (row.in_flight_batch_id, row.attempts, row.last_attempt_at) == (again.id, 2, clock.now())
 
 
 def test_concurrent_planners_claim_each_contact_once(store: Store) -> None:
@@ -184,7 +184,7 @@ def test_release_planned_undoes_the_cooldown(store: Store, clock: FakeClock) -> 
     row = store.ledger_row("hubspot", "c1")
     assert row is not None
     assert (row.last_attempt_at, row.attempts, row.outcome) == (
-        clock() - timedelta(days=31),
+        clock.now() - timedelta(days=31),
         1,
         "not_found",
     )

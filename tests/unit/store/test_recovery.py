@@ -68,7 +68,7 @@ def test_in_doubt_keeps_contacts_until_released(store: Store, clock: FakeClock) 
     assert (row.in_flight_batch_id, row.outcome, row.last_attempt_at) == (
         None,
         "in_doubt_released",
-        clock() - timedelta(hours=72),
+        clock.now() - timedelta(hours=72),
     )
     excluded = store.excluded_contacts(
         "hubspot", ["c1"], found_cooldown=timedelta(days=90), not_found_cooldown=timedelta(days=30)
@@ -86,7 +86,7 @@ def test_late_answer_rescues_an_in_doubt_batch(store: Store, clock: FakeClock) -
     """If the POST's answer arrives after the batch was marked in_doubt, its id is kept."""
     batch_id = _sending(store, "c1", "replica-a")
     store.recover_stale_sending(owner="replica-a")
-    assert store.mark_submitted(batch_id, "e-late", next_poll_at=clock())
+    assert store.mark_submitted(batch_id, "e-late", next_poll_at=clock.now())
     got = store.batch_by_enrichment_id("e-late")
     assert got is not None
     assert (got.id, got.state, got.error) == (batch_id, "submitted", None)

@@ -80,7 +80,7 @@ def test_ping_answers(store: Store) -> None:
 
 def test_naive_clock_is_refused(store_url: str) -> None:
     """A clock without a timezone would shift every cooldown, so the store refuses it."""
-    naive = Store.open(store_url, clock=lambda: datetime(2025, 1, 1))
+    naive = Store.open(store_url, clock=FakeClock(datetime(2025, 1, 1)))
     with pytest.raises(ValueError, match="timezone-aware"):
         plan(naive, "c1")
     naive.close()

@@ -55,7 +55,7 @@ def batch_in(store: Store, clock: FakeClock, state: str) -> Batch:
         "send": lambda: store.mark_sending(batch.id, "replica-a"),
         "doubt": lambda: store.mark_in_doubt(batch.id, "timeout"),
         "release": lambda: batch.id in store.release_in_doubt(timedelta(0)),
-        "submit": lambda: store.mark_submitted(batch.id, eid, next_poll_at=clock()),
+        "submit": lambda: store.mark_submitted(batch.id, eid, next_poll_at=clock.now()),
         "receive": lambda: (
             store.store_result(eid, "{}", "FINISHED", source_kind="poll", credits_spent=1)
             == "stored"
@@ -75,7 +75,7 @@ Move = Callable[[Store, FakeClock, Batch], bool]
 MOVES: dict[str, tuple[Move, set[str]]] = {
     "mark_sending": (lambda s, c, b: s.mark_sending(b.id, "replica-b"), {"planned"}),
     "mark_submitted": (
-        lambda s, c, b: s.mark_submitted(b.id, f"late-{b.id}", next_poll_at=c()),
+        lambda s, c, b: s.mark_submitted(b.id, f"late-{b.id}", next_poll_at=c.now()),
         {"sending", "in_doubt"},
     ),
     "mark_failed": (lambda s, c, b: s.mark_failed(b.id, "refused"), {"planned", "sending"}),
@@ -110,14 +110,18 @@ def test_mark_written_needs_the_claim(store: Store, clock: FakeClock) -> None:
     assert store.mark_written(batch.id, owner="writer")
     written = store.get_batch(batch.id)
     assert written is not None
-    assert (written.state, written.written_at, written.claim_owner) == ("written", clock(), None)
+    assert (written.state, written.written_at, written.claim_owner) == (
+        "written",
+        clock.now(),
+        None,
+    )
 
 
 def test_mark_written_frees_contacts_without_outcome(store: Store, clock: FakeClock) -> None:
     """Contacts the result did not mention are not left in flight forever."""
     batch = plan(store, "c1", "c2")
     store.mark_sending(batch.id, "replica-a")
-    store.mark_submitted(batch.id, "e-1", next_poll_at=clock())
+    store.mark_submitted(batch.id, "e-1", next_poll_at=clock.now())
     store.store_result("e-1", "{}", "FINISHED", source_kind="poll", credits_spent=1)
     store.claim_received(owner="w", limit=1, lease=LEASE)
     store.record_outcomes(batch.id, [ContactOutcome("c1", "written", {"email": "a@b.c"}, True)])
@@ -140,8 +144,8 @@ def test_transitions_stamp_time_and_owner(store: Store, clock: FakeClock) -> Non
     assert got is not None
     assert got.owner == "replica-b"
     assert (got.state, got.enrichment_id, got.next_poll_at) == ("submitted", "e-1", poll_at)
-    assert got.submitted_at == got.state_changed_at == clock()
-    assert got.created_at == clock() - timedelta(minutes=2)
+    assert got.submitted_at == got.state_changed_at == clock.now()
+    assert got.created_at == clock.now() - timedelta(minutes=2)
 
 
 def test_unknown_batch_moves_nowhere(store: Store) -> None:
