@@ -163,7 +163,7 @@ def _ids_of(identity_url: str | None) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _retry_server_errors(outcome: object, _attempt: int) -> Decision:
+def classify(outcome: object, _attempt: int) -> Decision:
     """5xx and connection errors may pass; anything else is final (re-raised as is)."""
     return Retry() if isinstance(outcome, ServerError) else None
 
@@ -290,7 +290,7 @@ class SalesforceApi:
             return result
 
         # ServerError includes the token endpoint's own 5xx or connection error
-        return self._retry.run(attempt_once, _retry_server_errors, kind=kind)
+        return self._retry.run(attempt_once, classify, kind=kind)
 
     def _note_usage(self) -> None:
         usage = self._sf.api_usage.get("api-usage") if self._sf else None
