@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from crm_sync.enrichment.client import EnrichmentClient
 from crm_sync.enrichment.models import BulkRequest, ContactRequest, EnrichmentResult
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter
+from crm_sync.http_server import BackgroundServer
 from crm_sync.logs import configure_logging
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
-from crm_sync.sandbox.server import BackgroundServer
 
 FIRST = ["Ada", "Alan", "Grace", "Linus", "Barbara", "Ken", "Radia", "Edsger", "Hedy", "Tim"]
 DOMAINS = ["example.com", "acme.test", "initech.test", "globex.test", "umbrella.test"]

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.logs import get_logger
 
-__all__ = ["NeverResend", "Raise", "Retry", "RetryPolicy", "RetryStopped"]
+__all__ = ["Decision", "NeverResend", "Raise", "Retry", "RetryPolicy", "RetryStopped"]
 
 T = TypeVar("T")
 
@@ -64,7 +64,12 @@ class RetryStopped(Exception):
 
 @dataclass
 class RetryPolicy:
-    """How one caller retries: `name` goes into the `retry` log event as `caller`."""
+    """How one caller retries: `name` goes into the `retry` log event as `caller`.
+
+    `hide_cause`: errors raised on giving up (`Raise`, `NeverResend`, `give_up`) do not chain
+    the attempt's own exception, for callers whose errors must carry nothing but what they say
+    (a transport error may hold a request and its credentials).
+    """
 
     name: str
     max_retries: int = 5
@@ -72,6 +77,7 @@ class RetryPolicy:
     cap: float = 30.0
     clock: Clock = SYSTEM_CLOCK
     rng: random.Random | None = None
+    hide_cause: bool = False
 
     def backoff(self, attempt: int, decision: Retry | None = None) -> float:
         """Seconds to wait after failed attempt `attempt` (1-based) before the next one."""
@@ -124,11 +130,12 @@ class RetryPolicy:
             decision = classify(outcome, attempt)
             if decision is None:
                 return _accept(outcome)
+            cause = None if self.hide_cause else _cause(outcome)
             if isinstance(decision, Raise | NeverResend):
-                raise decision.error from _cause(outcome)
+                raise decision.error from cause
             if attempt > self.max_retries:
                 if decision.give_up is not None:
-                    raise decision.give_up from _cause(outcome)
+                    raise decision.give_up from cause
                 return _accept(outcome)
             if on_retry is not None:
                 on_retry(attempt)

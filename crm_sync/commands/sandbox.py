@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds before an enrichment finishes",
     )
-    from crm_sync.sandbox.enrichment_styles import AnswerStyles
+    from crm_sync.sandbox.enrichment.styles import AnswerStyles
 
     parser.add_argument(
         "--answer-style",
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crm_sync.sandbox.enrichment_styles import AnswerStyles
+    from crm_sync.sandbox.enrichment.styles import AnswerStyles
     from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 
     options = WorldOptions(

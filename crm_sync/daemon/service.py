@@ -21,10 +21,10 @@ from crm_sync.after_run import after_run
 from crm_sync.daemon.fresh_lane import FreshLaneThread
 from crm_sync.daemon.health import ActivityProgress, CycleCollector, CycleHealth
 from crm_sync.daemon.scheduler import Scheduler
-from crm_sync.daemon.server import HttpServer
 from crm_sync.daemon.webapp import Hooks, build_app
 from crm_sync.errors import RunFailed
 from crm_sync.history import read_health
+from crm_sync.http_server import BackgroundServer
 from crm_sync.logs import get_logger
 from crm_sync.metrics import METRICS, Metrics
 from crm_sync.notify import Notifier, failure_notice
@@ -85,8 +85,11 @@ class Daemon:
             healthy=self.health.check,
         )
         self.app = build_app(ctx, metrics, hooks)
-        self.server = HttpServer(
-            self.app, host or settings.host, settings.port if port is None else port
+        self.server = BackgroundServer(  # open connections get 5 s once SIGTERM's grace is over
+            self.app,
+            host or settings.host,
+            settings.port if port is None else port,
+            graceful_shutdown=5,
         )
         self._worker = threading.Thread(target=self._worker_loop, name="writeback", daemon=True)
         self.fresh = FreshLaneThread(ctx, metrics)  # the fresh lane, beside the cycle

@@ -1,7 +1,7 @@
 """What `crm-sync sandbox` prints so a user can try every CRM auth flow against the emulators.
 
 The JWT bearer flow needs a key pair: the emulator trusts the certificate of the process's
-generated pair (`salesforce_keys.sandbox_key_pair`), and the private key is written to a file
+generated pair (`salesforce.keys.sandbox_key_pair`), and the private key is written to a file
 readable by its owner only, named in the output and in the `private_key_file` of the example.
 """
 
@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
+from crm_sync.sandbox.salesforce.keys import sandbox_key_pair
 from crm_sync.sandbox.world import SandboxWorld
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.salesforce import SalesforceEmulator
-from crm_sync.sandbox.server import BackgroundServer
 
 
 @dataclass

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import yaml
 
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.server import BackgroundServer
 
 GRACE = 5.0
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,11 +15,11 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crm_sync.daemon.service import Daemon
+from crm_sync.http_server import BackgroundServer
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.people import Person
-from crm_sync.sandbox.server import BackgroundServer
 from crm_sync.store.store import Store
 from crm_sync.wiring import connector_for
 from tests.daemon.conftest import API_KEY, make_config

@@ -5,9 +5,9 @@ exit 3 with a message that says what to do."""
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,10 @@ import yaml
 from crm_sync.cli import main
 from crm_sync.errors import RunFailed
 from crm_sync.pipeline.cycle import run_cycle
-from crm_sync.sandbox.salesforce_keys import generate_key_pair
+from crm_sync.sandbox.salesforce.keys import generate_key_pair
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.pipeline.conftest import context, make_config
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +39,13 @@ def small_world(**salesforce_kwargs: Any) -> SandboxWorld:
         salesforce_kwargs=salesforce_kwargs,
     )
     return SandboxWorld(options)
+
+
+class TickingClock(FakeClock):
+    """An org clock one second further on at each reading: a session lives about one request."""
+
+    def now(self) -> datetime:
+        return self.advance(seconds=1)
 
 
 def salesforce_writes(world: SandboxWorld) -> dict[str, dict[str, Any]]:
@@ -94,8 +102,8 @@ def test_sessions_with_a_short_life_are_renewed_all_run_long(
     tmp_path: Path, baseline: dict[str, dict[str, Any]]
 ) -> None:
     """Client credentials with sessions living 2 org-clock ticks (about one request each)."""
-    ticks = itertools.count(1_800_000_000)
-    with small_world(session_ttl=2, clock=lambda: float(next(ticks))) as world:
+    clock = TickingClock(datetime.fromtimestamp(1_800_000_000 - 1, UTC))
+    with small_world(session_ttl=2, clock=clock) as world:
         report = run_once(world, tmp_path, world.salesforce_source(auth="client_credentials"))
         assert report.exit_code == 0, report.as_dict()
         assert salesforce_writes(world) == baseline

@@ -12,7 +12,7 @@ import structlog
 import yaml
 
 from crm_sync.cli import main
-from crm_sync.sandbox.salesforce_keys import generate_key_pair
+from crm_sync.sandbox.salesforce.keys import generate_key_pair
 from crm_sync.sandbox.world import SandboxWorld
 
 

@@ -26,7 +26,7 @@ from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.fresh import FreshLane, scan_source
 from crm_sync.pipeline.report import SourceReport
 from crm_sync.pipeline.shared_budget import running_budget
-from crm_sync.sandbox.salesforce_data import make_id
+from crm_sync.sandbox.salesforce.data import make_id
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from crm_sync.wiring import open_context
 from tests.support.fresh import create_contact, email_only_name, hubspot_client

@@ -9,7 +9,7 @@ import pytest
 from crm_sync.commands.status import collect_status, render
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts
-from crm_sync.sandbox.enrichment_styles import AnswerStyles
+from crm_sync.sandbox.enrichment.styles import AnswerStyles
 from crm_sync.sandbox.people import slug
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from tests.pipeline.conftest import context, make_config

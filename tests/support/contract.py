@@ -15,7 +15,7 @@ from typing import Any
 from connectors.base import Connector
 from connectors.testing import ConnectorContract, ContractHarness
 from crm_sync.config import SourceConfig
-from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.http_server import BackgroundServer
 from crm_sync.wiring import connector_for
 
 CHECKS = ConnectorContract.check_names()

@@ -56,7 +56,7 @@ def to_wire(api_version: str, body: dict[str, Any]) -> dict[str, Any]:
     """An internal (v1-shaped) result body as the API of `api_version` sends it."""
     if api_version == "v1":
         return body
-    from crm_sync.sandbox.enrichment_v2 import contact_info
+    from crm_sync.sandbox.enrichment.v2 import contact_info
 
     out = {k: v for k, v in body.items() if k != "datas"}
     out["data"] = [

@@ -9,9 +9,9 @@ import pytest
 
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from crm_sync.config import SourceConfig
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.people import Person
-from crm_sync.sandbox.server import BackgroundServer
 from tests.support.clock import FakeClock
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"

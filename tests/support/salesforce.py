@@ -10,9 +10,9 @@ import pytest
 from connectors.salesforce import SalesforceConnector
 from crm_sync.clock import SYSTEM_CLOCK
 from crm_sync.config import SourceConfig
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.salesforce import SalesforceEmulator
-from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
-from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.sandbox.salesforce.keys import sandbox_key_pair
 from tests.support.clock import FakeClock
 
 OPT_OUT = "Enrichment_Opt_Out__c"

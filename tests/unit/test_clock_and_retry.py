@@ -127,3 +127,19 @@ def test_stop_between_attempts_raises_retry_stopped() -> None:
     with pytest.raises(RetryStopped):
         policy(FakeClock()).run(attempt, lambda o, n: Retry(), stop=stop)
     assert calls == [1]
+
+
+def test_hide_cause_raises_without_chaining_the_attempt_error() -> None:
+    """With hide_cause, a give-up error does not carry the attempt's exception along."""
+
+    def attempt(n: int) -> str:
+        raise ConnectionError("secret-bearing failure")
+
+    retry = RetryPolicy("test", max_retries=1, clock=FakeClock(), hide_cause=True)
+    with pytest.raises(TimeoutError) as info:
+        retry.run(attempt, lambda o, n: Retry(give_up=TimeoutError("kept failing")))
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    with pytest.raises(LookupError) as refused:
+        retry.run(attempt, lambda o, n: Raise(LookupError("no")))
+    assert refused.value.__cause__ is None

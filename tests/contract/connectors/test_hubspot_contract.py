@@ -9,8 +9,8 @@ import pytest
 
 from connectors.base import Connector
 from connectors.testing import ConnectorContract
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.server import BackgroundServer
 from tests.support.contract import registry_connector, served_contract
 
 FIELDS = {"email": "email", "phone": "mobilephone"}

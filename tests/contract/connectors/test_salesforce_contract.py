@@ -10,9 +10,9 @@ import pytest
 
 from connectors.base import Connector
 from connectors.testing import ConnectorContract
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.salesforce import SalesforceEmulator
-from crm_sync.sandbox.salesforce_data import make_id
-from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.sandbox.salesforce.data import make_id
 from tests.support.contract import registry_connector, served_contract
 
 FIELDS = {"email": "Email", "phone": "MobilePhone"}

@@ -16,8 +16,8 @@ from crm_sync.config import Config, EnrichmentConfig
 from crm_sync.enrichment.client import EnrichmentClient
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter, reset_registry
 from crm_sync.exit_codes import EXIT_TRANSIENT
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
-from crm_sync.sandbox.server import BackgroundServer
 
 KEY = "sandbox-enrichment-key"
 

@@ -21,8 +21,8 @@ from crm_sync.errors import (
     OutcomeUnknown,
     ServerError,
 )
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
-from crm_sync.sandbox.server import BackgroundServer
 from tests.support.dialects import both_api_versions  # noqa: F401 - tests taking api_version run twice
 
 KEY = "sandbox-enrichment-key"

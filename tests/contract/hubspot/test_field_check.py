@@ -14,8 +14,8 @@ from openapi_core import OpenAPI
 
 from connectors.base import FieldUpdate, WriteStatus
 from connectors.hubspot import HubSpotConnector
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.server import BackgroundServer
 from tests.emulators.hubspot.test_openapi_contract import _loosened_spec, _validate
 from tests.support.hubspot import TOKEN, person
 

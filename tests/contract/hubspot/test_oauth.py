@@ -14,8 +14,8 @@ from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.auth import REFRESH_MARGIN
 from connectors.hubspot.settings import HubSpotSettings
 from crm_sync.errors import AuthError, ServerError
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.server import BackgroundServer
 from tests.support.clock import FakeClock
 from tests.support.hubspot import make_source, person
 

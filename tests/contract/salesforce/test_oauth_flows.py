@@ -20,8 +20,8 @@ from connectors.salesforce.settings import (
     SalesforceSettings,
 )
 from crm_sync.errors import AuthError, ConfigError, NotFoundError
-from crm_sync.sandbox.salesforce_keys import generate_key_pair, public_key_pem, sandbox_key_pair
-from crm_sync.sandbox.salesforce_oauth import OAuthApp
+from crm_sync.sandbox.salesforce.keys import generate_key_pair, public_key_pem, sandbox_key_pair
+from crm_sync.sandbox.salesforce.oauth import OAuthApp
 from tests.support.backoff import assert_backoff
 from tests.support.clock import FakeClock
 from tests.support.salesforce import Org
@@ -251,7 +251,7 @@ def test_session_mode_stops_with_a_clear_message(org: Org) -> None:
 def test_sessions_expire_after_the_configured_ttl(make_org: Any) -> None:
     """With `session_ttl`, a session older than N seconds is refused and renewed."""
     clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
-    org = make_org(contacts=5, session_ttl=600, clock=lambda: clock.now().timestamp())
+    org = make_org(contacts=5, session_ttl=600, clock=clock)
     connector = org.connector(**org.jwt_settings())
     connector.api.auth._clock = clock  # the assertion's exp follows the org's clock
     assert connector.read(_ids(org, 1))

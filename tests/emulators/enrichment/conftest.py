@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
-from crm_sync.sandbox.server import BackgroundServer
 
 KEY = "sandbox-enrichment-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -42,16 +42,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail("condition not reached")
         time.sleep(0.005)
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

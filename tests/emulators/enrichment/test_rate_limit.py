@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from crm_sync.sandbox.enrichment_records import max_in_window
-from tests.emulators.enrichment.conftest import FakeClock, bulk
+from crm_sync.sandbox.enrichment.records import max_in_window
+from tests.emulators.enrichment.conftest import bulk
+from tests.support.clock import FakeClock
 
 
 def test_429_exactly_past_the_limit(make_api) -> None:
@@ -38,11 +39,11 @@ def test_window_slides(make_api) -> None:
     clock = FakeClock()
     _, client = make_api(rate_limit_calls=2, rate_limit_window=10.0, clock=clock)
     client.get("/account/credits")  # t = 1000
-    clock.now += 5
+    clock.advance(seconds=5)
     client.get("/account/credits")  # t = 1005
-    clock.now += 4.9
+    clock.advance(seconds=4.9)
     assert client.get("/account/credits").status_code == 429
-    clock.now += 0.1  # t = 1010: the first call leaves the window
+    clock.advance(seconds=0.1)  # t = 1010: the first call leaves the window
     assert client.get("/account/credits").status_code == 200
     assert client.get("/account/credits").status_code == 429
 
@@ -54,9 +55,9 @@ def test_refused_calls_take_no_slot(make_api) -> None:
     client.get("/account/credits")
     client.get("/account/credits")
     for _ in range(5):
-        clock.now += 1
+        clock.advance(seconds=1)
         assert client.get("/account/credits").status_code == 429
-    clock.now += 5  # 10 s after the first two calls
+    clock.advance(seconds=5)  # 10 s after the first two calls
     assert client.get("/account/credits").status_code == 200
     assert emulator.max_calls_in_any_window() == 2
 
@@ -75,7 +76,7 @@ def test_max_calls_in_any_window_reports_the_peak(make_api) -> None:
     clock = FakeClock()
     emulator, client = make_api(rate_limit_calls=100, rate_limit_window=60.0, clock=clock)
     for step in (0, 1, 1, 1, 30, 61, 62):
-        clock.now += step
+        clock.advance(seconds=step)
         client.get("/account/credits")
     assert emulator.max_calls_in_any_window() == 5  # t = 0..33 all inside 60 s
     assert emulator.max_calls_in_any_window(window=2.5) == 3

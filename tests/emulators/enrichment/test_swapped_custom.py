@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
-from crm_sync.sandbox.enrichment_styles import AnswerStyles
+from crm_sync.sandbox.enrichment.styles import AnswerStyles
 from tests.emulators.enrichment.conftest import bulk, contact, wait_until
 
 

@@ -37,10 +37,10 @@ from crm_sync.enrichment.models import (
 )
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter
 from crm_sync.errors import EnrichmentAuthError, NotFoundError, RateLimited
-from crm_sync.sandbox.enrichment import EnrichmentEmulator, Exchange
-from crm_sync.sandbox.enrichment_validation import valid_domain, valid_linkedin
+from crm_sync.http_server import BackgroundServer
+from crm_sync.sandbox.enrichment.emulator import EnrichmentEmulator, Exchange
+from crm_sync.sandbox.enrichment.validation import valid_domain, valid_linkedin
 from crm_sync.sandbox.people import Person, generate_people
-from crm_sync.sandbox.server import BackgroundServer
 from tests.emulators.enrichment.conftest import KEY, wait_until
 
 SPEC_PATH = Path(__file__).parents[3] / "docs/reference/fullenrich-openapi-v2.yml"

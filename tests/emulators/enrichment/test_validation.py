@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from crm_sync.sandbox.enrichment import EnrichmentEmulator
-from crm_sync.sandbox.enrichment_validation import ApiFailure, valid_domain, validate_bulk
+from crm_sync.sandbox.enrichment.validation import ApiFailure, valid_domain, validate_bulk
 from tests.emulators.enrichment.conftest import bulk, contact
 
 LINKEDIN = "https://www.linkedin.com/in/ada-lovelace-1/"

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.hubspot_search import SearchError, parse_search
-from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.sandbox.hubspot.search import SearchError, parse_search
 from tests.support.clock import FakeClock
 from tests.support.hubspot import TOKEN, person
 

@@ -17,8 +17,8 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ApiException
 from openapi_core import OpenAPI
 
+from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from crm_sync.sandbox.server import BackgroundServer
 from tests.emulators.hubspot.test_openapi_contract import _loosened_spec, _validate
 from tests.support.hubspot import TOKEN
 

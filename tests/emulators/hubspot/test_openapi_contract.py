@@ -25,8 +25,8 @@ from openapi_core.validation.response.exceptions import InvalidData
 from connectors.base import FieldUpdate, Selection
 from connectors.hubspot import HubSpotConnector
 from crm_sync.errors import AuthError
-from crm_sync.sandbox.hubspot import Exchange, HubSpotEmulator
-from crm_sync.sandbox.server import BackgroundServer
+from crm_sync.http_server import BackgroundServer
+from crm_sync.sandbox.hubspot.emulator import Exchange, HubSpotEmulator
 from tests.support.clock import FakeClock
 from tests.support.hubspot import TOKEN, person
 

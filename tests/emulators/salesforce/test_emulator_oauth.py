@@ -10,8 +10,8 @@ import jwt
 import pytest
 import requests
 
-from crm_sync.sandbox.salesforce_keys import generate_key_pair, sandbox_key_pair
-from crm_sync.sandbox.salesforce_oauth import JWT_GRANT, OAuthApp
+from crm_sync.sandbox.salesforce.keys import generate_key_pair, sandbox_key_pair
+from crm_sync.sandbox.salesforce.oauth import JWT_GRANT, OAuthApp
 from tests.support.salesforce import Org
 
 

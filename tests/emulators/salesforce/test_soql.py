@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from crm_sync.sandbox.salesforce_data import QueryRunner, make_id, seed_records
-from crm_sync.sandbox.soql import (
+from crm_sync.sandbox.salesforce.data import QueryRunner, make_id, seed_records
+from crm_sync.sandbox.salesforce.soql import (
     BoolOp,
     Comparison,
     InList,

@@ -18,9 +18,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 
-from crm_sync.daemon.server import HttpServer
 from crm_sync.daemon.service import Daemon
 from crm_sync.daemon.webapp import Hooks, build_app
+from crm_sync.http_server import BackgroundServer
 from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.engine import Timeouts
@@ -206,7 +206,7 @@ def test_readyz_answers_503_within_seconds_when_the_database_hangs(
         hooks = Hooks(ready=lambda: True, on_stored=lambda: None)
         metrics = Metrics()
         metrics.bind_context(ctx)
-        server = HttpServer(build_app(ctx, metrics, hooks), "127.0.0.1", 0)
+        server = BackgroundServer(build_app(ctx, metrics, hooks), "127.0.0.1", 0)
         server.start()
         base = f"http://127.0.0.1:{server.port}"
         try:
@@ -285,7 +285,7 @@ def test_a_stalled_webhook_body_is_cut_off_with_408(tmp_path: Path) -> None:
     ctx = Context(config=config, store=store, client=IdleClient(), connectors={})
     metrics = Metrics()
     hooks = Hooks(ready=lambda: True, on_stored=lambda: None)
-    server = HttpServer(build_app(ctx, metrics, hooks), "127.0.0.1", 0)
+    server = BackgroundServer(build_app(ctx, metrics, hooks), "127.0.0.1", 0)
     server.start()
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:

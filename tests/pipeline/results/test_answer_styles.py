@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from crm_sync.sandbox.enrichment_styles import MALFORMED_PHONE, AnswerStyles
+from crm_sync.sandbox.enrichment.styles import MALFORMED_PHONE, AnswerStyles
 
 KEY = "sandbox-enrichment-key"
 

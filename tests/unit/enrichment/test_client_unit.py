@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from crm_sync.config import EnrichmentConfig
 from crm_sync.enrichment.client import EnrichmentClient
@@ -20,6 +22,7 @@ from crm_sync.errors import (
     FatalError,
     InsufficientCredits,
     NotFoundError,
+    NotSent,
     OutcomeUnknown,
     RateLimited,
     ServerError,
@@ -431,3 +434,39 @@ def test_client_is_a_context_manager() -> None:
         client.credits()
     with pytest.raises(RuntimeError):
         client.credits()
+
+
+def test_each_retry_logs_the_common_retry_event() -> None:
+    """A retried call logs the one `retry` event of the policy, naming the caller and endpoint."""
+    script = Script(err(429, "error.rate.limit"), answer(200, {"balance": 1}))
+    client, _ = make(script)
+    with capture_logs() as logs:
+        client.credits()
+    retries = [e for e in logs if e["event"] == "retry"]
+    assert [(e["caller"], e["endpoint"], e["attempt"]) for e in retries] == [
+        ("enrichment", "credits", 1)
+    ]
+
+
+def test_stop_between_refused_post_attempts_is_not_sent() -> None:
+    """A stop set while backing off after a 429 ends the POST with NotSent, sent once."""
+    stop = threading.Event()
+    script = Script(err(429, "error.rate.limit"), answer(200, {"enrichment_id": "e-2"}))
+    client, sleeps = make(script)
+    with pytest.raises(NotSent, match="between attempts"):
+        client.submit(bulk(), on_send=stop.set, stop=stop)
+    assert len(script.requests) == 1
+    assert len(sleeps) == 1
+
+
+def test_giving_up_hides_the_transport_error() -> None:
+    """The errors raised on giving up chain nothing: they carry only codes and statuses."""
+    client, _ = make(Script(httpx.ConnectError("refused")), max_retries=1)
+    with pytest.raises(ServerError) as info:
+        client.verify_key()
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    post, _ = make(Script(httpx.ReadTimeout("slow")))
+    with pytest.raises(OutcomeUnknown) as unknown:
+        post.submit(bulk())
+    assert unknown.value.__cause__ is None

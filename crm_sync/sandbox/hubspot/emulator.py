@@ -1,13 +1,13 @@
 """A HubSpot CRM v3 contacts emulator (Starlette), answering as HubSpot's OpenAPI spec says.
 
-Search with filter groups, one sort, `after` paging and the 10,000 cap (`hubspot_search`);
-create one or a batch (`hubspot_create`); batch read and update with 207 partial errors and
+Search with filter groups, one sort, `after` paging and the 10,000 cap (`search.py`);
+create one or a batch (`create.py`); batch read and update with 207 partial errors and
 whole-batch 409 email conflicts; single
 GET/PATCH; `GET /crm/v3/properties/contacts/{name}`; bearer auth; the ten-secondly, search
 per-second and daily limits with HubSpot's 429 bodies and `X-HubSpot-RateLimit-*` headers
-(`hubspot_limits`). Every request/response pair is kept in `exchanges` for contract tests.
+(`limits.py`). Every request/response pair is kept in `exchanges` for contract tests.
 Bearer tokens: the private app's `token`, or an access token from the OAuth token endpoint
-(`hubspot_oauth`), refused with 401 EXPIRED_AUTHENTICATION once `access_token_ttl` has passed.
+(`oauth.py`), refused with 401 EXPIRED_AUTHENTICATION once `access_token_ttl` has passed.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm_sync.sandbox.hubspot_create import create_batch, create_one
-from crm_sync.sandbox.hubspot_limits import RateLimits
-from crm_sync.sandbox.hubspot_oauth import HubSpotOAuth
-from crm_sync.sandbox.hubspot_search import SearchError, parse_search
-from crm_sync.sandbox.hubspot_store import READ_ONLY, ContactStore, WriteRecord, iso, seed_created
-from crm_sync.sandbox.hubspot_writes import (
+from crm_sync.sandbox.hubspot.create import create_batch, create_one
+from crm_sync.sandbox.hubspot.limits import RateLimits
+from crm_sync.sandbox.hubspot.oauth import HubSpotOAuth
+from crm_sync.sandbox.hubspot.search import SearchError, parse_search
+from crm_sync.sandbox.hubspot.store import READ_ONLY, ContactStore, WriteRecord, iso, seed_created
+from crm_sync.sandbox.hubspot.writes import (
     BatchOutcome,
     Reply,
     error_body,

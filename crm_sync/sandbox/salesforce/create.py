@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from crm_sync.sandbox.salesforce_data import SCHEMAS, make_id
-from crm_sync.sandbox.salesforce_writes import check_update
+from crm_sync.sandbox.salesforce.data import SCHEMAS, make_id
+from crm_sync.sandbox.salesforce.writes import check_update
 
 REQUIRED = {"Contact": ("LastName",), "Lead": ("LastName", "Company")}
 CREATABLE = frozenset(REQUIRED)

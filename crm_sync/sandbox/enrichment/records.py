@@ -18,7 +18,7 @@ class SubmittedContact:
     custom: dict[str, str]
     enrich_fields: tuple[str, ...]
     identity: str  # "first|last|domain-or-company|linkedin", lowercased
-    at: float  # the emulator clock (time.monotonic by default)
+    at: float  # the emulator clock's monotonic seconds
 
     @property
     def key(self) -> str:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_sync.sandbox.hubspot_store import EMAIL_PATTERN, READ_ONLY, ContactStore
+from crm_sync.sandbox.hubspot.store import EMAIL_PATTERN, READ_ONLY, ContactStore
 
 Reply = tuple[int, dict[str, Any]]
 

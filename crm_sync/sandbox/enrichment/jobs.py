@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_sync.enrichment.models import EnrichmentStatus
-from crm_sync.sandbox.enrichment_records import SubmittedContact, identity_key
-from crm_sync.sandbox.enrichment_validation import ValidBulk, ValidContact
+from crm_sync.sandbox.enrichment.facts import JobStatus
+from crm_sync.sandbox.enrichment.records import SubmittedContact, identity_key
+from crm_sync.sandbox.enrichment.validation import ValidBulk, ValidContact
 
 
 def json_bytes(body: dict[str, Any]) -> bytes:
@@ -23,8 +23,9 @@ class Job:
 
     id: str
     request: ValidBulk
-    status: EnrichmentStatus = EnrichmentStatus.CREATED
+    status: JobStatus = JobStatus.CREATED
     body: bytes | None = None  # the terminal result object, serialised once
+    v1_body: bytes | None = None  # the same in v1's shape (a GET through /api/v1)
     gets: int = 0  # non-terminal GETs, for the "alternate" in-progress style
     expired: bool = False
     dialect: str = "v1"  # the API version it was created through; its bodies speak it

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
-from crm_sync.enrichment.signature import SIGNATURE_HEADER, sign
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.logs import get_logger
-from crm_sync.sandbox.enrichment_records import WebhookAttempt
+from crm_sync.sandbox.enrichment.facts import SIGNATURE_HEADER, signature
+from crm_sync.sandbox.enrichment.records import WebhookAttempt
 
 log = get_logger(component="sandbox.enrichment.webhooks")
 
@@ -32,13 +32,13 @@ async def deliver(
     policy: DeliveryPolicy,
     record: Callable[[WebhookAttempt], None],
     dropped: Callable[[], bool],
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> bool:
     """POST `body` to `url` until a 2xx answer or the retries run out; True when delivered.
 
     `dropped()` is read before each attempt so a test can switch delivery off mid-way.
     """
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, api_key)}
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(body, api_key)}
     async with httpx.AsyncClient(timeout=policy.timeout, trust_env=False) as client:
         for attempt in range(1, policy.max_retries + 2):
             if dropped():
@@ -50,7 +50,7 @@ async def deliver(
                 status = response.status_code
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
-            record(WebhookAttempt(enrichment_id, url, attempt, status, error, clock()))
+            record(WebhookAttempt(enrichment_id, url, attempt, status, error, clock.monotonic()))
             if status is not None and 200 <= status < 300:
                 return True
             log.info(

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
+
 
 @dataclass(frozen=True, slots=True)
 class KeyPair:
@@ -24,11 +26,13 @@ class KeyPair:
     certificate: str
 
 
-def generate_key_pair(common_name: str = "crm-sync sandbox") -> KeyPair:
+def generate_key_pair(
+    common_name: str = "crm-sync sandbox", clock: Clock = SYSTEM_CLOCK
+) -> KeyPair:
     """A fresh 2048-bit RSA key and a self-signed certificate valid for a year."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)

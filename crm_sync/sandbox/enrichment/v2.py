@@ -1,6 +1,6 @@
 """The enrichment emulator's v2 face: v2 bodies in and out, over the same jobs and world.
 
-The emulator works in one internal shape (v1's, as `enrichment_results` builds it); this
+The emulator works in one internal shape (v1's, as `results.py` builds it); this
 module translates at its edge, so a contact gets the same truth through `/api/v1` and
 `/api/v2`. Shapes follow `fullenrich-openapi-v2.yml`; where the spec is silent (the body of a
 `contact_finished` event), `docs/reference/fullenrich-v2-emulator.md` says what we chose.
@@ -17,14 +17,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm_sync.enrichment.wire import dialect_for
-from crm_sync.enrichment.wire_v2 import (
-    CONTACT_EVENT,
-    ENRICH_FIELDS_FROM_V2,
-    ERROR_CODES_TO_V2,
-)
-from crm_sync.sandbox.enrichment_records import Exchange
-from crm_sync.sandbox.enrichment_validation import ApiFailure, ValidContact
+from crm_sync.sandbox.enrichment.facts import CONTACT_EVENT, V2_ENRICH_FIELDS, V2_ERROR_CODES
+from crm_sync.sandbox.enrichment.jobs import Job
+from crm_sync.sandbox.enrichment.records import Exchange
+from crm_sync.sandbox.enrichment.validation import ApiFailure, ValidContact
 
 _WEBHOOK = re.compile(r"^https?://[^\s/]+(?:/\S*)?$", re.I)
 _RENAMED_ITEM_KEYS = {"first_name": "firstname", "last_name": "lastname"}
@@ -55,14 +51,14 @@ def _item_to_v1(item: Any) -> Any:
     }
     fields = item.get("enrich_fields")
     if isinstance(fields, list):
-        if any(f not in ENRICH_FIELDS_FROM_V2 for f in fields):
-            bad = next(f for f in fields if f not in ENRICH_FIELDS_FROM_V2)
+        if any(f not in V2_ENRICH_FIELDS for f in fields):
+            bad = next(f for f in fields if f not in V2_ENRICH_FIELDS)
             raise _bad(
                 "error.enrichment.enrich_field.value",
                 f"enrichField '{bad}' not valid must be contact.work_emails or "
                 "contact.phones or contact.personal_emails",
             )
-        out["enrich_fields"] = [ENRICH_FIELDS_FROM_V2[f] for f in fields]
+        out["enrich_fields"] = [V2_ENRICH_FIELDS[f] for f in fields]
     return out
 
 
@@ -90,7 +86,7 @@ def submission_from_v2(payload: Any) -> V2Submission:
 
 def failure_to_v2(failure: ApiFailure) -> ApiFailure:
     """An emulator refusal in v2's codes and words."""
-    code = ERROR_CODES_TO_V2.get(failure.code, failure.code)
+    code = V2_ERROR_CODES.get(failure.code, failure.code)
     message = failure.message.replace("datas", "data").replace("firstname", "first_name")
     message = message.replace("lastname", "last_name")
     return ApiFailure(failure.status, code, message)
@@ -202,25 +198,21 @@ def contact_event(body_v2: dict[str, Any], index: int, style: str) -> dict[str, 
     }
 
 
-def body_in(
-    dialect: str, job_dialect: str, body: bytes, contacts: tuple[ValidContact, ...]
-) -> bytes:
-    """A settled job's body as the endpoint of `dialect` answers it.
+def body_in(dialect: str, job: Job) -> bytes | None:
+    """A job's terminal body as GET through `dialect` answers it; None while the job runs.
 
-    A job keeps the body of the version it was created through (its webhooks speak that one);
-    a GET through the other version answers in that version, as the real API serves one
-    enrichment through both. A body the answer styles made unreadable is sent as it is.
+    A job keeps the body of the version it was created through (its webhooks speak that one)
+    and its v1 rendering; a GET through the other version answers in that version, as the real
+    API serves one enrichment through both. A body the answer styles made unreadable is sent
+    as it is.
     """
-    if dialect == job_dialect:
-        return body
-    parsed = json.loads(body)
+    if dialect == "v1" or job.dialect == "v2" or job.body is None:
+        return job.v1_body if dialect == "v1" else job.body
+    parsed = json.loads(job.body)
     try:
-        if dialect == "v2":
-            converted = result_to_v2(parsed, contacts)
-        else:
-            converted = dialect_for("v2").to_internal(parsed)
+        converted = result_to_v2(parsed, job.request.contacts)
     except (TypeError, ValueError, KeyError, AttributeError):
-        return body
+        return job.body
     return json.dumps(converted, separators=(",", ":")).encode()
 
 

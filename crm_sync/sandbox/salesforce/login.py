@@ -13,9 +13,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crm_sync.sandbox.salesforce_keys import sandbox_key_pair
-from crm_sync.sandbox.salesforce_oauth import OAuthApp, SessionBook, TokenEndpoint
-from crm_sync.sandbox.salesforce_soap import login_fault, login_response, parse_login
+from crm_sync.sandbox.salesforce.keys import sandbox_key_pair
+from crm_sync.sandbox.salesforce.oauth import OAuthApp, SessionBook, TokenEndpoint
+from crm_sync.sandbox.salesforce.soap import login_fault, login_response, parse_login
 
 LAST_SOAP_LOGIN_VERSION = 64.0
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the emulator's well-known login

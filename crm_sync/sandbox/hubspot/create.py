@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_sync.sandbox.hubspot_store import ContactStore
-from crm_sync.sandbox.hubspot_writes import Reply, error_body, validate_changes
+from crm_sync.sandbox.hubspot.store import ContactStore
+from crm_sync.sandbox.hubspot.writes import Reply, error_body, validate_changes
 
 MAX_BATCH = 100
 

@@ -10,15 +10,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from crm_sync.enrichment.models import (
+from crm_sync.sandbox.enrichment.facts import (
     CREDITS_PER_FIELD,
     FIELD_PERSONAL_EMAIL,
     FIELD_PHONE,
     FIELD_WORK_EMAIL,
-    EnrichmentStatus,
+    JobStatus,
 )
-from crm_sync.sandbox.enrichment_records import identity_key
-from crm_sync.sandbox.enrichment_validation import ValidContact
+from crm_sync.sandbox.enrichment.records import identity_key
+from crm_sync.sandbox.enrichment.validation import ValidContact
 from crm_sync.sandbox.people import Truth, truth_for_request
 
 CHARGED_EMAIL_STATUSES = frozenset({"DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL"})
@@ -104,7 +104,7 @@ def empty_datas(contacts: tuple[ValidContact, ...]) -> list[dict[str, Any]]:
 class Settlement:
     """The outcome of processing a job against a balance."""
 
-    status: EnrichmentStatus
+    status: JobStatus
     datas: list[dict[str, Any]]
     credits: int
 
@@ -115,13 +115,13 @@ def settle(contacts: tuple[ValidContact, ...], balance: int) -> Settlement:
     That contact and every later one come back empty and cost nothing; the earlier ones keep
     their data and their charge. The status is then CREDITS_INSUFFICIENT.
     """
-    status, datas, charged = EnrichmentStatus.FINISHED, [], 0
+    status, datas, charged = JobStatus.FINISHED, [], 0
     for contact in contacts:
         item: dict[str, Any] = {"custom": dict(contact.custom), "contact": empty_contact(contact)}
-        if status is EnrichmentStatus.FINISHED and not contact.skipped:
+        if status is JobStatus.FINISHED and not contact.skipped:
             found, cost = found_contact(contact)
             if cost > balance - charged:
-                status = EnrichmentStatus.CREDITS_INSUFFICIENT
+                status = JobStatus.CREDITS_INSUFFICIENT
             else:
                 item["contact"], charged = found, charged + cost
         datas.append(item)
@@ -129,7 +129,7 @@ def settle(contacts: tuple[ValidContact, ...], balance: int) -> Settlement:
 
 
 def result_object(
-    enrichment_id: str, name: str, status: EnrichmentStatus, credits: int, datas: list[Any]
+    enrichment_id: str, name: str, status: JobStatus, credits: int, datas: list[Any]
 ) -> dict[str, Any]:
     """The GET answer and webhook body, in the reference's key order."""
     return {

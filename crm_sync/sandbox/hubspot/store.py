@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crm_sync.sandbox.hubspot_search import SearchRequest, sort_key
+from crm_sync.sandbox.hubspot.search import SearchRequest, sort_key
 
 STANDARD_PROPERTIES = (
     "firstname",

@@ -12,16 +12,17 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from crm_sync.sandbox.enrichment_records import Faults, WebhookAttempt
-from crm_sync.sandbox.enrichment_styles import SLOW_POST_WAIT_SECONDS
-from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy, deliver
+from crm_sync.clock import Clock
+from crm_sync.sandbox.enrichment.records import Faults, WebhookAttempt
+from crm_sync.sandbox.enrichment.styles import SLOW_POST_WAIT_SECONDS
+from crm_sync.sandbox.enrichment.webhooks import DeliveryPolicy, deliver
 
 
 class EmulatorLoop:
     """Background work of the emulator on the server's event loop."""
 
     api_key: str
-    clock: Callable[[], float]
+    clock: Clock
     faults: Faults
     webhook_policy: DeliveryPolicy
     webhook_attempts: list[WebhookAttempt]
@@ -39,8 +40,8 @@ class EmulatorLoop:
 
     async def _first_webhook_attempt(self, enrichment_id: str) -> None:
         """Wait until the job's webhook was tried once (bounded: a dead receiver must not hang)."""
-        deadline = self.clock() + SLOW_POST_WAIT_SECONDS
-        while self.clock() < deadline:
+        deadline = self.clock.monotonic() + SLOW_POST_WAIT_SECONDS
+        while self.clock.monotonic() < deadline:
             with self._lock:
                 if any(a.enrichment_id == enrichment_id for a in self.webhook_attempts):
                     return

@@ -1,11 +1,11 @@
 """A Salesforce org emulator: the REST calls the connector makes, the SOAP login and OAuth.
 
 Answers `query` (a real SOQL-subset parser) with `nextRecordsUrl` cursors, record creation
-(`salesforce_create`: Contact and Lead, with `SystemModstamp`), sObject collection
+(`create.py`: Contact and Lead, with `SystemModstamp`), sObject collection
 updates with per-record results, single-record GET/PATCH, `describe`, `limits`, the
 `Sforce-Limit-Info` header on every answer, 401 for a bad bearer and 403 REQUEST_LIMIT_EXCEEDED
 once `daily_limit` calls are spent. Records live in memory; every call is counted in `calls`.
-Logins (SOAP, and the OAuth token endpoint of `salesforce_oauth`) issue fresh session ids that
+Logins (SOAP, and the OAuth token endpoint of `oauth.py`) issue fresh session ids that
 expire after `session_ttl` seconds when it is set; the configured `session_id` never expires.
 SOAP login() is absent from API 65.0 and later, as in Salesforce: it answers 404 there.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import itertools
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.sandbox.people import Person, generate_people
-from crm_sync.sandbox.salesforce_create import create_record
-from crm_sync.sandbox.salesforce_data import (
+from crm_sync.sandbox.salesforce.create import create_record
+from crm_sync.sandbox.salesforce.data import (
     READ_ONLY,
     RELATIONSHIPS,
     SCHEMAS,
@@ -37,19 +37,19 @@ from crm_sync.sandbox.salesforce_data import (
     object_of,
     seed_records,
 )
-from crm_sync.sandbox.salesforce_login import (
+from crm_sync.sandbox.salesforce.login import (
     SANDBOX_PASSWORD,
     SANDBOX_SECURITY_TOKEN,
     LoginEndpoints,
 )
-from crm_sync.sandbox.salesforce_login import (
+from crm_sync.sandbox.salesforce.login import (
     errors as rest_errors,
 )
 
 __all__ = ["SANDBOX_PASSWORD", "SANDBOX_SECURITY_TOKEN", "SalesforceEmulator", "WriteRecord"]
-from crm_sync.sandbox.salesforce_oauth import OAuthApp, SessionBook, TokenEndpoint
-from crm_sync.sandbox.salesforce_writes import check_update
-from crm_sync.sandbox.soql import SoqlError, parse
+from crm_sync.sandbox.salesforce.oauth import OAuthApp, SessionBook, TokenEndpoint
+from crm_sync.sandbox.salesforce.soql import SoqlError, parse
+from crm_sync.sandbox.salesforce.writes import check_update
 
 API = "/services/data/v{version:str}"
 MAX_COLLECTION = 200
@@ -93,7 +93,7 @@ class SalesforceEmulator(LoginEndpoints):
         security_token: str = SANDBOX_SECURITY_TOKEN,
         daily_limit: int = 100_000,
         page_size: int = 2000,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         oauth_app: OAuthApp | None = None,
         session_ttl: float | None = None,
     ) -> None:
@@ -131,7 +131,7 @@ class SalesforceEmulator(LoginEndpoints):
 
     def stamp(self) -> str:
         """Now, as Salesforce writes a datetime field."""
-        return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(self.clock()))
+        return self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
     def delete(self, record_id: str) -> None:
         """A record deleted by someone else."""
@@ -283,7 +283,7 @@ class SalesforceEmulator(LoginEndpoints):
         return JSONResponse(results)
 
     def _apply(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        now = self.clock()
+        now = self.clock.now().timestamp()
         stamp = self.stamp()
         self.records[record_id].update(fields, LastModifiedDate=stamp, SystemModstamp=stamp)
         self.writes.append(WriteRecord(now, sobject, record_id, dict(fields)))

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from crm_sync.enrichment.models import (
+from crm_sync.sandbox.enrichment.facts import (
     ENRICH_FIELDS,
     FIELD_PHONE,
     FIELD_WORK_EMAIL,

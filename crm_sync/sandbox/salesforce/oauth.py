@@ -21,14 +21,14 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import jwt
 
-from crm_sync.sandbox.salesforce_keys import public_key_pem, sandbox_key_pair
+from crm_sync.clock import Clock
+from crm_sync.sandbox.salesforce.keys import public_key_pem, sandbox_key_pair
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 180  # seconds
@@ -56,18 +56,22 @@ class OAuthApp:
 class SessionBook:
     """Session ids issued by logins, with their issue time; `ttl` seconds makes them expire."""
 
-    def __init__(self, clock: Callable[[], float], ttl: float | None = None) -> None:
+    def __init__(self, clock: Clock, ttl: float | None = None) -> None:
         self.clock = clock
         self.ttl = ttl
         self._issued: dict[str, tuple[float, str, frozenset[str]]] = {}
         self.history: list[str] = []  # every session ever issued (canary tests look for them)
         self._lock = threading.Lock()
 
+    def seconds(self) -> float:
+        """Now in seconds since the epoch (session ages, `issued_at`, a JWT's `exp`)."""
+        return self.clock.now().timestamp()
+
     def issue(self, username: str, scopes: frozenset[str] = FULL_ACCESS) -> str:
         """A new session id for `username` with these OAuth scopes (SOAP logins: full)."""
         token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(40)}"
         with self._lock:
-            self._issued[token] = (self.clock(), username, scopes)
+            self._issued[token] = (self.seconds(), username, scopes)
             self.history.append(token)
         return token
 
@@ -78,7 +82,7 @@ class SessionBook:
         if entry is None:
             return None
         issued, username, _ = entry
-        if self.ttl is not None and self.clock() - issued >= self.ttl:
+        if self.ttl is not None and self.seconds() - issued >= self.ttl:
             return None
         return username
 
@@ -132,7 +136,7 @@ class TokenEndpoint:
         return 200, self._grant(username, base_url)
 
     def _grant(self, username: str, base_url: str) -> dict[str, Any]:
-        issued_at = str(int(self.sessions.clock() * 1000))
+        issued_at = str(int(self.sessions.seconds() * 1000))
         identity = f"{base_url}/id/{ORG_ID}/{user_id(username, self.users)}"
         mac = hmac.new(
             self.app.consumer_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
@@ -179,7 +183,7 @@ class TokenEndpoint:
         """A numeric `exp` (seconds since the epoch), in the future, at most 3 minutes ahead."""
         if not isinstance(exp, int) or isinstance(exp, bool):
             raise Refusal("invalid_grant", "invalid assertion")
-        now = self.sessions.clock()
+        now = self.sessions.seconds()
         if exp <= now:
             raise Refusal("invalid_grant", "expired authorization code")
         if exp > now + MAX_ASSERTION_LIFETIME + CLOCK_SKEW:

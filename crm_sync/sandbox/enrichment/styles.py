@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from crm_sync.sandbox.enrichment_swaps import swap_customs
+from crm_sync.sandbox.enrichment.swaps import swap_customs
 
 #: The numeric phone a `malformed_item` carries: a JSON number where the API sends a string.
 MALFORMED_PHONE = 14155550100
@@ -34,7 +34,7 @@ class AnswerStyles:
     unknown_custom: bool = False
     # `datas` is not a list: the whole result (GET and webhook) cannot be read.
     unreadable_result: bool = False
-    # The first two items trade their `custom`: each names the other contact (enrichment_swaps).
+    # The first two items trade their `custom`: each names the other contact (swaps.py).
     swapped_custom: bool = False
     # Seconds the POST's answer is held after the job was created (it runs meanwhile, so its
     # webhook may come first, and a client that times out cannot know it was created).

@@ -1,6 +1,6 @@
 """A local emulator of the FullEnrich / DeepEnrich API (a Starlette ASGI app).
 
-Mounted at `/api/v1` and `/api/v2` (v2 translated at the edge by `enrichment_v2.py`, over the
+Mounted at `/api/v1` and `/api/v2` (v2 translated at the edge by `v2.py`, over the
 same jobs and world). Each call passes, in order: fault injection (`faults.error_rate`:
 500/502/503 before any work), bearer auth (401), the rate limit (429), then the endpoint;
 `faults.latency` is slept after the work, just before answering (so a client that times out on
@@ -9,7 +9,7 @@ a POST still created the job, as in life).
 Rate limit choice: a sliding window over every authenticated call; a call refused with 429
 does not take a slot (so a client that keeps hammering recovers as soon as the window slides).
 
-Jobs complete in an asyncio task on the server loop (`enrichment_loop.py`): CREATED,
+Jobs complete in an asyncio task on the server loop (`loop.py`): CREATED,
 IN_PROGRESS after a quarter of `completion_delay`, then a terminal status. Counters are
 guarded by a lock: tests read them from their own thread while the app runs in the server's.
 """
@@ -21,7 +21,6 @@ import hmac
 import json
 import random
 import threading
-import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -32,11 +31,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from crm_sync.enrichment.models import EnrichmentStatus
-from crm_sync.enrichment.wire import dialect_for
-from crm_sync.sandbox.enrichment_jobs import Job, json_bytes, submission
-from crm_sync.sandbox.enrichment_loop import EmulatorLoop
-from crm_sync.sandbox.enrichment_records import (
+from crm_sync.clock import SYSTEM_CLOCK, Clock
+from crm_sync.sandbox.enrichment.facts import JobStatus
+from crm_sync.sandbox.enrichment.jobs import Job, json_bytes, submission
+from crm_sync.sandbox.enrichment.loop import EmulatorLoop
+from crm_sync.sandbox.enrichment.records import (
     CallRecord,
     Exchange,
     Faults,
@@ -44,9 +43,9 @@ from crm_sync.sandbox.enrichment_records import (
     WebhookAttempt,
     max_in_window,
 )
-from crm_sync.sandbox.enrichment_results import empty_datas, result_object, settle
-from crm_sync.sandbox.enrichment_styles import AnswerStyles
-from crm_sync.sandbox.enrichment_v2 import (
+from crm_sync.sandbox.enrichment.results import empty_datas, result_object, settle
+from crm_sync.sandbox.enrichment.styles import AnswerStyles
+from crm_sync.sandbox.enrichment.v2 import (
     CONTACT_EVENT_STYLES,
     body_in,
     result_to_v2,
@@ -54,8 +53,8 @@ from crm_sync.sandbox.enrichment_v2 import (
     v2_bodies,
     v2_guard,
 )
-from crm_sync.sandbox.enrichment_validation import ApiFailure, validate_bulk
-from crm_sync.sandbox.enrichment_webhooks import DeliveryPolicy
+from crm_sync.sandbox.enrichment.validation import ApiFailure, validate_bulk
+from crm_sync.sandbox.enrichment.webhooks import DeliveryPolicy
 
 __all__ = [
     "AnswerStyles",
@@ -107,7 +106,7 @@ class EnrichmentEmulator(EmulatorLoop):
         record_exchanges: bool = False,
         strict_input: bool = True,
         seed: int = 0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if in_progress_style not in IN_PROGRESS_STYLES:
             raise ValueError(f"in_progress_style must be one of {IN_PROGRESS_STYLES}")
@@ -180,20 +179,20 @@ class EnrichmentEmulator(EmulatorLoop):
             times = [c.at for c in self.calls if c.counted]
         return max_in_window(times, self.rate_limit_window if window is None else window)
 
-    def result_body(self, enrichment_id: str) -> dict[str, Any]:
-        """The result object exactly as GET (and the webhook) send it; KeyError if unknown."""
+    def result_body(self, enrichment_id: str, dialect: str | None = None) -> dict[str, Any]:
+        """The result object as GET through `dialect` (default: the job's own, as its webhook)
+        sends it; KeyError if unknown."""
         with self._lock:
             job = self._jobs[enrichment_id]
-            if job.body is not None:
-                parsed: dict[str, Any] = json.loads(job.body)
+            body = job.v1_body if dialect == "v1" else job.body
+            if body is not None:
+                parsed: dict[str, Any] = json.loads(body)
                 return parsed
             return job.pending_body()
 
     def internal_result(self, enrichment_id: str) -> dict[str, Any]:
-        """The result in the internal (v1) shape, whatever dialect the job speaks."""
-        with self._lock:
-            dialect = self._jobs[enrichment_id].dialect
-        return dialect_for(dialect).to_internal(self.result_body(enrichment_id))
+        """The result in v1's shape (the emulator's own), whatever version created the job."""
+        return self.result_body(enrichment_id, "v1")
 
     def webhooks_pending(self) -> int:
         """Deliveries scheduled and not yet over (delivered, given up, or dropped)."""
@@ -252,11 +251,11 @@ class EnrichmentEmulator(EmulatorLoop):
     async def _dispatch(self, request: Request, handler: Handler) -> tuple[Response, float, bool]:
         fault = self._roll_fault()
         if fault is not None:
-            return fault, self.clock(), False
+            return fault, self.clock.monotonic(), False
         try:
             self._authenticate(request.headers.get("authorization"))
         except ApiFailure as failure:
-            return _error(failure), self.clock(), False
+            return _error(failure), self.clock.monotonic(), False
         admitted, at = self._admit()
         if not admitted:
             return _error(RATE_LIMITED), at, False
@@ -287,7 +286,7 @@ class EnrichmentEmulator(EmulatorLoop):
     def _admit(self) -> tuple[bool, float]:
         """Take a slot of the sliding window, or refuse without taking one."""
         with self._lock:
-            now = self.clock()
+            now = self.clock.monotonic()
             while self._window and self._window[0] <= now - self.rate_limit_window:
                 self._window.popleft()
             if len(self._window) >= self.rate_limit_calls:
@@ -322,7 +321,7 @@ class EnrichmentEmulator(EmulatorLoop):
             name_items=not self.strict_input,
         )
         job = Job(id=str(uuid.uuid4()), request=bulk, dialect=dialect, contact_url=contact_url)
-        now = self.clock()
+        now = self.clock.monotonic()
         with self._lock:
             self._jobs[job.id] = job
             self.submitted.extend(submission(job.id, c, now) for c in bulk.contacts)
@@ -341,9 +340,9 @@ class EnrichmentEmulator(EmulatorLoop):
             job = self._jobs.get(request.path_params["enrichment_id"])
             if job is None or job.expired:
                 raise NOT_FOUND
-            if job.body is not None:
-                status = 402 if job.status is EnrichmentStatus.CREDITS_INSUFFICIENT else 200
-                answer = body_in(dialect, job.dialect, job.body, job.request.contacts)
+            answer = body_in(dialect, job)
+            if answer is not None:
+                status = 402 if job.status is JobStatus.CREDITS_INSUFFICIENT else 200
                 return Response(answer, status, media_type="application/json")
             if force:  # nothing is charged until the job ends, so nothing is known yet
                 datas = empty_datas(job.request.contacts)
@@ -362,8 +361,8 @@ class EnrichmentEmulator(EmulatorLoop):
     async def _run(self, job: Job) -> None:
         await asyncio.sleep(self.completion_delay / 4)
         with self._lock:
-            if job.status is EnrichmentStatus.CREATED:
-                job.status = EnrichmentStatus.IN_PROGRESS
+            if job.status is JobStatus.CREATED:
+                job.status = JobStatus.IN_PROGRESS
         await asyncio.sleep(self.completion_delay * 3 / 4)
         self._complete(job, from_runner=True)
 
@@ -373,7 +372,7 @@ class EnrichmentEmulator(EmulatorLoop):
             if job.body is not None:
                 return
             if canceled:
-                status, credits = EnrichmentStatus.CANCELED, 0
+                status, credits = JobStatus.CANCELED, 0
                 datas = empty_datas(job.request.contacts)
             else:
                 outcome = settle(job.request.contacts, self.balance)
@@ -382,15 +381,15 @@ class EnrichmentEmulator(EmulatorLoop):
                 self.credits_charged += credits
             job.status = status
             result = result_object(job.id, job.request.name, status, credits, datas)
+            job.v1_body = json_bytes({**result, "datas": self.styles.shape_datas(datas)})
+            job.body = job.v1_body
             events: list[tuple[str, bytes, bool]] = []
             if job.dialect == "v2":  # converted first: the answer styles shape the wire items
                 style = self.contact_event_style
                 result, contacts = v2_bodies(result, job.request.contacts, job.contact_url, style)
                 events = [(url, json_bytes(event), False) for url, event in contacts]
                 result["data"] = self.styles.shape_datas(result.get("data", []), "v2")
-            else:
-                result["datas"] = self.styles.shape_datas(datas)
-            job.body = json_bytes(result)
+                job.body = json_bytes(result)
             runner = job.task
         if runner is not None and not from_runner:
             self._call_on_loop(runner.cancel)

@@ -15,7 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from crm_sync.sandbox.people import COMPANIES, Person
-from crm_sync.sandbox.soql import BoolOp, Comparison, Expr, InList, Like, Not, Query, SoqlError
+from crm_sync.sandbox.salesforce.soql import (
+    BoolOp,
+    Comparison,
+    Expr,
+    InList,
+    Like,
+    Not,
+    Query,
+    SoqlError,
+)
 
 PREFIXES = {"Account": "001", "Contact": "003", "Lead": "00Q"}
 _COMMON = {

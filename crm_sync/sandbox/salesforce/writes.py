@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crm_sync.sandbox.salesforce_data import READ_ONLY, SCHEMAS, normalize_id, object_of
+from crm_sync.sandbox.salesforce.data import READ_ONLY, SCHEMAS, normalize_id, object_of
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 Problem = dict[str, Any]
