@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable
 
 from connectors.base import Contact
-from crm_sync.enrichment.models import FIELD_PHONE, FIELD_WORK_EMAIL, ContactResult, PhoneFound
+from crm_sync.enrichment.email_statuses import WRITABLE_BY_DEFAULT
+from crm_sync.enrichment.models import ContactResult, PhoneFound
+from crm_sync.fields import FIELD_PHONE, FIELD_WORK_EMAIL
 from crm_sync.identity import identity_mismatch
 from crm_sync.plausibility import email_problem, phone_problem
 from crm_sync.policies import decide
 from crm_sync.sandbox.people import generate_people, truth_for
 
-ACCEPTED = ("DELIVERABLE", "HIGH_PROBABILITY")
+ACCEPTED = WRITABLE_BY_DEFAULT
 
 
 def _population(n: int) -> list[tuple[Contact, ContactResult]]:

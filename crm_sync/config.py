@@ -30,7 +30,9 @@ from crm_sync.config_service import (
     ScheduleConfig,
     WebhookConfig,
 )
+from crm_sync.enrichment.email_statuses import EMAIL_STATUSES, WRITABLE_BY_DEFAULT
 from crm_sync.errors import ConfigError
+from crm_sync.fields import LOGICAL_FIELDS
 
 PROVIDER_BASE_URLS: dict[str, str] = {
     "fullenrich": "https://app.fullenrich.com/api/v1",
@@ -44,8 +46,6 @@ VERSIONED_BASE_URLS: dict[tuple[str, str], str] = {
 }
 API_VERSIONS = ("v1", "v2")
 WEBHOOK_EVENTS = ("contact_finished",)
-EMAIL_STATUSES = ("DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL", "INVALID", "INVALID_DOMAIN")
-LOGICAL_FIELDS = ("email", "phone")
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -148,7 +148,7 @@ class SourceConfig(FrozenModel):
     filters: Any = None
     opt_out_field: str | None = None
     overwrite: dict[str, bool] = Field(default_factory=dict)
-    accepted_email_statuses: tuple[str, ...] = ("DELIVERABLE", "HIGH_PROBABILITY")
+    accepted_email_statuses: tuple[str, ...] = WRITABLE_BY_DEFAULT
     cooldown: CooldownConfig = CooldownConfig()
     budget: BudgetConfig = BudgetConfig()
     max_scan_per_run: int | None = Field(None, ge=1)

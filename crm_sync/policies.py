@@ -16,31 +16,18 @@ from dataclasses import dataclass, field
 import phonenumbers
 
 from connectors.base import Contact
-from crm_sync.enrichment.models import (
-    CREDITS_PER_FIELD,
-    FIELD_PHONE,
-    FIELD_WORK_EMAIL,
-    ContactRequest,
-    ContactResult,
-)
+from crm_sync.enrichment.models import ContactRequest, ContactResult
+from crm_sync.fields import EMAIL, ENRICH_FIELD_FOR, LOGICAL_FIELDS, LOGICAL_FOR, PHONE
 from crm_sync.plausibility import Refusal, email_problem, phone_problem
 
-# logical CRM field -> the API's enrich field that finds it
-ENRICH_FIELD_FOR = {"email": FIELD_WORK_EMAIL, "phone": FIELD_PHONE}
-LOGICAL_FOR = {v: k for k, v in ENRICH_FIELD_FOR.items()}
 _LINKEDIN = re.compile(r"^https?://([a-z]{2,3}\.)?linkedin\.com/(in|pub)/[^/?#\s]+", re.I)
 
 
 def fields_to_ask(contact: Contact, wanted: frozenset[str]) -> tuple[str, ...]:
     """The API enrich fields for what this contact lacks, in a stable order."""
     return tuple(
-        ENRICH_FIELD_FOR[f] for f in ("email", "phone") if f in wanted and not contact.value(f)
+        ENRICH_FIELD_FOR[f] for f in LOGICAL_FIELDS if f in wanted and not contact.value(f)
     )
-
-
-def worst_case_cost(enrich_fields: tuple[str, ...] | list[str]) -> int:
-    """Credits charged if everything asked is found (1 per email, 10 per phone)."""
-    return sum(CREDITS_PER_FIELD[f] for f in enrich_fields)
 
 
 def normalize_domain(value: str | None) -> str | None:
@@ -143,7 +130,7 @@ def decide(
 def _candidate(
     logical: str, result: ContactResult, accepted: tuple[str, ...], decision: FieldDecision
 ) -> str | None:
-    if logical == "email":
+    if logical == EMAIL:
         return _email_candidate(result, accepted, decision)
     return _phone_candidate(result, decision)
 
@@ -153,16 +140,16 @@ def _email_candidate(
 ) -> str | None:
     email = result.most_probable_email
     if not email:
-        decision.not_found.add("email")
+        decision.not_found.add(EMAIL)
         return None
-    decision.found.add("email")
+    decision.found.add(EMAIL)
     if (result.most_probable_email_status or "").upper() not in accepted:
-        decision.not_accepted.add("email")
+        decision.not_accepted.add(EMAIL)
         return None
     email = email.strip()
     refusal = email_problem(email)
     if refusal is not None:
-        decision.invalid["email"] = refusal
+        decision.invalid[EMAIL] = refusal
         return None
     return email
 
@@ -170,14 +157,14 @@ def _email_candidate(
 def _phone_candidate(result: ContactResult, decision: FieldDecision) -> str | None:
     phone = result.most_probable_phone or (result.phones[0].number if result.phones else None)
     if not phone:
-        decision.not_found.add("phone")
+        decision.not_found.add(PHONE)
         return None
-    decision.found.add("phone")
+    decision.found.add(PHONE)
     refusal = phone_problem(phone)
     if refusal is not None:  # before phonenumbers, which reads letters as keypad digits
-        decision.invalid["phone"] = refusal
+        decision.invalid[PHONE] = refusal
         return None
     e164 = to_e164(phone, result.phone_region)
     if e164 is None:
-        decision.not_accepted.add("phone")
+        decision.not_accepted.add(PHONE)
     return e164

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crm_sync.fields import EMAIL, LOGICAL_FIELDS
+
 if TYPE_CHECKING:
     from crm_sync.pipeline.report import RunReport
 
@@ -101,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
         return report.exit_code
     out = [render_table(report), "", "HubSpot contacts before -> after:"]
     for old, new in zip(before, after, strict=True):
-        for field in ("email", "phone"):
-            label = f"{old['id']:>6} {old['name']:<28}" if field == "email" else " " * 35
+        for field in LOGICAL_FIELDS:
+            label = f"{old['id']:>6} {old['name']:<28}" if field == EMAIL else " " * 35
             out.append(f"  {label} {field} {old[field] or '-':<38} -> {new[field] or '-'}")
     sys.stdout.write("\n".join(out) + "\n")
     return report.exit_code

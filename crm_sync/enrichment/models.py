@@ -17,14 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from crm_sync.fields import ENRICH_FIELDS, FIELD_PHONE, FIELD_WORK_EMAIL
+
 MAX_CONTACTS_PER_BULK = 100
 MAX_CUSTOM_KEYS = 10
 MAX_CUSTOM_VALUE_LENGTH = 100
-FIELD_WORK_EMAIL = "contact.emails"
-FIELD_PERSONAL_EMAIL = "contact.personal_emails"
-FIELD_PHONE = "contact.phones"
-ENRICH_FIELDS = (FIELD_WORK_EMAIL, FIELD_PERSONAL_EMAIL, FIELD_PHONE)
-CREDITS_PER_FIELD = {FIELD_WORK_EMAIL: 1, FIELD_PERSONAL_EMAIL: 3, FIELD_PHONE: 10}
 
 
 class EnrichmentStatus(StrEnum):
@@ -303,10 +300,6 @@ class ContactRequest(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The JSON object as the API expects it: absent rather than null."""
         return self.model_dump(exclude_none=True)
-
-    @property
-    def worst_case_credits(self) -> int:
-        return sum(CREDITS_PER_FIELD[f] for f in self.enrich_fields)
 
 
 class BulkRequest(BaseModel):

@@ -27,13 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_sync.enrichment.models import (
-    FIELD_PERSONAL_EMAIL,
-    FIELD_PHONE,
-    FIELD_WORK_EMAIL,
-    BulkRequest,
-    ContactRequest,
-)
+from crm_sync.enrichment.models import BulkRequest, ContactRequest
+from crm_sync.fields import FIELD_PERSONAL_EMAIL, FIELD_PHONE, FIELD_WORK_EMAIL
 
 CONTACT_EVENT = "contact_finished"
 #: Per-contact events are sent to the batch webhook URL plus this suffix, so the receiver

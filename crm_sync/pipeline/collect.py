@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crm_sync import errors
-from crm_sync.enrichment.models import CREDITS_PER_FIELD, FIELD_PHONE, EnrichmentResult
+from crm_sync.enrichment.models import EnrichmentResult
+from crm_sync.enrichment.prices import credits_of
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
@@ -30,26 +31,6 @@ from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.store.records import Batch
 from crm_sync.store.states import StoreOutcome
-
-CHARGED_EMAIL_STATUSES = frozenset({"DELIVERABLE", "HIGH_PROBABILITY", "CATCH_ALL"})
-
-
-def credits_of(result: EnrichmentResult) -> int:
-    """Credits the API says it charged, or an estimate from what it found when it did not say."""
-    if result.credits is not None:
-        return result.credits
-    total = 0
-    for item in result.datas:
-        contact = item.contact
-        if contact.most_probable_email and (
-            (contact.most_probable_email_status or "").upper() in CHARGED_EMAIL_STATUSES
-        ):
-            total += 1
-        if contact.most_probable_personal_email:
-            total += 3
-        if contact.most_probable_phone or contact.phones:
-            total += CREDITS_PER_FIELD[FIELD_PHONE]
-    return total
 
 
 def accept_result(ctx: Context, raw_body: str, *, source_kind: str) -> str:

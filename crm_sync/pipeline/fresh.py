@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from connectors.base import INCREMENTAL_SCAN, Change, Connector
 from crm_sync import errors
 from crm_sync.config import SourceConfig
+from crm_sync.enrichment.prices import worst_case_cost
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.collect import poll_due
@@ -46,7 +47,6 @@ from crm_sync.pipeline.submit import (
     source_lease_name,
 )
 from crm_sync.pipeline.writeback import write_back_batch
-from crm_sync.policies import worst_case_cost
 from crm_sync.store.open_batches import CURSOR_PREFIX
 from crm_sync.store.records import PlannedContact
 

@@ -25,6 +25,7 @@ from crm_sync.enrichment.input_rules import (
     remembered_value,
 )
 from crm_sync.enrichment.models import BulkRequest, ContactRequest
+from crm_sync.enrichment.prices import worst_case_cost
 from crm_sync.exit_codes import EXIT_FAILED, EXIT_IN_DOUBT, EXIT_TRANSIENT
 from crm_sync.failpoints import failpoint
 from crm_sync.logs import get_logger
@@ -32,7 +33,6 @@ from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import lease_ttl, source_lease_name
 from crm_sync.pipeline.report import SourceReport
-from crm_sync.policies import worst_case_cost
 from crm_sync.store.records import Batch, PlannedContact
 
 

@@ -27,12 +27,13 @@ from datetime import datetime, timedelta
 from connectors.base import Contact, Selection
 from crm_sync.config import SourceConfig
 from crm_sync.enrichment.input_rules import InputRules, remembered_key, still_strict
+from crm_sync.enrichment.prices import worst_case_cost
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import DEFAULT_LEASE_TTL, source_lease_name
 from crm_sync.pipeline.report import DryRunItem, SourceCounts, SourceReport
 from crm_sync.pipeline.send import SourceStopped, send_planned_batch, submit_batch
-from crm_sync.policies import build_request, fields_to_ask, worst_case_cost
+from crm_sync.policies import build_request, fields_to_ask
 from crm_sync.store.records import PlannedContact
 
 

@@ -34,6 +34,7 @@ from crm_sync.enrichment.models import (
     ResultItem,
 )
 from crm_sync.failpoints import failpoint
+from crm_sync.fields import EMAIL, PHONE
 from crm_sync.identity import Mismatch, identity_mismatch
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
@@ -274,8 +275,8 @@ def _write(connector: Connector, plan: WritePlan, counts: SourceCounts) -> list[
     for update, outcome in zip(plan.updates, connector.write(plan.updates), strict=True):
         if outcome.status == WriteStatus.WRITTEN:
             written.append(update.record_id)
-            counts.emails_written += "email" in update.values
-            counts.phones_written += "phone" in update.values
+            counts.emails_written += EMAIL in update.values
+            counts.phones_written += PHONE in update.values
         elif outcome.status == WriteStatus.FIELD_REFUSED:
             plan.held[update.record_id] = outcome.reason or "field refused"
         else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_sync.enrichment.models import FIELD_PHONE
+from crm_sync.fields import FIELD_PHONE
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts
 from crm_sync.sandbox.people import truth_for

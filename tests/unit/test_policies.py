@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import Contact
-from crm_sync.enrichment.models import FIELD_PHONE, FIELD_WORK_EMAIL, ContactResult
+from crm_sync.enrichment.models import ContactResult
+from crm_sync.enrichment.prices import worst_case_cost
+from crm_sync.fields import FIELD_PHONE, FIELD_WORK_EMAIL
 from crm_sync.pipeline.budget import Budget
 from crm_sync.policies import (
     build_request,
@@ -14,7 +16,6 @@ from crm_sync.policies import (
     identity_problem,
     normalize_domain,
     to_e164,
-    worst_case_cost,
 )
 
 ACCEPTED = ("DELIVERABLE", "HIGH_PROBABILITY")

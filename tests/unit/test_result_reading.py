@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from crm_sync.enrichment.models import EnrichmentResult
+from crm_sync.enrichment.prices import credits_of
 from crm_sync.enrichment.responses import parse_result
 from crm_sync.errors import UnreadableResult
-from crm_sync.pipeline.collect import credits_of
 
 GOOD = {"custom": {"crm_id": "1"}, "contact": {"most_probable_email": "a@acme.com"}}
 

@@ -28,15 +28,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crm_sync.enrichment.client import EnrichmentClient
-from crm_sync.enrichment.models import (
-    FIELD_PERSONAL_EMAIL,
-    FIELD_PHONE,
-    FIELD_WORK_EMAIL,
-    BulkRequest,
-    ContactRequest,
-)
+from crm_sync.enrichment.models import BulkRequest, ContactRequest
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter
 from crm_sync.errors import EnrichmentAuthError, NotFoundError, RateLimited
+from crm_sync.fields import FIELD_PERSONAL_EMAIL, FIELD_PHONE, FIELD_WORK_EMAIL
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.enrichment.emulator import EnrichmentEmulator, Exchange
 from crm_sync.sandbox.enrichment.validation import valid_domain, valid_linkedin

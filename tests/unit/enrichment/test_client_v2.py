@@ -9,15 +9,13 @@ import httpx
 import pytest
 
 from crm_sync.enrichment.models import (
-    FIELD_PERSONAL_EMAIL,
-    FIELD_PHONE,
-    FIELD_WORK_EMAIL,
     BulkRequest,
     ContactRequest,
     EnrichmentStatus,
 )
 from crm_sync.enrichment.wire_v2 import UNREADABLE, V2
 from crm_sync.errors import InsufficientCredits, NotFoundError, ServerError, ValidationError
+from crm_sync.fields import FIELD_PERSONAL_EMAIL, FIELD_PHONE, FIELD_WORK_EMAIL
 from tests.unit.enrichment.test_client_unit import Script, answer, err, make
 
 JOB = "2db5ea61-1752-42cf-8ea1-ab1da060cd0a"
