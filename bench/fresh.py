@@ -61,7 +61,6 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import SimplePublicObjectInputForCreate
 from sqlalchemy import create_engine, select
 
-from connectors.registry import build_connector
 from crm_sync.config import Config, parse_config
 from crm_sync.daemon.service import Daemon
 from crm_sync.enrichment.client import EnrichmentClient
@@ -72,6 +71,7 @@ from crm_sync.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.schema import batches, fresh_contacts
 from crm_sync.store.store import Store
+from crm_sync.wiring import connector_for
 
 REAL_CALLS_PER_SECOND = 1.0  # the API's 60 calls a minute
 POLL_SHARE = 0.1
@@ -249,7 +249,7 @@ def run_daemon(
         backoff_cap=settings.window,
     )
     timed = TimedClient(client)
-    connector = build_connector(config.sources[0])
+    connector = connector_for(config.sources[0])
     store = Store.open(config.state.url)
     ctx = Context(
         config=config,

@@ -65,7 +65,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.registry import build_connector
 from crm_sync.config import Config, parse_config
 from crm_sync.enrichment.client import EnrichmentClient
 from crm_sync.enrichment.models import BulkRequest, EnrichmentResult
@@ -74,6 +73,7 @@ from crm_sync.logs import configure_logging
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.store.store import Store
+from crm_sync.wiring import connector_for
 
 REAL_CALLS_PER_SECOND = 1.0  # the API's 60 calls a minute
 
@@ -198,7 +198,7 @@ def run_pipeline(world: dict[str, Any], settings: Settings, state_dir: Path) -> 
         api_version=settings.api_version,
     )
     timed = TimedClient(client)
-    connector = build_connector(config.sources[0])
+    connector = connector_for(config.sources[0])
     store = Store.open(config.state.url)
     ctx = Context(config=config, store=store, client=timed, connectors={"hubspot": connector})
     try:

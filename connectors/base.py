@@ -1,5 +1,11 @@
 """The CRM connector interface: find records missing a field, read them, write field values.
 
+This module is the public surface for connector authors, with `connectors.registry` (the
+`crm_sync.connectors` entry-point group) and `connectors.testing` (the contract suite).
+A connector is given a `SourceSpec` (its source's name, field map, filters, opt-out field and
+settings), never the engine's config model; from the engine it may use only `crm_sync.errors`,
+`crm_sync.logs`, `crm_sync.retry` and `crm_sync.clock` (a test enforces it).
+
 A connector knows nothing of enrichment. It speaks in *logical* fields (`email`, `phone`);
 the source's field map (`fields: {phone: mobilephone}`) tells it which CRM property each one is.
 It translates its library's exceptions at its boundary into `crm_sync.errors` types:
@@ -18,7 +24,23 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from crm_sync.config import SourceConfig
+from crm_sync.clock import SYSTEM_CLOCK, Clock
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """What a connector is told about its source; the engine builds it from its own config.
+
+    `fields` maps logical fields (`email`, `phone`) to the CRM's names; `filters` are in the
+    CRM's own terms (checked by `Connector.validate_filters`); `settings` is the raw `settings:`
+    block (validated by the connector's `settings_model`; it may hold secrets, so no repr).
+    """
+
+    name: str
+    fields: Mapping[str, str]
+    filters: Any = None
+    opt_out_field: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +119,18 @@ class WriteOutcome:
 
 @dataclass(frozen=True, slots=True)
 class ConnectorLimits:
-    """Batch sizes and rate limits of a CRM, declared as data so the engine can plan with them."""
+    """The connector's own batch sizes, declared as data.
+
+    The connector is the only one to split: the engine hands `read` and `write` any number of
+    records, and the connector chunks them by these sizes (and caps a candidate page at
+    `page_size`, whatever `Selection.page_size` asks). The engine reads none of them; the
+    contract suite (`connectors.testing`) sends one more than a batch to check the splitting.
+    Pacing is the connector's own business too (e.g. HubSpot's `requests_per_second` setting).
+    """
 
     page_size: int
     read_batch_size: int
     write_batch_size: int
-    requests_per_second: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +164,8 @@ class Connector(ABC):
     """A CRM, reduced to the three things the engine needs.
 
     Subclasses set `name`, `settings_model` and `limits`, implement the three abstract methods,
-    and may override `validate_filters`, `check`, `check_fields` and `close`.
+    and may override `validate_filters`, `check`, `check_fields` and `close`. Time (pacing,
+    backoff, token expiry) is read from `self.clock`, never from `time` directly.
     """
 
     name: ClassVar[str]
@@ -145,16 +174,22 @@ class Connector(ABC):
     #: Optional abilities, e.g. INCREMENTAL_SCAN; the engine falls back when one is absent.
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, source: SourceConfig, settings: ConnectorSettings) -> None:
+    def __init__(
+        self, source: SourceSpec, settings: ConnectorSettings, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.source = source
         self.settings = settings
+        self.clock = clock
         self.field_map: Mapping[str, str] = dict(source.fields)
         self.calls = CallCounter()
 
     @classmethod
-    def from_source(cls, source: SourceConfig) -> Connector:
-        """Build a connector from a validated source config."""
-        return cls(source, cls.settings_model.model_validate(source.settings))
+    def from_spec(cls, source: SourceSpec, *, clock: Clock = SYSTEM_CLOCK) -> Connector:
+        """Build a connector for a source whose settings passed `settings_model`.
+
+        A subclass that overrides `__init__` keeps its signature: `(source, settings, *, clock)`.
+        """
+        return cls(source, cls.settings_model.model_validate(dict(source.settings)), clock=clock)
 
     @classmethod
     def validate_filters(cls, filters: Any) -> list[str]:
@@ -175,11 +210,13 @@ class Connector(ABC):
 
     @abstractmethod
     def read(self, ids: Sequence[str]) -> dict[str, Contact]:
-        """Current values of these records; ids that no longer exist are absent."""
+        """Current values of any number of records (read in batches of `limits.read_batch_size`);
+        ids that no longer exist are absent."""
 
     @abstractmethod
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
-        """Write values in batches; one outcome per update, in order; never raise for one record."""
+        """Write any number of updates, in batches of `limits.write_batch_size`; one outcome per
+        update, in order; never raise for one record."""
 
     def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
         """Pages of candidates created or modified after `since`, oldest change first.

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.logs import get_logger
 
 if TYPE_CHECKING:
@@ -54,9 +54,10 @@ def attach(session: requests.Session, service: str) -> None:
 
 
 @contextmanager
-def crm_call(service: str) -> Iterator[None]:
+def crm_call(service: str, clock: Clock = SYSTEM_CLOCK) -> Iterator[None]:
     """Mark the calls urllib3 makes on this thread as `service`'s, timed from here."""
-    _local.service, _local.started = service, time.monotonic()
+    _local.service, _local.clock = service, clock
+    _local.started = clock.monotonic()
     try:
         yield
     finally:
@@ -73,8 +74,10 @@ class _Urllib3Handler(logging.Handler):
             return
         _scheme, _host, _port, method, url, _version, status = args[:7]
         started = getattr(_local, "started", None)
-        duration = (time.monotonic() - started) * 1000 if started is not None else None
-        _local.started = time.monotonic()  # a retry inside the SDK call is timed from here
+        clock: Clock = getattr(_local, "clock", SYSTEM_CLOCK)
+        now = clock.monotonic()
+        duration = (now - started) * 1000 if started is not None else None
+        _local.started = now  # a retry inside the SDK call is timed from here
         log_call(service, str(method), str(url), _status(status), duration)
 
 

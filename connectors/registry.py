@@ -7,8 +7,8 @@ from importlib.metadata import entry_points
 
 from pydantic import ValidationError as PydanticValidationError
 
-from connectors.base import Connector
-from crm_sync.config import SourceConfig
+from connectors.base import Connector, SourceSpec
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import ConfigError
 
 ENTRY_POINT_GROUP = "crm_sync.connectors"
@@ -46,15 +46,15 @@ def get_connector_class(name: str) -> type[Connector]:
     raise ConfigError(f"unknown connector {name!r}; known: {', '.join(known_names())}")
 
 
-def validate_source(source: SourceConfig) -> list[str]:
+def validate_spec(connector: str, source: SourceSpec) -> list[str]:
     """Problems with a source's connector name, settings and filters, as `key: message` lines."""
     try:
-        cls = get_connector_class(source.connector)
+        cls = get_connector_class(connector)
     except ConfigError as exc:
         return [f"connector: {exc}"]
     problems: list[str] = []
     try:
-        cls.settings_model.model_validate(source.settings)
+        cls.settings_model.model_validate(dict(source.settings))
     except PydanticValidationError as exc:
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
@@ -67,6 +67,8 @@ def validate_source(source: SourceConfig) -> list[str]:
     return problems
 
 
-def build_connector(source: SourceConfig) -> Connector:
-    """A ready connector for a validated source."""
-    return get_connector_class(source.connector).from_source(source)
+def build_connector(
+    connector: str, source: SourceSpec, *, clock: Clock = SYSTEM_CLOCK
+) -> Connector:
+    """A ready connector of the class named `connector`, for a source that passed validate_spec."""
+    return get_connector_class(connector).from_spec(source, clock=clock)

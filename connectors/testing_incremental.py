@@ -8,7 +8,6 @@ waits just over a second between the cursor and the changes it expects to see.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors.base import INCREMENTAL_SCAN, Change, Connector
+from crm_sync.clock import Clock
 
 if TYPE_CHECKING:
     from connectors.testing import ContractHarness
@@ -35,6 +35,7 @@ class IncrementalChecks:
     if TYPE_CHECKING:
         harness: ContractHarness
         page_size: int
+        clock: Clock
 
         def _connector(self, *, opt_out: bool = True) -> AbstractContextManager[Connector]: ...
 
@@ -68,7 +69,7 @@ class IncrementalChecks:
             _require(old_gap in {c.contact.id for c in first}, "a gap was not found from 2000")
             _require(edited not in {c.contact.id for c in first}, "a complete record was found")
             cursor = max(c.modified_at for c in first)
-            time.sleep(CLOCK_STEP_SECONDS)
+            self.clock.sleep(CLOCK_STEP_SECONDS)
             new = [self._seed(connector, names[:1]) for _ in range(2 * self.page_size + 1)]
             complete = self._seed(connector)
             opted = self._seed(connector, names, opted_out=True)

@@ -14,8 +14,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -24,6 +22,14 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from connectors.base import SourceSpec
+from crm_sync.config_service import (
+    FrozenModel,
+    MetricsConfig,
+    NotifyConfig,
+    ScheduleConfig,
+    WebhookConfig,
+)
 from crm_sync.enrichment.email_statuses import EMAIL_STATUSES, WRITABLE_BY_DEFAULT
 from crm_sync.errors import ConfigError
 from crm_sync.fields import LOGICAL_FIELDS
@@ -44,11 +50,7 @@ WEBHOOK_EVENTS = ("contact_finished",)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EnrichmentConfig(_Frozen):
+class EnrichmentConfig(FrozenModel):
     """How to reach the enrichment API and how fast we may call it."""
 
     provider: Literal["fullenrich", "deepenrich"] = "fullenrich"
@@ -101,7 +103,7 @@ class EnrichmentConfig(_Frozen):
         return self.base_url or VERSIONED_BASE_URLS[(self.provider, self.api_version)]
 
 
-class StateConfig(_Frozen):
+class StateConfig(FrozenModel):
     """Where the durable state lives: a SQLite file by default, PostgreSQL by URL."""
 
     url: str = "sqlite:///crm-sync.sqlite3"
@@ -122,21 +124,21 @@ class StateConfig(_Frozen):
         return value
 
 
-class CooldownConfig(_Frozen):
+class CooldownConfig(FrozenModel):
     """Days before a contact is asked about again, by the outcome of the last ask."""
 
     found_days: float = Field(90.0, ge=0)
     not_found_days: float = Field(30.0, ge=0)
 
 
-class BudgetConfig(_Frozen):
+class BudgetConfig(FrozenModel):
     """Credit ceilings for one source; None means no ceiling of that kind."""
 
     per_run: int | None = Field(None, ge=0)
     per_day: int | None = Field(None, ge=0)
 
 
-class SourceConfig(_Frozen):
+class SourceConfig(FrozenModel):
     """One CRM to keep reachable, with its own field map, filters, budget and cooldown."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -151,6 +153,16 @@ class SourceConfig(_Frozen):
     budget: BudgetConfig = BudgetConfig()
     max_scan_per_run: int | None = Field(None, ge=1)
     enabled: bool = True
+
+    def spec(self) -> SourceSpec:
+        """What this source's connector is told: name, field map, filters, opt-out, settings."""
+        return SourceSpec(
+            name=self.name,
+            fields=dict(self.fields),
+            filters=self.filters,
+            opt_out_field=self.opt_out_field,
+            settings=dict(self.settings),
+        )
 
     @field_validator("fields")
     @classmethod
@@ -184,7 +196,7 @@ class SourceConfig(_Frozen):
         return value
 
 
-class RunConfig(_Frozen):
+class RunConfig(FrozenModel):
     """Policies of one cycle that hold across sources."""
 
     min_balance: int = Field(0, ge=0)
@@ -201,117 +213,7 @@ class RunConfig(_Frozen):
     max_batch_wait_seconds: float = Field(60.0, gt=0)
 
 
-class ScheduleConfig(_Frozen):
-    """When the daemon runs a cycle: a cron expression or a fixed interval."""
-
-    cron: str | None = None
-    interval_minutes: float | None = Field(None, gt=0)
-    misfire_grace_seconds: int = Field(300, ge=1)
-    poll_interval_seconds: float = Field(30.0, gt=0)
-    # The daemon's incremental scan of each source (0: off, the scheduled full scan only).
-    fresh_scan_seconds: float = Field(60.0, ge=0)
-    # How far before its cursor an incremental scan starts again (clock skew, index lag).
-    fresh_overlap_seconds: float = Field(30.0, ge=0)
-    shutdown_grace_seconds: float = Field(25.0, ge=0)
-    health_missed_cycles: int = Field(3, ge=1, le=1000)
-
-    @field_validator("cron")
-    @classmethod
-    def _cron_parses(cls, value: str | None) -> str | None:
-        """Parsed by APScheduler itself, so what loads here is what `crm-sync run` schedules."""
-        if value is None:
-            return None
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(value, timezone="UTC")
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"{value!r} is not a 5-field crontab expression ({exc}); for example '*/15 * * * *'"
-            ) from None
-        return value
-
-    @model_validator(mode="after")
-    def _one_trigger(self) -> ScheduleConfig:
-        if self.cron is not None and self.interval_minutes is not None:
-            raise ValueError("set either cron or interval_minutes, not both")
-        return self
-
-
-class WebhookConfig(_Frozen):
-    """The in-process HTTP server: webhook receiver, health and metrics."""
-
-    enabled: bool = True
-    listen: str = "0.0.0.0:8080"
-    public_url: str | None = None
-    path: str = "/webhooks/enrichment"
-    require_signature: bool = True
-    max_body_bytes: int = Field(5_000_000, ge=1024)
-    body_timeout_seconds: float = Field(10.0, gt=0, le=600)
-    readyz_timeout_seconds: float = Field(2.0, gt=0, le=60)
-    poll_after_seconds: float = Field(600.0, ge=0)
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("must be HOST:PORT, for example 0.0.0.0:8080")
-        return value
-
-    @property
-    def host(self) -> str:
-        return self.listen.rpartition(":")[0]
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
-
-
-NOTIFY_EVENTS = ("failed", "in_doubt", "low_balance", "budget_reached", "finished")
-NotifyEvent = Literal["failed", "in_doubt", "low_balance", "budget_reached", "finished"]
-
-
-class NotifyConfig(_Frozen):
-    """Where to tell a person that a run needs them: apprise URLs, read from the environment."""
-
-    urls: tuple[SecretStr, ...] = ()
-    events: tuple[NotifyEvent, ...] = ("failed", "in_doubt", "low_balance", "budget_reached")
-    repeat_hours: float = Field(24.0, ge=0)
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
-
-    @field_validator("urls")
-    @classmethod
-    def _urls_usable(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
-        """Parsed by apprise itself at load (exit 2), not at the first failure; never echoed."""
-        from crm_sync.notify import url_problem
-
-        problems = [
-            f"entry {index} {problem}"
-            for index, url in enumerate(value)
-            if (problem := url_problem(url.get_secret_value()))
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
-
-
-class MetricsConfig(_Frozen):
-    """Metrics pushed at the end of a `--once` run (CronJobs are gone before a scrape)."""
-
-    pushgateway_url: str | None = None
-    pushgateway_job: str = Field("crm-sync", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    push_timeout_seconds: float = Field(10.0, gt=0, le=120)
-
-    @field_validator("pushgateway_url")
-    @classmethod
-    def _url_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://", value):
-            raise ValueError("must start with http:// or https://")
-        return value
-
-
-class Config(_Frozen):
+class Config(FrozenModel):
     """The whole file. Only `enrichment` is required."""
 
     enrichment: EnrichmentConfig
@@ -379,7 +281,11 @@ def _loc_to_path(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
-    """Validate an already-parsed YAML document; raise ConfigError listing every problem."""
+    """Validate an already-parsed YAML document; raise ConfigError listing every problem.
+
+    Each source's connector settings and filters are the connector's to judge: the wiring
+    checks them (`crm_sync.wiring.check_sources`) once this model is valid.
+    """
     if not isinstance(raw, dict):
         raise ConfigError("config: the file must hold a mapping with at least an `enrichment` key")
     missing: list[str] = []
@@ -400,24 +306,12 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
             elif err["type"] == "missing":
                 msg = "required key is missing"
             problems.append(f"{where}: {msg}")
-    if config is not None and not problems:
-        problems.extend(_connector_problems(config))
     if problems:
         # A missing variable also makes its key fail validation: keep the clearer line only.
         problems = _dedupe(problems)
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems), problems)
     assert config is not None
     return config
-
-
-def _connector_problems(config: Config) -> list[str]:
-    """Ask each source's connector class to validate its own settings and filters."""
-    from connectors.registry import validate_source
-
-    problems: list[str] = []
-    for index, source in enumerate(config.sources):
-        problems.extend(f"sources[{index}].{p}" for p in validate_source(source))
-    return problems
 
 
 def _dedupe(problems: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from crm_sync.logs import get_logger, register_secret, scrub
 from crm_sync.notify_repeats import BUDGET_REACHED, NOT_FAILURES, events_of
 
 if TYPE_CHECKING:
-    from crm_sync.config import NotifyConfig
+    from crm_sync.config_service import NotifyConfig
     from crm_sync.pipeline.report import RunReport
 
 __all__ = ["BUDGET_REACHED", "Notice", "Notifier", "failure_notice", "notices_for"]

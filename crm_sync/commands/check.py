@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectors.base import Connector
-from connectors.registry import build_connector
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.commands.common import add_config_argument, load
 from crm_sync.config import Config, SourceConfig
@@ -95,11 +94,13 @@ def check_enrichment(config: Config, client_factory: ClientFactory = _default_cl
     return CheckLine("enrichment", True, message)
 
 
-def check_source(source: SourceConfig) -> list[CheckLine]:
+def check_source(source: SourceConfig, clock: Clock = SYSTEM_CLOCK) -> list[CheckLine]:
     """One line per connector check of a source; never raises for a remote failure."""
+    from crm_sync.wiring import connector_for
+
     name = f"source {source.name}"
     try:
-        connector = build_connector(source)
+        connector = connector_for(source, clock=clock)
     except CrmSyncError as exc:
         return [CheckLine(name, False, str(exc), code_for(exc))]
     try:
@@ -168,7 +169,7 @@ def run_checks(config: Config, clock: Clock = SYSTEM_CLOCK) -> list[CheckLine]:
     lines = [check_store(config), check_schedule(config, clock), check_enrichment(config)]
     for source in config.sources:
         if source.enabled:
-            lines.extend(check_source(source))
+            lines.extend(check_source(source, clock))
     from crm_sync.commands.check_outputs import check_outputs
 
     lines.extend(check_outputs(config))

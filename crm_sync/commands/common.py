@@ -38,7 +38,10 @@ def config_path(args: argparse.Namespace) -> str:
 
 def load(args: argparse.Namespace) -> Config:
     """Load and validate the config named by the arguments; register its secrets for masking."""
+    from crm_sync.wiring import check_sources
+
     config = load_config(config_path(args))
+    check_sources(config)  # each connector judges its own settings and filters
     register_config_secrets(config)
     remember_state_url(config.state.url)
     return config

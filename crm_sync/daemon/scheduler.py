@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crm_sync.clock import SYSTEM_CLOCK, Clock
-from crm_sync.config import ScheduleConfig
+from crm_sync.config_service import ScheduleConfig
 from crm_sync.logs import get_logger
 from crm_sync.metrics import Metrics
 

@@ -152,7 +152,9 @@ def plan_contacts(
     if contacts is None:
         contacts = [c for c in batch.contacts if c.outcome is None]
     items = _items_by_record(result, batch, get_logger(source=batch.source, batch=batch.id))
-    current = _read_all(ctx.connectors[batch.source], [c.record_id for c in contacts])
+    ids = [c.record_id for c in contacts]
+    # any number of ids: the connector reads them in its own batch size
+    current = ctx.connectors[batch.source].read(ids) if ids else {}
     return _plan(contacts, items, current, result.status, source)
 
 
@@ -190,14 +192,6 @@ def _items_by_record(
             malformed=isinstance(item, MalformedItem),
         )
     return items
-
-
-def _read_all(connector: Connector, ids: list[str]) -> dict[str, Contact]:
-    size = connector.limits.read_batch_size
-    current: dict[str, Contact] = {}
-    for start in range(0, len(ids), size):
-        current.update(connector.read(ids[start : start + size]))
-    return current
 
 
 def _plan(
@@ -272,27 +266,26 @@ def _outcome(decision: FieldDecision) -> tuple[str, str | None]:
 
 
 def _write(connector: Connector, plan: WritePlan, counts: SourceCounts) -> list[str]:
-    """Write in the connector's batch size; count per field; return ids written."""
+    """Write every update (the connector splits them into its own batches); count per field;
+    return ids written. Outcomes are recorded once all are written, so no progress is kept per
+    connector batch: a crash before `record_outcomes` rewrites, and the re-read finds our values."""
     written: list[str] = []
-    size = connector.limits.write_batch_size
-    for start in range(0, len(plan.updates), size):
-        chunk = plan.updates[start : start + size]
-        for update, outcome in zip(chunk, connector.write(chunk), strict=True):
-            if outcome.status == WriteStatus.WRITTEN:
-                written.append(update.record_id)
-                counts.emails_written += EMAIL in update.values
-                counts.phones_written += PHONE in update.values
-            elif outcome.status == WriteStatus.FIELD_REFUSED:
-                plan.held[update.record_id] = outcome.reason or "field refused"
-            else:
-                counts.rejected += 1
-                counts.reject(f"crm:{reason_code(outcome.reason)}")
-                get_logger().warning(
-                    "write_refused", record=update.record_id, reason=outcome.reason
-                )
-                plan.outcomes[update.record_id] = ContactOutcome(
-                    update.record_id, "rejected", {}, True, outcome.reason or "rejected"
-                )
+    if not plan.updates:
+        return written
+    for update, outcome in zip(plan.updates, connector.write(plan.updates), strict=True):
+        if outcome.status == WriteStatus.WRITTEN:
+            written.append(update.record_id)
+            counts.emails_written += EMAIL in update.values
+            counts.phones_written += PHONE in update.values
+        elif outcome.status == WriteStatus.FIELD_REFUSED:
+            plan.held[update.record_id] = outcome.reason or "field refused"
+        else:
+            counts.rejected += 1
+            counts.reject(f"crm:{reason_code(outcome.reason)}")
+            get_logger().warning("write_refused", record=update.record_id, reason=outcome.reason)
+            plan.outcomes[update.record_id] = ContactOutcome(
+                update.record_id, "rejected", {}, True, outcome.reason or "rejected"
+            )
     return written
 
 

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connectors.registry import build_connector
 from crm_sync.daemon.service import Daemon
 from crm_sync.http_server import BackgroundServer
 from crm_sync.metrics import Metrics
@@ -22,6 +21,7 @@ from crm_sync.pipeline.context import Context
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.people import Person
 from crm_sync.store.store import Store
+from crm_sync.wiring import connector_for
 from tests.daemon.conftest import API_KEY, make_config
 from tests.support.daemon_app import IdleClient, result_payload, seed_submitted_batch, signed
 
@@ -83,7 +83,7 @@ def test_webhook_six_times_writes_each_contact_once(
     emulator, server = hubspot
     config = make_config(tmp_path, sources=[_hubspot_source(server, emulator)])
     store = Store.open(config.state.url)
-    connector = build_connector(config.sources[0])
+    connector = connector_for(config.sources[0])
     ctx = Context(config=config, store=store, client=IdleClient(), connectors={"hs": connector})
     ids = sorted(emulator.records)
     batch = seed_submitted_batch(store, source="hs", enrichment_id="e-1", record_ids=ids)

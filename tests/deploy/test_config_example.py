@@ -17,14 +17,15 @@ import yaml
 from pydantic import BaseModel
 
 from crm_sync.config import Config, interpolate_env, parse_config
+from crm_sync.wiring import check_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.yaml"
-CONNECTOR_FILES = (ROOT / "connectors" / "hubspot.py", ROOT / "connectors" / "salesforce.py")
+CONNECTOR_FILES = (ROOT / "connectors" / "hubspot", ROOT / "connectors" / "salesforce")
 NEEDS_CONNECTORS = pytest.mark.skipif(
     not all(path.exists() for path in CONNECTOR_FILES),
-    reason="connectors/hubspot.py or connectors/salesforce.py not written yet; "
-    "parse_config validates source settings through them",
+    reason="connectors/hubspot or connectors/salesforce not written yet; "
+    "the wiring validates source settings through them",
 )
 # A commented-out key: `  # key: value` or `  # - key: value` (prose never starts `word:`).
 _COMMENTED_KEY = re.compile(r"^(\s*)# ((?:- )?[a-z_][A-Za-z0-9_]*:(?: .*)?)$")
@@ -159,9 +160,10 @@ def test_example_validates_against_the_model_with_a_fake_environment() -> None:
 
 @NEEDS_CONNECTORS
 def test_example_parses_with_parse_config() -> None:
-    """parse_config, connector settings and filters included, accepts the example."""
+    """parse_config and the wiring's check of connector settings and filters accept the example."""
     text = example_text()
     config = parse_config(yaml.safe_load(text), fake_env(text))
+    check_sources(config)
     assert [s.name for s in config.sources] == ["hubspot-main", "salesforce-main"]
 
 

@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from crm_sync.cli import build_parser
-from crm_sync.config import WebhookConfig
+from crm_sync.config_service import WebhookConfig
 from crm_sync.http_server import serve
 
 ROOT = Path(__file__).resolve().parents[2]

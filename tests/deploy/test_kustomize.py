@@ -25,6 +25,7 @@ from crm_sync.config import (
     interpolate_env,
     parse_config,
 )
+from crm_sync.wiring import check_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = ROOT / "deploy" / "kustomize"
@@ -34,11 +35,11 @@ OVERLAY_OF = {"CronJob": "cronjob", "Deployment": "daemon", "Service": "daemon"}
 OLDEST_MINOR = 27  # CronJob timeZone is GA from 1.27; podFailurePolicy is on by default
 NEWEST_MINOR = int(kubernetes_validate.latest_version().split(".")[1])
 KUBERNETES_VERSIONS = tuple(f"1.{m}.0" for m in range(OLDEST_MINOR, NEWEST_MINOR + 1))
-CONNECTOR_FILES = (ROOT / "connectors" / "hubspot.py", ROOT / "connectors" / "salesforce.py")
+CONNECTOR_FILES = (ROOT / "connectors" / "hubspot", ROOT / "connectors" / "salesforce")
 NEEDS_CONNECTORS = pytest.mark.skipif(
     not all(path.exists() for path in CONNECTOR_FILES),
-    reason="connectors/hubspot.py or connectors/salesforce.py not written yet; "
-    "parse_config validates source settings through them",
+    reason="connectors/hubspot or connectors/salesforce not written yet; "
+    "the wiring validates source settings through them",
 )
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 TMP_DIR = "/tmp"  # noqa: S108 - the path the pod mounts an emptyDir on, not a file we use
@@ -233,8 +234,9 @@ def test_configmap_config_validates_against_the_model() -> None:
 
 @NEEDS_CONNECTORS
 def test_configmap_config_parses_with_parse_config() -> None:
-    """parse_config, connector settings included, accepts the ConfigMap's config."""
+    """parse_config and the wiring's check of connector settings accept the ConfigMap's config."""
     config = parse_config(yaml.safe_load(configmap_text()), fake_env())
+    check_sources(config)
     assert [s.connector for s in config.sources] == ["hubspot"]
 
 

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from connectors.registry import build_connector
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError
 from crm_sync.http_server import BackgroundServer
@@ -28,6 +27,7 @@ from crm_sync.metrics import Metrics
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.salesforce.keys import sandbox_key_pair
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
+from crm_sync.wiring import connector_for
 from tests.pipeline.conftest import context, make_config
 
 ENV = {
@@ -165,7 +165,7 @@ def test_a_token_endpoint_echoing_the_request_does_not_leak(tmp_path: Path) -> N
                 settings={**settings, key: server.url, "max_retries": 0},
                 fields={"email": "email" if connector_name == "hubspot" else "Email"},
             )
-            connector = build_connector(source)
+            connector = connector_for(source)
             with pytest.raises(AuthError) as info:
                 connector.read(["0035g0000000001AAA" if connector_name != "hubspot" else "1"])
             text = str(info.value)

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from connectors.registry import build_connector
 from crm_sync.config import SourceConfig
+from crm_sync.wiring import connector_for
 
 SANDBOX_ARGS = ("--contacts", "5", "--session-ttl", "600")
 
@@ -48,7 +48,7 @@ def _check(settings: dict[str, Any]) -> str:
     source = SourceConfig(
         name="sb", connector="salesforce", settings=settings, fields={"email": "Email"}
     )
-    connector = build_connector(source)
+    connector = connector_for(source)
     try:
         lines = {r.name: r for r in connector.check()}
     finally:
@@ -82,7 +82,7 @@ def _check_hubspot_oauth(lines: list[str]) -> None:
     source = SourceConfig(
         name="hs", connector="hubspot", settings=settings, fields={"email": "email"}
     )
-    connector = build_connector(source)
+    connector = connector_for(source)
     try:
         lines_by_name = {r.name: r for r in connector.check()}
     finally:

@@ -12,7 +12,7 @@ from crm_sync.config import parse_config
 from crm_sync.errors import ConfigError
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.world import SandboxWorld
-from crm_sync.wiring import open_context
+from crm_sync.wiring import check_sources, open_context
 
 PACKAGE = '''
 """A CRM kept in memory: the smallest complete connector."""
@@ -103,11 +103,12 @@ def test_entry_point_connector_is_loaded_by_name(
 
 def test_unknown_connector_lists_third_party_ones(memory_package: Path) -> None:
     """The error for an unknown name lists built-ins and entry-point connectors."""
+    config = parse_config(
+        {
+            "enrichment": {"api_key": "k"},
+            "sources": [{"name": "x", "connector": "nope", "fields": {"email": "e"}}],
+        },
+        env={},
+    )
     with pytest.raises(ConfigError, match="known: hubspot, memory, salesforce"):
-        parse_config(
-            {
-                "enrichment": {"api_key": "k"},
-                "sources": [{"name": "x", "connector": "nope", "fields": {"email": "e"}}],
-            },
-            env={},
-        )
+        check_sources(config)

@@ -12,23 +12,9 @@ from crm_sync.config import SourceConfig
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.people import Person
+from tests.support.clock import FakeClock
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to; `sleep` advances it and records."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def person(index: int, *, email: str | None = None, phone: str | None = None, **kw: Any) -> Person:
@@ -62,7 +48,7 @@ def make_source(**overrides: Any) -> SourceConfig:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """A fake clock shared by an emulator's rate limits and a connector's sleeps."""
+    """A fake clock shared by an emulator's rate limits (`clock.monotonic`) and a connector."""
     return FakeClock()
 
 
@@ -85,7 +71,7 @@ def serve_emulator() -> Iterator[Callable[[HubSpotEmulator], BackgroundServer]]:
 def connect(
     serve_emulator: Callable[[HubSpotEmulator], BackgroundServer], clock: FakeClock
 ) -> Callable[..., HubSpotConnector]:
-    """Serve an emulator and return a connector to it (fake sleep; the clock is shared)."""
+    """Serve an emulator and return a connector to it (the fake clock is shared)."""
 
     def build(emulator: HubSpotEmulator, **overrides: Any) -> HubSpotConnector:
         server = serve_emulator(emulator)
@@ -93,6 +79,6 @@ def connect(
         settings.update(overrides.pop("settings", {}))
         source = make_source(settings=settings, **overrides)
         parsed = HubSpotSettings.model_validate(source.settings)
-        return HubSpotConnector(source, parsed, sleep=clock.sleep, clock=clock)
+        return HubSpotConnector(source.spec(), parsed, clock=clock)
 
     return build

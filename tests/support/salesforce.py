@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from connectors.salesforce import SalesforceConnector
+from crm_sync.clock import SYSTEM_CLOCK
 from crm_sync.config import SourceConfig
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.salesforce import SalesforceEmulator
 from crm_sync.sandbox.salesforce.keys import sandbox_key_pair
+from tests.support.clock import FakeClock
 
 OPT_OUT = "Enrichment_Opt_Out__c"
 
@@ -22,7 +24,8 @@ class Org:
     def __init__(self, emulator: SalesforceEmulator, server: BackgroundServer) -> None:
         self.emulator = emulator
         self.server = server
-        self.sleeps: list[float] = []
+        # sleeps are recorded and skipped; the wall clock starts now (JWT assertions expire)
+        self.clock = FakeClock(SYSTEM_CLOCK.now())
 
     def connector(
         self,
@@ -44,9 +47,9 @@ class Org:
             opt_out_field=opt_out_field,
         )
         return SalesforceConnector(
-            source,
+            source.spec(),
             SalesforceConnector.settings_model.model_validate(settings),
-            sleep=self.sleeps.append,
+            clock=self.clock,
         )
 
     def jwt_settings(self, **overrides: Any) -> dict[str, Any]:

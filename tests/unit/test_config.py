@@ -9,6 +9,7 @@ import pytest
 from crm_sync.cli import main
 from crm_sync.config import load_config, parse_config
 from crm_sync.errors import ConfigError
+from crm_sync.wiring import check_sources
 
 
 def test_enrichment_only_is_valid_and_interpolated() -> None:
@@ -44,17 +45,18 @@ def test_missing_enrichment_section() -> None:
 
 
 def test_unknown_connector_lists_known_ones() -> None:
-    """An unknown connector name fails with the list of known names."""
+    """An unknown connector name fails, in the wiring step, with the list of known names."""
+    config = parse_config(
+        {
+            "enrichment": {"api_key": "k"},
+            "sources": [{"name": "p", "connector": "pipedrive", "fields": {"email": "email"}}],
+        },
+        env={},
+    )
     with pytest.raises(
         ConfigError, match=r"sources\[0\]\.connector: unknown connector 'pipedrive'"
     ):
-        parse_config(
-            {
-                "enrichment": {"api_key": "k"},
-                "sources": [{"name": "p", "connector": "pipedrive", "fields": {"email": "email"}}],
-            },
-            env={},
-        )
+        check_sources(config)
 
 
 def test_bad_config_exits_2_naming_the_key(

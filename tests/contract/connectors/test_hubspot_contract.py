@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 
 import pytest
 
 from connectors.base import Connector
-from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
-from crm_sync.config import SourceConfig
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
+from tests.support.contract import registry_connector, served_contract
 
 FIELDS = {"email": "email", "phone": "mobilephone"}
 OPT_OUT = "crm_sync_opt_out"
@@ -35,14 +35,9 @@ class HubSpotHarness:
             "requests_per_second": 10_000.0,
             "max_retries": 0,
         }
-        source = SourceConfig(
-            name="contract-hubspot",
-            connector="hubspot",
-            settings=settings,
-            fields=FIELDS,
-            opt_out_field=OPT_OUT if opt_out else None,
+        return registry_connector(
+            "hubspot", settings=settings, fields=FIELDS, opt_out_field=OPT_OUT if opt_out else None
         )
-        return build_connector(source)
 
     def add_record(
         self,
@@ -84,11 +79,13 @@ def contract(request: pytest.FixtureRequest) -> Iterator[ConnectorContract]:
         ten_secondly_limit=100_000,
         search_per_second=10_000,
     )
-    with BackgroundServer(emulator.app) as server:
-        yield ConnectorContract(HubSpotHarness(emulator, server, request.param), page_size=3)
+    harness = functools.partial(HubSpotHarness, emulator, auth=request.param)
+    with served_contract(emulator.app, harness, page_size=3) as contract:
+        yield contract
 
 
-@pytest.mark.parametrize("check", ConnectorContract.check_names())
-def test_hubspot_connector_keeps_the_contract(contract: ConnectorContract, check: str) -> None:
+def test_hubspot_connector_keeps_the_contract(
+    contract: ConnectorContract, contract_check: str
+) -> None:
     """The HubSpot connector passes each contract check against the emulator."""
-    contract.run(check)
+    contract.run(contract_check)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Mapping
 
 import pytest
 
 from connectors.base import Connector
-from connectors.registry import build_connector
 from connectors.testing import ConnectorContract
-from crm_sync.config import SourceConfig
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.salesforce import SalesforceEmulator
 from crm_sync.sandbox.salesforce.data import make_id
+from tests.support.contract import registry_connector, served_contract
 
 FIELDS = {"email": "Email", "phone": "MobilePhone"}
 OPT_OUT = "Enrichment_Opt_Out__c"
@@ -34,14 +34,12 @@ class SalesforceHarness:
     def make_connector(self, *, opt_out: bool = True) -> Connector:
         """A connector logging in with the harness's auth flow, found by name like any source."""
         settings = {**self.emulator.auth_settings(self.server.url, self.auth), "max_retries": 0}
-        source = SourceConfig(
-            name="contract-salesforce",
-            connector="salesforce",
+        return registry_connector(
+            "salesforce",
             settings=settings,
             fields=FIELDS,
             opt_out_field=OPT_OUT if opt_out else None,
         )
-        return build_connector(source)
 
     def add_record(
         self,
@@ -93,15 +91,13 @@ AUTH_FLOWS = ["session", "password", "jwt", "client_credentials"]
 def contract(request: pytest.FixtureRequest) -> Iterator[ConnectorContract]:
     """One org (with unrelated seeded Contacts and Leads) shared by every check of a flow."""
     emulator = SalesforceEmulator(contacts=12, leads=5, page_size=PAGE_SIZE)
-    with BackgroundServer(emulator.app) as server:
-        harness = SalesforceHarness(emulator, server, request.param)
-        yield ConnectorContract(harness, page_size=PAGE_SIZE)
+    harness = functools.partial(SalesforceHarness, emulator, auth=request.param)
+    with served_contract(emulator.app, harness, page_size=PAGE_SIZE) as contract:
+        yield contract
 
 
-CHECKS = ConnectorContract.check_names()
-
-
-@pytest.mark.parametrize("check", CHECKS)
-def test_salesforce_connector_keeps_the_contract(contract: ConnectorContract, check: str) -> None:
+def test_salesforce_connector_keeps_the_contract(
+    contract: ConnectorContract, contract_check: str
+) -> None:
     """The Salesforce connector passes each contract check against the emulator."""
-    contract.run(check)
+    contract.run(contract_check)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from structlog.testing import capture_logs
 
 from connectors.base import FieldUpdate, Selection, WriteStatus
 from connectors.hubspot import HubSpotConnector, Throttle
 from crm_sync.errors import AuthError, QuotaExhausted, RateLimited, ServerError
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from tests.support.hubspot import TOKEN, FakeClock, person
+from tests.support.backoff import assert_backoff
+from tests.support.clock import FakeClock
+from tests.support.hubspot import TOKEN, person
 
 Connect = Callable[..., HubSpotConnector]
 
@@ -18,7 +21,10 @@ Connect = Callable[..., HubSpotConnector]
 def test_ten_secondly_limit_waits_ten_seconds(connect: Connect, clock: FakeClock) -> None:
     """A 429 TEN_SECONDLY_ROLLING is retried after the injected sleep of 10 s."""
     emulator = HubSpotEmulator(
-        people=[person(i) for i in range(3)], token=TOKEN, ten_secondly_limit=2, clock=clock
+        people=[person(i) for i in range(3)],
+        token=TOKEN,
+        ten_secondly_limit=2,
+        clock=clock.monotonic,
     )
     connector = connect(emulator)
     found = connector.read(["101"])
@@ -32,7 +38,10 @@ def test_ten_secondly_limit_waits_ten_seconds(connect: Connect, clock: FakeClock
 def test_search_secondly_limit_waits_one_second(connect: Connect, clock: FakeClock) -> None:
     """A 429 SECONDLY on search waits 1 s, then the page comes."""
     emulator = HubSpotEmulator(
-        people=[person(i) for i in range(30)], token=TOKEN, search_per_second=1, clock=clock
+        people=[person(i) for i in range(30)],
+        token=TOKEN,
+        search_per_second=1,
+        clock=clock.monotonic,
     )
     connector = connect(emulator)
     pages = list(connector.iter_candidates(Selection(frozenset({"email"}), page_size=10)))
@@ -42,7 +51,9 @@ def test_search_secondly_limit_waits_one_second(connect: Connect, clock: FakeClo
 
 def test_daily_limit_raises_quota_exhausted(connect: Connect, clock: FakeClock) -> None:
     """A 429 DAILY stops the source with QuotaExhausted instead of waiting."""
-    emulator = HubSpotEmulator(people=[person(0)], token=TOKEN, daily_limit=1, clock=clock)
+    emulator = HubSpotEmulator(
+        people=[person(0)], token=TOKEN, daily_limit=1, clock=clock.monotonic
+    )
     connector = connect(emulator)
     connector.read(["101"])
     with pytest.raises(QuotaExhausted, match="daily"):
@@ -52,7 +63,9 @@ def test_daily_limit_raises_quota_exhausted(connect: Connect, clock: FakeClock) 
 
 def test_rate_limit_retries_are_bounded(connect: Connect, clock: FakeClock) -> None:
     """When 429s never end, RateLimited is raised after max_retries waits."""
-    emulator = HubSpotEmulator(people=[person(0)], token=TOKEN, ten_secondly_limit=0, clock=clock)
+    emulator = HubSpotEmulator(
+        people=[person(0)], token=TOKEN, ten_secondly_limit=0, clock=clock.monotonic
+    )
     connector = connect(emulator, settings={"max_retries": 2})
     with pytest.raises(RateLimited):
         connector.read(["101"])
@@ -64,12 +77,16 @@ def test_server_errors_are_retried_then_raised(connect: Connect, clock: FakeCloc
     emulator = HubSpotEmulator(people=[person(0)], token=TOKEN)
     connector = connect(emulator, settings={"max_retries": 3})
     emulator.fail_next(2, status=503)
-    outcomes = connector.write([FieldUpdate("101", {"phone": "+14155550101"})])
+    with capture_logs() as written:
+        outcomes = connector.write([FieldUpdate("101", {"phone": "+14155550101"})])
     assert outcomes[0].status is WriteStatus.WRITTEN
     emulator.fail_next(10, status=502)
-    with pytest.raises(ServerError):
+    with capture_logs() as read, pytest.raises(ServerError):
         connector.read(["101"])
-    assert [s for s in clock.sleeps if s > 0.01] == [0.5, 1.0, 0.5, 1.0, 2.0]
+    for logs, retries, kind in ((written, 2, "write"), (read, 3, "read")):
+        events = [e for e in logs if e["event"] == "retry"]
+        assert {(e["caller"], e["kind"]) for e in events} == {("hubspot", kind)}
+        assert_backoff([e["delay_s"] for e in events], retries)
 
 
 def test_unreachable_host_becomes_server_error(clock: FakeClock) -> None:
@@ -79,7 +96,7 @@ def test_unreachable_host_becomes_server_error(clock: FakeClock) -> None:
 
     source = make_source(settings={"base_url": "http://127.0.0.1:9", "max_retries": 1})
     settings = HubSpotSettings.model_validate(source.settings)
-    connector = HubSpotConnector(source, settings, sleep=clock.sleep, clock=clock)
+    connector = HubSpotConnector(source.spec(), settings, clock=clock)
     with pytest.raises(ServerError, match="unreachable"):
         connector.read(["101"])
 
@@ -118,7 +135,7 @@ def test_check_reports_token_properties_and_daily_usage(connect: Connect) -> Non
 def test_throttle_spaces_calls() -> None:
     """At 4 requests a second, the third of three quick calls has waited 0.5 s in all."""
     clock = FakeClock()
-    throttle = Throttle(4.0, clock, clock.sleep)
+    throttle = Throttle(4.0, clock)
     for _ in range(3):
         throttle.wait()
     assert clock.sleeps == [0.25, 0.25]

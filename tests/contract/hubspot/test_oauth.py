@@ -11,12 +11,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from connectors.base import FieldUpdate, WriteStatus
 from connectors.hubspot import HubSpotConnector
-from connectors.hubspot_auth import REFRESH_MARGIN
-from connectors.hubspot_settings import HubSpotSettings
+from connectors.hubspot.auth import REFRESH_MARGIN
+from connectors.hubspot.settings import HubSpotSettings
 from crm_sync.errors import AuthError, ServerError
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
-from tests.support.hubspot import FakeClock, make_source, person
+from tests.support.clock import FakeClock
+from tests.support.hubspot import make_source, person
 
 Serve = Callable[[HubSpotEmulator], BackgroundServer]
 
@@ -41,13 +42,13 @@ def oauth_connect(serve_emulator: Serve, clock: FakeClock) -> Callable[..., HubS
         settings.update(oauth_settings(emulator, **overrides))
         source = make_source().model_copy(update={"settings": settings})
         parsed = HubSpotSettings.model_validate(source.settings)
-        return HubSpotConnector(source, parsed, sleep=clock.sleep, clock=clock)
+        return HubSpotConnector(source.spec(), parsed, clock=clock)
 
     return build
 
 
 def emulator_for(clock: FakeClock, n: int = 3) -> HubSpotEmulator:
-    return HubSpotEmulator(people=[person(i) for i in range(n)], clock=clock)
+    return HubSpotEmulator(people=[person(i) for i in range(n)], clock=clock.monotonic)
 
 
 def test_token_is_refreshed_before_it_expires(
@@ -58,10 +59,10 @@ def test_token_is_refreshed_before_it_expires(
     connector = oauth_connect(emulator)
     assert len(connector.read(["101", "102"])) == 2
     assert emulator.calls["oauth_token"] == 1
-    clock.now += 1800 - REFRESH_MARGIN - 1
+    clock.advance(seconds=1800 - REFRESH_MARGIN - 1)
     assert connector.read(["101"])
     assert emulator.calls["oauth_token"] == 1
-    clock.now += 2
+    clock.advance(seconds=2)
     assert connector.read(["101"])
     assert emulator.calls["oauth_token"] == 2
     assert all(e.status != 401 for e in emulator.exchanges)
@@ -112,7 +113,7 @@ def test_refused_refresh_token_says_to_reinstall(
     if revoke_mid_run:
         assert connector.read(["101"])
         emulator.oauth.revoked = True
-        clock.now += 1800
+        clock.advance(seconds=1800)
     with pytest.raises(AuthError) as info:
         connector.read(["101"])
     assert info.value.code == "BAD_REFRESH_TOKEN"
@@ -159,7 +160,7 @@ def test_token_endpoint_outage_is_retried(
     assert connector.read(["101"])
     assert emulator.calls["oauth_token"] == 3
     emulator.oauth.failures.extend([502] * 5)
-    clock.now += 1800
+    clock.advance(seconds=1800)
     with pytest.raises(ServerError):
         connector.read(["101"])
 

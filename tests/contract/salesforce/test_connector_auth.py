@@ -8,7 +8,7 @@ import pytest
 import requests
 from pydantic import ValidationError as PydanticValidationError
 
-from connectors.registry import validate_source
+from connectors.base import SourceSpec
 from connectors.salesforce import (
     PlainHttpAdapter,
     SalesforceConnector,
@@ -18,6 +18,7 @@ from connectors.salesforce import (
 )
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError, ConfigError
+from crm_sync.wiring import source_problems
 from tests.support.salesforce import Org
 
 LOGIN = {"username": "sandbox@example.com", "password": "sandbox-password"}
@@ -77,6 +78,10 @@ def source(**overrides: Any) -> SourceConfig:
     return SourceConfig(**values)
 
 
+def spec(**overrides: Any) -> SourceSpec:
+    return source(**overrides).spec()
+
+
 @pytest.mark.parametrize(
     ("fragment", "problem"),
     [
@@ -90,7 +95,7 @@ def source(**overrides: Any) -> SourceConfig:
 )
 def test_filters_with_obvious_breakage_are_refused(fragment: Any, problem: str) -> None:
     """Separators, open quotes and unbalanced parentheses are config problems."""
-    problems = validate_source(source(filters=fragment))
+    problems = source_problems(source(filters=fragment))
     assert len(problems) == 1
     assert problems[0].startswith("filters: ")
     assert problem in problems[0]
@@ -106,14 +111,14 @@ def test_filters_inside_strings_are_not_counted() -> None:
 def test_field_names_cannot_inject_soql() -> None:
     """A mapped field that is not a plain API name is a ConfigError naming the key."""
     with pytest.raises(ConfigError) as info:
-        SalesforceConnector.from_source(source(fields={"email": "Email = null) OR (Id"}))
+        SalesforceConnector.from_spec(spec(fields={"email": "Email = null) OR (Id"}))
     assert info.value.problems[0].startswith("fields.email:")
 
 
 def test_candidate_query_shape() -> None:
     """The query asks for names, company, mapped fields and LinkedIn, and orders by Id."""
-    connector = SalesforceConnector.from_source(
-        source(
+    connector = SalesforceConnector.from_spec(
+        spec(
             fields={"email": "Email", "phone": "MobilePhone"},
             filters="LeadSource = 'Web'",
             opt_out_field="HasOptedOutOfEmail",
@@ -226,7 +231,7 @@ def test_ambiguous_or_incomplete_auth_is_a_config_error(
     settings: dict[str, Any], named: list[str]
 ) -> None:
     """Keys of two flows, or a flow missing a key, is one config problem naming the keys."""
-    problems = validate_source(source(settings=settings))
+    problems = source_problems(source(settings=settings))
     assert len(problems) == 1, problems
     assert problems[0].startswith("settings: ")
     for words in named:
@@ -243,7 +248,7 @@ def test_new_secrets_are_masked_in_reprs() -> None:
         "login_url": "https://acme.my.salesforce.com",
     }
     parsed = SalesforceSettings.model_validate(settings)
-    connector = SalesforceConnector.from_source(source(settings=settings))
+    connector = SalesforceConnector.from_spec(spec(settings=settings))
     for text in (repr(parsed), repr(connector), repr(connector.api), repr(connector.api.auth)):
         assert "C0nsumer-S3cret" not in text
     jwt_settings = SalesforceSettings.model_validate(

@@ -12,6 +12,8 @@ from structlog.testing import capture_logs
 from connectors.salesforce import QUOTA_MESSAGE, SalesforceConnector, SalesforceSettings
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError, FatalError, QuotaExhausted, RetriableError, ValidationError
+from tests.support.backoff import assert_backoff
+from tests.support.clock import FakeClock
 from tests.support.salesforce import Org
 
 SECRET_SESSION = "00D5g-super-secret-session-Zq81"
@@ -67,7 +69,7 @@ def test_server_errors_are_retried_then_succeed(org: Org) -> None:
     connector = org.connector()
     record_id = sorted(org.emulator.of_type("Contact"))[0]
     assert set(connector.read([record_id])) == {record_id}
-    assert org.sleeps == [0.5, 1.0]
+    assert_backoff(org.clock.sleeps, 2)
     assert connector.calls.counts["query"] == 3
 
 
@@ -90,13 +92,13 @@ def test_connection_refused_is_retriable() -> None:
     source = SourceConfig(
         name="sf", connector="salesforce", fields={"email": "Email"}, settings=settings
     )
-    sleeps: list[float] = []
+    clock = FakeClock()
     connector = SalesforceConnector(
-        source, SalesforceSettings.model_validate(settings), sleep=sleeps.append
+        source.spec(), SalesforceSettings.model_validate(settings), clock=clock
     )
     with pytest.raises(RetriableError):
         connector.read(["0035g0000000000AAA"])
-    assert sleeps == [0.5]
+    assert_backoff(clock.sleeps, 1)
     assert connector.calls.counts == {"query": 2}
 
 

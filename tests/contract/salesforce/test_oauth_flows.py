@@ -13,8 +13,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from connectors.base import FieldUpdate, WriteStatus
-from connectors.salesforce_auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
-from connectors.salesforce_settings import (
+from connectors.salesforce.auth import ASSERTION_LIFETIME, jwt_assertion, soap_version
+from connectors.salesforce.settings import (
     DEFAULT_API_VERSION,
     TESTED_API_VERSIONS,
     SalesforceSettings,
@@ -22,6 +22,7 @@ from connectors.salesforce_settings import (
 from crm_sync.errors import AuthError, ConfigError, NotFoundError
 from crm_sync.sandbox.salesforce.keys import generate_key_pair, public_key_pem, sandbox_key_pair
 from crm_sync.sandbox.salesforce.oauth import OAuthApp
+from tests.support.backoff import assert_backoff
 from tests.support.clock import FakeClock
 from tests.support.salesforce import Org
 
@@ -252,8 +253,7 @@ def test_sessions_expire_after_the_configured_ttl(make_org: Any) -> None:
     clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
     org = make_org(contacts=5, session_ttl=600, clock=clock)
     connector = org.connector(**org.jwt_settings())
-    # the assertion's exp follows the org's clock
-    connector.api.auth._clock = lambda: clock.now().timestamp()
+    connector.api.auth._clock = clock  # the assertion's exp follows the org's clock
     assert connector.read(_ids(org, 1))
     clock.advance(seconds=599)
     assert connector.read(_ids(org, 1))
@@ -317,4 +317,4 @@ def test_token_endpoint_outage_is_retried_not_a_refusal(org: Org) -> None:
     org.emulator.fail_next_token(2)
     assert connector.read(_ids(org, 1))
     assert org.emulator.calls["token"] == 3
-    assert org.sleeps == [0.5, 1.0]
+    assert_backoff(org.clock.sleeps, 2)

@@ -13,7 +13,8 @@ import pytest
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.hubspot.search import SearchError, parse_search
-from tests.support.hubspot import TOKEN, FakeClock, person
+from tests.support.clock import FakeClock
+from tests.support.hubspot import TOKEN, person
 
 SEARCH = "/crm/v3/objects/contacts/search"
 Serve = Callable[[HubSpotEmulator], BackgroundServer]
@@ -131,7 +132,11 @@ def test_rate_limits_answer_429_with_policy_and_headers(serve_emulator: Serve) -
     """Ten-secondly and search-secondly limits answer 429 bodies; others carry headers."""
     clock = FakeClock()
     emulator = HubSpotEmulator(
-        people=[person(0)], token=TOKEN, ten_secondly_limit=3, search_per_second=1, clock=clock
+        people=[person(0)],
+        token=TOKEN,
+        ten_secondly_limit=3,
+        search_per_second=1,
+        clock=clock.monotonic,
     )
     with _client(serve_emulator(emulator)) as client:
         assert client.post(SEARCH, json={}).status_code == 200
@@ -139,7 +144,7 @@ def test_rate_limits_answer_429_with_policy_and_headers(serve_emulator: Serve) -
         prop = client.get("/crm/v3/properties/contacts/phone")
         client.get("/crm/v3/objects/contacts/101")
         third = client.get("/crm/v3/objects/contacts/101")
-        clock.now += 10
+        clock.advance(seconds=10)
         after_wait = client.get("/crm/v3/objects/contacts/101")
     assert second.status_code == 429
     assert second.json()["policyName"] == "SECONDLY"
@@ -156,12 +161,14 @@ def test_rate_limits_answer_429_with_policy_and_headers(serve_emulator: Serve) -
 def test_search_sees_changes_only_after_the_lag(serve_emulator: Serve) -> None:
     """With search_lag, an edit is searchable only once the lag has passed."""
     clock = FakeClock()
-    emulator = HubSpotEmulator(people=[person(0)], token=TOKEN, search_lag=5.0, clock=clock)
+    emulator = HubSpotEmulator(
+        people=[person(0)], token=TOKEN, search_lag=5.0, clock=clock.monotonic
+    )
     emulator.set_property("101", "phone", "+15550100")
     body = _one("phone", "HAS_PROPERTY")
     with _client(serve_emulator(emulator)) as client:
         before = client.post(SEARCH, json=body).json()["total"]
-        clock.now += 5
+        clock.advance(seconds=5)
         after = client.post(SEARCH, json=body).json()["total"]
     assert (before, after) == (0, 1)
     assert emulator.writes == []  # a person's edit is not an API write

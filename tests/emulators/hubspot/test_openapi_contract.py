@@ -27,7 +27,8 @@ from connectors.hubspot import HubSpotConnector
 from crm_sync.errors import AuthError
 from crm_sync.http_server import BackgroundServer
 from crm_sync.sandbox.hubspot.emulator import Exchange, HubSpotEmulator
-from tests.support.hubspot import TOKEN, FakeClock, person
+from tests.support.clock import FakeClock
+from tests.support.hubspot import TOKEN, person
 
 # HubSpot's published spec, copied unchanged into the repo so the test runs anywhere.
 SPEC_PATH = Path(__file__).parents[3] / "docs/reference/hubspot-openapi/contacts-v3.json"
@@ -85,7 +86,9 @@ def scenario(
 ) -> tuple[HubSpotEmulator, str]:
     """Drive the connector through search, read, write (200, 207, 409), 401 and 429."""
     people = [person(i) for i in range(30)] + [person(30, email="taken@acme.com")]
-    emulator = HubSpotEmulator(people=people, token=TOKEN, ten_secondly_limit=8, clock=clock)
+    emulator = HubSpotEmulator(
+        people=people, token=TOKEN, ten_secondly_limit=8, clock=clock.monotonic
+    )
     connector = connect(emulator)
     url = connector.hs_settings.base_url or ""
     list(connector.iter_candidates(Selection(frozenset({"email", "phone"}), page_size=10)))

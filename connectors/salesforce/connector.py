@@ -1,15 +1,14 @@
 """The Salesforce connector: SOQL finds gaps, sObject collections write, via simple-salesforce.
 
 The connector decides what to ask and what the answers mean. Its settings and the checks on
-user-given names live in `salesforce_settings.py`; the HTTP session, retries and the translation of
-library errors into ours live in `salesforce_http.py`. Names from both are re-exported here.
+user-given names live in `settings.py`; the HTTP session, retries and the translation of
+library errors into ours live in `http.py`. The package re-exports the public names.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -23,42 +22,24 @@ from connectors.base import (
     Contact,
     FieldUpdate,
     Selection,
+    SourceSpec,
     WriteOutcome,
     WriteStatus,
 )
-from connectors.salesforce_http import (
-    QUOTA_MESSAGE,
-    PlainHttpAdapter,
+from connectors.salesforce.http import (
     SalesforceApi,
-    build_session,
-    rewrite_url,
-    translate,
 )
-from connectors.salesforce_incremental import iter_changed
-from connectors.salesforce_settings import (
+from connectors.salesforce.incremental import iter_changed
+from connectors.salesforce.settings import (
     FIELD_NAME,
-    FIELD_PATH,
     SalesforceSettings,
     problems_in_fragment,
 )
-from crm_sync.config import SourceConfig
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, ConfigError, CrmSyncError, FatalError
 from crm_sync.logs import get_logger
 
-__all__ = [
-    "COMPANY_FIELDS",
-    "FIELD_NAME",
-    "FIELD_PATH",
-    "QUOTA_MESSAGE",
-    "RECORD_ID",
-    "PlainHttpAdapter",
-    "SalesforceApi",
-    "SalesforceConnector",
-    "SalesforceSettings",
-    "build_session",
-    "rewrite_url",
-    "translate",
-]
+__all__ = ["COMPANY_FIELDS", "RECORD_ID", "SalesforceConnector"]
 
 T = TypeVar("T")
 #: Per-record error codes that refuse the field itself, not the record: hold, do not reject.
@@ -103,18 +84,18 @@ class SalesforceConnector(Connector):
 
     def __init__(
         self,
-        source: SourceConfig,
+        source: SourceSpec,
         settings: ConnectorSettings,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__(source, settings)
+        super().__init__(source, settings, clock=clock)
         if not isinstance(settings, SalesforceSettings):
             raise ConfigError("settings: not a Salesforce settings block")
         self.sf_settings = settings
         self.sobject = settings.object
         self.log = get_logger(source=source.name, connector=self.name)
-        self.api = SalesforceApi(settings, self.calls, self.log, sleep)
+        self.api = SalesforceApi(settings, self.calls, self.log, clock)
         self._check_names()
 
     def __repr__(self) -> str:
@@ -184,7 +165,7 @@ class SalesforceConnector(Connector):
         return clauses
 
     def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
-        """Candidates with `SystemModstamp > since`, oldest first (`salesforce_incremental`)."""
+        """Candidates with `SystemModstamp > since`, oldest first (`incremental.py`)."""
         return iter_changed(self, selection, since)
 
     def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:

@@ -18,7 +18,7 @@ from connectors.base import CheckResult
 from crm_sync.errors import CrmSyncError
 
 if TYPE_CHECKING:
-    from connectors.hubspot_settings import HubSpotSettings
+    from connectors.hubspot.settings import HubSpotSettings
 
 T = TypeVar("T")
 API_ERRORS = (ContactsApiException, PropertiesApiException)

@@ -8,36 +8,26 @@ by `hs_object_id` ascending, each page is a new query `hs_object_id GT <last id>
 neither skips nor repeats records when our own writes (or a person's) move records out of the
 result set between pages; every record is yielded once.
 
-Writing: batch update (<= 100). 200: all written. 207: item errors are mapped to records by
-their `context.ids`; an error that names no record (HubSpot's validation errors name the
-property) is matched by the value it quotes, else the records left unconfirmed are re-read and
-count as written only if they now hold what we sent. A whole-batch 409 (an email owned by
-another contact) or 400 falls back to one PATCH per record, so only the bad record is rejected.
-A 400 that refuses the property itself (PROPERTY_DOESNT_EXIST, READ_ONLY_VALUE) is no record's
-fault: every record of the batch gets `FIELD_REFUSED`, with no per-record retries.
+Writing (`writing.py`): batch update (<= 100), 207 partial errors mapped to records.
 
-Retries are ours, not urllib3's: 429 waits as the body's `policyName` says (ten-secondly: 10 s,
-search secondly: 1 s, DAILY: `QuotaExhausted`), 5xx and connection errors back off; both are
-bounded. A client-side limiter keeps to `requests_per_second`.
+Retries are ours, not urllib3's, through `crm_sync.retry.RetryPolicy` with HubSpot's own
+classification (`policy.classify`): 429 waits as the body's `policyName` says
+(ten-secondly: 10 s, search secondly: 1 s, DAILY: `QuotaExhausted`), 5xx and connection errors
+back off; both are bounded. A client-side limiter keeps to `requests_per_second`.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-import urllib3
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
-    BatchInputSimplePublicObjectBatchInput,
     BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
-    SimplePublicObjectBatchInput,
     SimplePublicObjectId,
-    SimplePublicObjectInput,
 )
 
 from connectors import call_log
@@ -49,20 +39,20 @@ from connectors.base import (
     ConnectorLimits,
     ConnectorSettings,
     Contact,
-    FieldUpdate,
     Selection,
-    WriteOutcome,
-    WriteStatus,
+    SourceSpec,
 )
-from connectors.hubspot_auth import HubSpotAuth
-from connectors.hubspot_fields import API_ERRORS, HubSpotFieldChecks
-from connectors.hubspot_filters import build_groups, validate_filters
-from connectors.hubspot_incremental import iter_changed
-from connectors.hubspot_policy import Throttle, backoff, error_fields, field_refusal, retry_wait
-from connectors.hubspot_settings import HubSpotSettings
-from crm_sync.config import SourceConfig
-from crm_sync.errors import AuthError, CrmSyncError, ServerError
-from crm_sync.logs import get_logger, scrub
+from connectors.hubspot.auth import HubSpotAuth
+from connectors.hubspot.fields import API_ERRORS, HubSpotFieldChecks
+from connectors.hubspot.filters import build_groups, validate_filters
+from connectors.hubspot.incremental import iter_changed
+from connectors.hubspot.policy import Throttle, classify
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.writing import HubSpotWrites
+from crm_sync.clock import SYSTEM_CLOCK, Clock
+from crm_sync.errors import AuthError, CrmSyncError
+from crm_sync.logs import get_logger
+from crm_sync.retry import Decision, RetryPolicy
 
 __all__ = ["HubSpotConnector", "HubSpotSettings", "Throttle"]
 
@@ -73,26 +63,25 @@ def _clean(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-class HubSpotConnector(HubSpotFieldChecks, Connector):
+class HubSpotConnector(HubSpotWrites, HubSpotFieldChecks, Connector):
     """HubSpot contacts; logical fields map to contact properties via the source's `fields`."""
 
     name = "hubspot"
     settings_model = HubSpotSettings
     limits: ClassVar[ConnectorLimits] = ConnectorLimits(
-        page_size=200, read_batch_size=100, write_batch_size=100, requests_per_second=4.0
+        page_size=200, read_batch_size=100, write_batch_size=100
     )
     capabilities = frozenset({INCREMENTAL_SCAN})
 
     def __init__(
         self,
-        source: SourceConfig,
+        source: SourceSpec,
         settings: ConnectorSettings,
         *,
         client: HubSpot | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__(source, settings)
+        super().__init__(source, settings, clock=clock)
         if not isinstance(settings, HubSpotSettings):
             raise TypeError("HubSpotConnector needs HubSpotSettings")
         self.hs_settings = settings
@@ -104,17 +93,16 @@ class HubSpotConnector(HubSpotFieldChecks, Connector):
         self._batch_api = contacts.batch_api
         self._basic_api = contacts.basic_api
         self._properties_api = self.client.crm.properties.core_api
-        self._sleep = sleep
-        self._throttle = Throttle(settings.requests_per_second, clock, sleep)
+        self._throttle = Throttle(settings.requests_per_second, clock)
+        self._retry = RetryPolicy("hubspot", max_retries=settings.max_retries, clock=clock)
         self.log = get_logger(source=source.name, connector=self.name)
-        self.auth = HubSpotAuth(settings, self.client, clock, self.log, sleep)
+        self.auth = HubSpotAuth(settings, self.client, self.log, clock)
         self.auth.attach(self)
 
     def __repr__(self) -> str:
         return f"HubSpotConnector(source={self.source.name!r})"
 
     # -- configuration ----------------------------------------------------------------------
-    @classmethod
     @classmethod
     def validate_filters(cls, filters: Any) -> list[str]:
         """Problems with a list of HubSpot filter dicts, ANDed into every filter group."""
@@ -149,27 +137,20 @@ class HubSpotConnector(HubSpotFieldChecks, Connector):
         self, kind: str, fn: Callable[[], T], passthrough: frozenset[int] = frozenset()
     ) -> T:
         """Run one API call with our retry policy; ApiException leaves only for `passthrough`."""
-        retries = self.hs_settings.max_retries
-        for attempt in range(retries + 1):
+
+        def attempt_once(_attempt: int) -> T:
             self._throttle.wait()
             self.calls.add(kind)
-            try:
-                with call_log.crm_call("hubspot"):  # DEBUG: each HTTP call the SDK makes
-                    return fn()
-            except API_ERRORS as exc:
-                if exc.status in passthrough:
-                    raise
-                wait = retry_wait(exc, attempt, retries)
-            except urllib3.exceptions.HTTPError as exc:
-                if attempt >= retries:
-                    message = (
-                        f"HubSpot unreachable after {attempt + 1} attempts: {type(exc).__name__}"
-                    )
-                    raise ServerError(message) from None
-                wait = backoff(attempt)
-            self.log.warning("hubspot_retry", kind=kind, attempt=attempt + 1, wait_s=wait)
-            self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            with call_log.crm_call("hubspot", self.clock):  # DEBUG: each HTTP call the SDK makes
+                return fn()
+
+        def judge(outcome: object, attempt: int) -> Decision:
+            return classify(outcome, attempt, api_errors=API_ERRORS, passthrough=passthrough)
+
+        try:
+            return self._retry.run(attempt_once, judge, kind=kind)
+        except CrmSyncError as exc:
+            raise exc from None  # the SDK's exception holds request details: never chain it
 
     # -- search -----------------------------------------------------------------------------
     def iter_candidates(self, selection: Selection) -> Iterator[list[Contact]]:
@@ -205,10 +186,10 @@ class HubSpotConnector(HubSpotFieldChecks, Connector):
                 return
 
     def iter_changed(self, selection: Selection, since: datetime) -> Iterator[list[Change]]:
-        """Candidates created or modified since `since` (`hubspot_incremental`)."""
+        """Candidates created or modified since `since` (`incremental.py`)."""
         return iter_changed(self, selection, since)
 
-    # Hooks for `hubspot_incremental`: the same properties, retries and record mapping.
+    # Hooks for `incremental.py`: the same properties, retries and record mapping.
     def search_properties(self) -> list[str]:
         return self._properties()
 
@@ -251,133 +232,6 @@ class HubSpotConnector(HubSpotFieldChecks, Connector):
             for record in answer.results or []:
                 found[str(record.id)] = self._contact(record.id, record.properties or {})
         return found
-
-    # -- write ------------------------------------------------------------------------------
-    def _crm_properties(self, update: FieldUpdate) -> dict[str, str]:
-        return {self.field_map[name]: value for name, value in update.values.items()}
-
-    def _chunks(self, updates: Sequence[FieldUpdate]) -> list[list[int]]:
-        """Indexes in batches of <= 100 with no record twice (HubSpot refuses duplicate ids)."""
-        chunks: list[list[int]] = []
-        pending = list(range(len(updates)))
-        while pending:
-            chunk: list[int] = []
-            seen: set[str] = set()
-            rest: list[int] = []
-            for i in pending:
-                rid = updates[i].record_id
-                if len(chunk) < self.limits.write_batch_size and rid not in seen:
-                    chunk.append(i)
-                    seen.add(rid)
-                else:
-                    rest.append(i)
-            chunks.append(chunk)
-            pending = rest
-        return chunks
-
-    def write(self, updates: Sequence[FieldUpdate]) -> list[WriteOutcome]:
-        """Write in batches; one outcome per update, in order; a bad record never raises."""
-        outcomes: dict[int, WriteOutcome] = {}
-        for chunk in self._chunks(updates):
-            outcomes.update(self._write_batch([updates[i] for i in chunk], chunk))
-        return [outcomes[i] for i in range(len(updates))]
-
-    def _write_batch(self, batch: list[FieldUpdate], indexes: list[int]) -> dict[int, WriteOutcome]:
-        inputs = [
-            SimplePublicObjectBatchInput(id=u.record_id, properties=self._crm_properties(u))
-            for u in batch
-        ]
-        body = BatchInputSimplePublicObjectBatchInput(inputs=inputs)
-        try:
-            answer = self._call(
-                "write",
-                lambda: self._batch_api.update(
-                    batch_input_simple_public_object_batch_input=body,
-                    _request_timeout=self.hs_settings.timeout_seconds,
-                ),
-                passthrough=frozenset({400, 409}),
-            )
-        except API_ERRORS as exc:
-            category = error_fields(exc)[0]
-            self.log.info("hubspot_batch_refused", status=exc.status, category=category)
-            refusal = field_refusal(exc)
-            if refusal:
-                return {
-                    i: WriteOutcome(u.record_id, WriteStatus.FIELD_REFUSED, refusal)
-                    for i, u in zip(indexes, batch, strict=True)
-                }
-            return {i: self._write_one(u) for i, u in zip(indexes, batch, strict=True)}
-        errors = getattr(answer, "errors", None) or []
-        if not errors:
-            return {
-                i: WriteOutcome(u.record_id, WriteStatus.WRITTEN)
-                for i, u in zip(indexes, batch, strict=True)
-            }
-        written = {str(r.id) for r in answer.results or []}
-        return self._attribute(batch, indexes, written, errors)
-
-    def _write_one(self, update: FieldUpdate) -> WriteOutcome:
-        """PATCH one record; 400/404/409 reject it with HubSpot's message."""
-        try:
-            self._call(
-                "write",
-                lambda: self._basic_api.update(
-                    contact_id=update.record_id,
-                    simple_public_object_input=SimplePublicObjectInput(
-                        properties=self._crm_properties(update)
-                    ),
-                    _request_timeout=self.hs_settings.timeout_seconds,
-                ),
-                passthrough=frozenset({400, 404, 409}),
-            )
-        except API_ERRORS as exc:
-            refusal = field_refusal(exc)
-            if refusal:
-                return WriteOutcome(update.record_id, WriteStatus.FIELD_REFUSED, refusal)
-            category, message, _ = error_fields(exc)
-            reason = f"{category}: {message}" if category else message or f"HTTP {exc.status}"
-            return WriteOutcome(update.record_id, WriteStatus.REJECTED, reason)
-        return WriteOutcome(update.record_id, WriteStatus.WRITTEN)
-
-    def _attribute(
-        self, batch: list[FieldUpdate], indexes: list[int], written: set[str], errors: list[Any]
-    ) -> dict[int, WriteOutcome]:
-        """Map 207 item errors to records: by context ids, by quoted value, else by re-reading."""
-        rejected: dict[str, str] = {}
-        unattributed: list[str] = []
-        for error in errors:
-            reason = f"{error.category}: {scrub(str(error.message))}"
-            context = error.context or {}
-            ids = [str(i) for i in context.get("ids") or context.get("id") or []]
-            if not ids:
-                ids = [
-                    u.record_id
-                    for u in batch
-                    if u.record_id not in written
-                    and any(v in str(error.message) for v in u.values.values())
-                ]
-            if len(ids) == 1 or context.get("ids"):
-                rejected.update(dict.fromkeys(ids, reason))
-            else:
-                unattributed.append(reason)
-        unsure = [u for u in batch if u.record_id not in written and u.record_id not in rejected]
-        if unsure:
-            current = self.read([u.record_id for u in unsure])
-            fallback = "; ".join(unattributed) or "not confirmed by HubSpot"
-            for u in unsure:
-                contact = current.get(u.record_id)
-                if contact is None:
-                    rejected[u.record_id] = "not found in HubSpot"
-                elif all(contact.value(k) == v for k, v in u.values.items()):
-                    written.add(u.record_id)
-                else:
-                    rejected[u.record_id] = fallback
-        return {
-            i: WriteOutcome(u.record_id, WriteStatus.REJECTED, rejected[u.record_id])
-            if u.record_id in rejected
-            else WriteOutcome(u.record_id, WriteStatus.WRITTEN)
-            for i, u in zip(indexes, batch, strict=True)
-        }
 
     # -- check ------------------------------------------------------------------------------
     def check(self) -> list[CheckResult]:

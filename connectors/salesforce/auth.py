@@ -1,7 +1,7 @@
 """How the Salesforce connector logs in: OAuth 2.0 JWT bearer or client credentials, SOAP
 username-password, or a session id given as is.
 
-Each flow yields a `SalesforceSession` (access token and instance URL) that `salesforce_http`
+Each flow yields a `SalesforceSession` (access token and instance URL) that `http.py`
 hands to simple-salesforce as a plain session. Every flow but `session` can run again when the
 session expires; `SalesforceApi` decides when.
 
@@ -23,7 +23,6 @@ calls use.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from simple_salesforce.login import SalesforceLogin
 
-from connectors.salesforce_settings import SalesforceSettings
+from connectors.salesforce.settings import SalesforceSettings
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, ConfigError, FatalError, ServerError
 from crm_sync.logs import register_secret, scrub
 
@@ -142,7 +142,7 @@ class SalesforceAuth:
         self,
         settings: SalesforceSettings,
         http: Callable[[], requests.Session],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self._http = http
@@ -176,7 +176,7 @@ class SalesforceAuth:
                 self._key = load_signing_key(s)
             data = {
                 "grant_type": JWT_GRANT,
-                "assertion": jwt_assertion(s, self._clock(), self._key),
+                "assertion": jwt_assertion(s, self._clock.now().timestamp(), self._key),
             }
         else:
             assert s.consumer_secret is not None

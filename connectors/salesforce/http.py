@@ -7,7 +7,8 @@ Library errors are translated here and nowhere else:
     failed login (SOAP fault, OAuth error body)  -> AuthError carrying the provider's code
     SalesforceRefusedRequest REQUEST_LIMIT_...   -> QuotaExhausted (stop the source for the day)
     SalesforceMalformedRequest (MALFORMED_QUERY) -> ValidationError (a FatalError) naming the error
-    connection errors and 5xx                    -> retried `max_retries` times, then ServerError
+    connection errors and 5xx                    -> retried `max_retries` times (the one
+                                                    `crm_sync.retry.RetryPolicy`), then ServerError
 
 simple-salesforce always builds https:// URLs; for a plain-http `instance_url` or `login_url`
 (the local emulator) a requests adapter sends those calls to http:// instead.
@@ -34,8 +35,9 @@ from simple_salesforce.exceptions import (
 
 from connectors import call_log
 from connectors.base import CallCounter
-from connectors.salesforce_auth import SalesforceAuth, SalesforceSession
-from connectors.salesforce_settings import SalesforceSettings
+from connectors.salesforce.auth import SalesforceAuth, SalesforceSession
+from connectors.salesforce.settings import SalesforceSettings
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import (
     AuthError,
     CrmSyncError,
@@ -46,6 +48,7 @@ from crm_sync.errors import (
     ValidationError,
 )
 from crm_sync.logs import register_secret
+from crm_sync.retry import Decision, Retry, RetryPolicy
 
 T = TypeVar("T")
 QUOTA_MESSAGE = "Salesforce daily API request limit reached; source stopped until it refills"
@@ -160,6 +163,11 @@ def _ids_of(identity_url: str | None) -> tuple[str | None, str | None]:
     return None, None
 
 
+def classify(outcome: object, _attempt: int) -> Decision:
+    """5xx and connection errors may pass; anything else is final (re-raised as is)."""
+    return Retry() if isinstance(outcome, ServerError) else None
+
+
 class _SessionRefused(Exception):
     """A 401 from the REST API; `code` is its errorCode (INVALID_SESSION_ID when expired)."""
 
@@ -184,15 +192,15 @@ class SalesforceApi:
         settings: SalesforceSettings,
         calls: CallCounter,
         log: Any,
-        sleep: Callable[[float], None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self.calls = calls
         self.log = log
-        self._sleep = sleep
+        self._retry = RetryPolicy("salesforce", max_retries=settings.max_retries, clock=clock)
         self._sf: Salesforce | None = None
         self._session: requests.Session | None = None
-        self.auth = SalesforceAuth(settings, self.http)
+        self.auth = SalesforceAuth(settings, self.http, clock)
         self.current: SalesforceSession | None = None
         self.api_usage: tuple[int, int] | None = None
 
@@ -264,8 +272,8 @@ class SalesforceApi:
 
     def call(self, kind: str, fn: Callable[[], T]) -> T:
         """Run one API call with bounded retries for connection errors and 5xx."""
-        attempts = self.settings.max_retries + 1
-        for attempt in range(attempts):
+
+        def attempt_once(_attempt: int) -> T:
             self.calls.add(kind)
             try:
                 result = fn()
@@ -274,19 +282,15 @@ class SalesforceApi:
             except SalesforceError as exc:
                 if exc.status < 500 or isinstance(exc, SalesforceAuthenticationFailed):
                     raise translate(kind, exc) from None
-                error = ServerError(f"Salesforce {kind}: HTTP {exc.status}", status=exc.status)
-            except ServerError as exc:  # the token endpoint's own 5xx or connection error
-                error = exc
+                status = exc.status
+                raise ServerError(f"Salesforce {kind}: HTTP {status}", status=status) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                error = ServerError(f"Salesforce {kind}: {type(exc).__name__}")
-            else:
-                self._note_usage()
-                return result
-            if attempt + 1 < attempts:
-                delay = min(30.0, 0.5 * 2**attempt)
-                self.log.warning("salesforce.retry", kind=kind, attempt=attempt + 1, delay=delay)
-                self._sleep(delay)
-        raise error
+                raise ServerError(f"Salesforce {kind}: {type(exc).__name__}") from None
+            self._note_usage()
+            return result
+
+        # ServerError includes the token endpoint's own 5xx or connection error
+        return self._retry.run(attempt_once, classify, kind=kind)
 
     def _note_usage(self) -> None:
         usage = self._sf.api_usage.get("api-usage") if self._sf else None

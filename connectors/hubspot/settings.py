@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 
 from connectors.base import ConnectorSettings
-from connectors.hubspot_auth import auth_problems
+from connectors.hubspot.auth import auth_problems
 
 
 class HubSpotSettings(ConnectorSettings):

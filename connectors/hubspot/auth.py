@@ -14,7 +14,6 @@ The token is set on the `Configuration` of every generated API object the connec
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,9 +21,11 @@ import urllib3
 from hubspot import HubSpot
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 
-from connectors.hubspot_policy import backoff, error_fields, retry_wait
+from connectors.hubspot.policy import classify_error, error_fields
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.errors import AuthError, ServerError
 from crm_sync.logs import register_secret, scrub
+from crm_sync.retry import Decision, NeverResend, Raise, Retry, RetryPolicy
 
 T = TypeVar("T")
 REFRESH_MARGIN = 300.0  # seconds of validity left under which a token is refreshed
@@ -69,9 +70,8 @@ class HubSpotAuth:
         self,
         settings: Any,
         client: HubSpot,
-        clock: Callable[[], float],
         log: Any,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.flow: str = settings.auth
         self.refreshable = self.flow == "oauth"
@@ -82,7 +82,7 @@ class HubSpotAuth:
         self._expires_at = float("-inf")
         self._token = ""
         self._holder: Any = None
-        self._sleep = sleep
+        self._retry = RetryPolicy("hubspot.token", max_retries=settings.max_retries, clock=clock)
         refresh = settings.refresh_token
         self._refresh_token = refresh.get_secret_value() if refresh else ""
         for secret in (settings.access_token, settings.client_secret, settings.refresh_token):
@@ -106,7 +106,7 @@ class HubSpotAuth:
 
     def ensure_fresh(self) -> None:
         """Refresh an OAuth access token that is missing or close to its expiry."""
-        if self.refreshable and self._clock() >= self._expires_at - REFRESH_MARGIN:
+        if self.refreshable and self._clock.monotonic() >= self._expires_at - REFRESH_MARGIN:
             self.refresh()
 
     def refresh(self) -> None:
@@ -115,20 +115,11 @@ class HubSpotAuth:
         An outage of the token endpoint (5xx, 429, no connection) is retried `max_retries`
         times with backoff, then is a ServerError (transient).
         """
-        retries = self._settings.max_retries
-        for attempt in range(retries + 1):
-            try:
-                answer = self._create()
-                break
-            except ServerError:
-                if attempt >= retries:
-                    raise
-                self._log.warning("hubspot.token_retry", attempt=attempt + 1)
-                self._sleep(backoff(attempt))
+        answer = self._retry.run(lambda _attempt: self._create(), _classify_refresh)
         self._token = str(answer.access_token)
         register_secret(self._token)
         lifetime = float(answer.expires_in or 0)
-        self._expires_at = self._clock() + lifetime
+        self._expires_at = self._clock.monotonic() + lifetime
         if answer.refresh_token and answer.refresh_token != self._refresh_token:
             register_secret(answer.refresh_token)  # HubSpot keeps it today; use it if it rotates
             self._refresh_token = str(answer.refresh_token)
@@ -174,7 +165,8 @@ class HubSpotAuth:
                 raise
             category = error_fields(exc)[0]
             if kind == "write" and category not in UNAUTHENTICATED:
-                retry_wait(exc, 0, 0)  # raises the AuthError: the write may have been applied
+                # the write may have been applied: it is never sent again
+                raise _never_resend(exc).error from None
             self._log.warning("hubspot.token_refresh_after_401", kind=kind, category=category)
             calls.add("token_refresh_after_401")
             self.refresh()
@@ -205,6 +197,18 @@ class HubSpotAuth:
         except (OAuthApiException, urllib3.exceptions.HTTPError) as exc:
             return f"oauth (identity unavailable: {type(exc).__name__})"
         return f"oauth as {info.user} (hub {info.hub_id}, app {info.app_id})"
+
+
+def _classify_refresh(outcome: object, _attempt: int) -> Decision:
+    """An outage of the token endpoint is retried; a refusal (or success) is final."""
+    return Retry() if isinstance(outcome, ServerError) else None
+
+
+def _never_resend(exc: Exception) -> NeverResend:
+    """A write refused with a 401 that does not say the token was bad may have been applied."""
+    decision = classify_error(exc)
+    assert isinstance(decision, Raise), "a 401 is never retried"
+    return NeverResend(decision.error)
 
 
 def _refusal(exc: OAuthApiException) -> AuthError | ServerError:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hubspot.crm.contacts import PublicObjectSearchRequest
 
 from connectors.base import Change, Selection
-from connectors.hubspot_filters import (
+from connectors.hubspot.filters import (
     MAX_FILTERS_PER_GROUP,
     MAX_FILTERS_TOTAL,
     MAX_GROUPS,
