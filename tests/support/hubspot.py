@@ -48,7 +48,7 @@ def make_source(**overrides: Any) -> SourceConfig:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """A fake clock shared by an emulator's rate limits (`clock.monotonic`) and a connector."""
+    """A fake clock shared by an emulator (rate limits, search lag, timestamps) and a connector."""
     return FakeClock()
 
 

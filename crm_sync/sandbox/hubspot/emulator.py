@@ -15,10 +15,8 @@ from __future__ import annotations
 import collections
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.sandbox.hubspot.create import create_batch, create_one
 from crm_sync.sandbox.hubspot.limits import RateLimits
 from crm_sync.sandbox.hubspot.oauth import HubSpotOAuth
@@ -80,10 +79,11 @@ class HubSpotEmulator:
         search_per_second: int = 5,
         daily_limit: int = 250_000,
         search_lag: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         access_token_ttl: float = 1800.0,
     ) -> None:
         self.token = token
+        self.clock = clock
         self.oauth = HubSpotOAuth(clock=clock, access_token_ttl=access_token_ttl)
         self._expire_at: str | None = None
         self.phone_property = phone_property
@@ -292,7 +292,7 @@ class HubSpotEmulator:
             )
             errors.append(standard_error("OBJECT_NOT_FOUND", message, {"ids": missing}))
         results = [self.store.object_json(i, data.get("properties")) for i in found]
-        return _batch_answer(results, errors)
+        return _batch_answer(results, errors, self.clock)
 
     def _batch_update(self, request: Request, body: bytes) -> Reply:
         data = json.loads(body)
@@ -306,13 +306,13 @@ class HubSpotEmulator:
         for record_id, changes in outcome.accepted:
             self.store.apply(record_id, changes, by_api=True)
             results.append(self.store.object_json(record_id, list(changes)))
-        return _batch_answer(results, outcome.errors)
+        return _batch_answer(results, outcome.errors, self.clock)
 
     def _create(self, request: Request, body: bytes) -> Reply:
         return create_one(self.store, json.loads(body))
 
     def _batch_create(self, request: Request, body: bytes) -> Reply:
-        return create_batch(self.store, json.loads(body), iso(datetime.now(UTC)))
+        return create_batch(self.store, json.loads(body), iso(self.clock.now()))
 
     def _get(self, request: Request, body: bytes) -> Reply:
         record_id = request.path_params["record_id"]
@@ -339,7 +339,7 @@ class HubSpotEmulator:
         if name not in self.store.known:
             message = f"Unable to find property {name} for object type contacts"
             return 404, error_body("OBJECT_NOT_FOUND", message)
-        now = iso(datetime.now(UTC))
+        now = iso(self.clock.now())
         read_only = name in READ_ONLY
         return 200, {
             "name": name,
@@ -375,8 +375,10 @@ def _not_found(record_id: str) -> dict[str, Any]:
     )
 
 
-def _batch_answer(results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> Reply:
-    now = iso(datetime.now(UTC))
+def _batch_answer(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]], clock: Clock
+) -> Reply:
+    now = iso(clock.now())
     answer: dict[str, Any] = {
         "status": "COMPLETE",
         "results": results,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from crm_sync.clock import Clock
 
 TEN_SECONDS = 10.0
 
@@ -27,7 +28,7 @@ class RateLimits:
         ten_secondly: int,
         search_per_second: int,
         daily: int,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self.ten_secondly = ten_secondly
         self.search_per_second = search_per_second
@@ -46,7 +47,7 @@ class RateLimits:
     def admit(self, *, search: bool) -> Refusal | None:
         """Count the call, or say which limit refuses it."""
         with self._lock:
-            now = self._clock()
+            now = self._clock.monotonic()
             self._trim(self._calls, now, TEN_SECONDS)
             self._trim(self._searches, now, 1.0)
             if self.daily_used >= self.daily:
@@ -66,7 +67,7 @@ class RateLimits:
     def headers(self) -> dict[str, str]:
         """The X-HubSpot-RateLimit-* headers of a non-search answer."""
         with self._lock:
-            self._trim(self._calls, self._clock(), TEN_SECONDS)
+            self._trim(self._calls, self._clock.monotonic(), TEN_SECONDS)
             return {
                 "X-HubSpot-RateLimit-Max": str(self.ten_secondly),
                 "X-HubSpot-RateLimit-Remaining": str(max(0, self.ten_secondly - len(self._calls))),

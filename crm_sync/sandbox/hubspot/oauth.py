@@ -13,10 +13,11 @@ from __future__ import annotations
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
+
+from crm_sync.clock import Clock
 
 Reply = tuple[int, dict[str, Any]]
 SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "oauth"]
@@ -31,7 +32,7 @@ def oauth_error(status: str, message: str) -> dict[str, Any]:
 class HubSpotOAuth:
     """One OAuth app installed in one portal, with the refresh token the install gave."""
 
-    clock: Callable[[], float]
+    clock: Clock
     access_token_ttl: float = 1800.0
     client_id: str = "9f1c2b7e-sandbox-client-id"
     client_secret: str = field(default="sandbox-client-secret", repr=False)
@@ -61,7 +62,7 @@ class HubSpotOAuth:
             return 400, oauth_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
         access = f"CJ{secrets.token_urlsafe(48)}"
         with self._lock:
-            self._issued[access] = self.clock()
+            self._issued[access] = self.clock.monotonic()
         return 200, {
             "token_type": "bearer",
             "refresh_token": self.refresh_token,
@@ -75,7 +76,7 @@ class HubSpotOAuth:
             issued = self._issued.get(access_token)
         if issued is None:
             return None
-        return self.clock() - (issued + self.access_token_ttl)
+        return self.clock.monotonic() - (issued + self.access_token_ttl)
 
     def issued_tokens(self) -> list[str]:
         """Every access token issued so far (canary tests look for them)."""
@@ -86,7 +87,7 @@ class HubSpotOAuth:
         """Every access token issued so far is expired from now on."""
         with self._lock:
             for token in self._issued:
-                self._issued[token] = self.clock() - self.access_token_ttl - 1
+                self._issued[token] = self.clock.monotonic() - self.access_token_ttl - 1
 
     def info(self, access_token: str) -> Reply:
         """`GET /oauth/v1/access-tokens/{token}`: who the token acts for, and for how long."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crm_sync.clock import Clock
 from crm_sync.sandbox.hubspot.search import SearchRequest, sort_key
 
 STANDARD_PROPERTIES = (
@@ -56,9 +57,7 @@ class WriteRecord:
 class ContactStore:
     """Contacts by id (increasing integers as strings), with what search sees `lag` seconds late."""
 
-    def __init__(
-        self, *, clock: Callable[[], float], search_lag: float, extra_properties: Iterable[str]
-    ) -> None:
+    def __init__(self, *, clock: Clock, search_lag: float, extra_properties: Iterable[str]) -> None:
         self._clock = clock
         self._lag = search_lag
         self._lock = threading.RLock()
@@ -82,7 +81,7 @@ class ContactStore:
         with self._lock:
             record_id = str(self._next_id)
             self._next_id += 1
-            when = created or datetime.now(UTC)
+            when = created or self._clock.now()
             self._created[record_id] = self._updated[record_id] = when
             props: dict[str, str | None] = {k: v or None for k, v in properties.items()}
             props.update(hs_object_id=record_id, createdate=iso(when), lastmodifieddate=iso(when))
@@ -118,7 +117,7 @@ class ContactStore:
             self._index_email(record_id, props.get("email"), clean.get("email", props.get("email")))
             props.update(clean)
             self.known.update(clean)
-            now = datetime.now(UTC)
+            now = self._clock.now()
             self._updated[record_id] = now
             props["lastmodifieddate"] = iso(now)
             if by_api:
@@ -138,7 +137,7 @@ class ContactStore:
             self._search[record_id] = snapshot
             self._bump(record_id)
         else:
-            self._pending.append((self._clock() + self._lag, record_id, snapshot))
+            self._pending.append((self._clock.monotonic() + self._lag, record_id, snapshot))
 
     def _bump(self, record_id: str) -> None:
         """One more searchable change; remembered so cached scans can catch up by record."""
@@ -152,7 +151,7 @@ class ContactStore:
     def search(self, request: SearchRequest) -> tuple[int, list[str]]:
         """(total, ids of this page) for a validated search."""
         with self._lock:
-            now = self._clock()
+            now = self._clock.monotonic()
             while self._pending and self._pending[0][0] <= now:
                 _, record_id, snapshot = self._pending.popleft()
                 self._search[record_id] = snapshot

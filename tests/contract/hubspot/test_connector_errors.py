@@ -24,7 +24,7 @@ def test_ten_secondly_limit_waits_ten_seconds(connect: Connect, clock: FakeClock
         people=[person(i) for i in range(3)],
         token=TOKEN,
         ten_secondly_limit=2,
-        clock=clock.monotonic,
+        clock=clock,
     )
     connector = connect(emulator)
     found = connector.read(["101"])
@@ -41,7 +41,7 @@ def test_search_secondly_limit_waits_one_second(connect: Connect, clock: FakeClo
         people=[person(i) for i in range(30)],
         token=TOKEN,
         search_per_second=1,
-        clock=clock.monotonic,
+        clock=clock,
     )
     connector = connect(emulator)
     pages = list(connector.iter_candidates(Selection(frozenset({"email"}), page_size=10)))
@@ -51,9 +51,7 @@ def test_search_secondly_limit_waits_one_second(connect: Connect, clock: FakeClo
 
 def test_daily_limit_raises_quota_exhausted(connect: Connect, clock: FakeClock) -> None:
     """A 429 DAILY stops the source with QuotaExhausted instead of waiting."""
-    emulator = HubSpotEmulator(
-        people=[person(0)], token=TOKEN, daily_limit=1, clock=clock.monotonic
-    )
+    emulator = HubSpotEmulator(people=[person(0)], token=TOKEN, daily_limit=1, clock=clock)
     connector = connect(emulator)
     connector.read(["101"])
     with pytest.raises(QuotaExhausted, match="daily"):
@@ -63,9 +61,7 @@ def test_daily_limit_raises_quota_exhausted(connect: Connect, clock: FakeClock) 
 
 def test_rate_limit_retries_are_bounded(connect: Connect, clock: FakeClock) -> None:
     """When 429s never end, RateLimited is raised after max_retries waits."""
-    emulator = HubSpotEmulator(
-        people=[person(0)], token=TOKEN, ten_secondly_limit=0, clock=clock.monotonic
-    )
+    emulator = HubSpotEmulator(people=[person(0)], token=TOKEN, ten_secondly_limit=0, clock=clock)
     connector = connect(emulator, settings={"max_retries": 2})
     with pytest.raises(RateLimited):
         connector.read(["101"])

@@ -48,7 +48,7 @@ def oauth_connect(serve_emulator: Serve, clock: FakeClock) -> Callable[..., HubS
 
 
 def emulator_for(clock: FakeClock, n: int = 3) -> HubSpotEmulator:
-    return HubSpotEmulator(people=[person(i) for i in range(n)], clock=clock.monotonic)
+    return HubSpotEmulator(people=[person(i) for i in range(n)], clock=clock)
 
 
 def test_token_is_refreshed_before_it_expires(

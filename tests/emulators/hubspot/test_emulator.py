@@ -136,7 +136,7 @@ def test_rate_limits_answer_429_with_policy_and_headers(serve_emulator: Serve) -
         token=TOKEN,
         ten_secondly_limit=3,
         search_per_second=1,
-        clock=clock.monotonic,
+        clock=clock,
     )
     with _client(serve_emulator(emulator)) as client:
         assert client.post(SEARCH, json={}).status_code == 200
@@ -161,9 +161,7 @@ def test_rate_limits_answer_429_with_policy_and_headers(serve_emulator: Serve) -
 def test_search_sees_changes_only_after_the_lag(serve_emulator: Serve) -> None:
     """With search_lag, an edit is searchable only once the lag has passed."""
     clock = FakeClock()
-    emulator = HubSpotEmulator(
-        people=[person(0)], token=TOKEN, search_lag=5.0, clock=clock.monotonic
-    )
+    emulator = HubSpotEmulator(people=[person(0)], token=TOKEN, search_lag=5.0, clock=clock)
     emulator.set_property("101", "phone", "+15550100")
     body = _one("phone", "HAS_PROPERTY")
     with _client(serve_emulator(emulator)) as client:

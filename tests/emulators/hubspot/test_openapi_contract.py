@@ -86,9 +86,7 @@ def scenario(
 ) -> tuple[HubSpotEmulator, str]:
     """Drive the connector through search, read, write (200, 207, 409), 401 and 429."""
     people = [person(i) for i in range(30)] + [person(30, email="taken@acme.com")]
-    emulator = HubSpotEmulator(
-        people=people, token=TOKEN, ten_secondly_limit=8, clock=clock.monotonic
-    )
+    emulator = HubSpotEmulator(people=people, token=TOKEN, ten_secondly_limit=8, clock=clock)
     connector = connect(emulator)
     url = connector.hs_settings.base_url or ""
     list(connector.iter_candidates(Selection(frozenset({"email", "phone"}), page_size=10)))
