@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from crm_sync.clock import SYSTEM_CLOCK, Clock
-from crm_sync.logs import get_logger
+from crm_sync.logs import get_logger, on_debug_change
 
 if TYPE_CHECKING:
     import requests
@@ -101,3 +101,6 @@ def enable_urllib3_calls(enabled: bool) -> None:
         logger.propagate = False
     elif _handler in logger.handlers:
         logger.removeHandler(_handler)
+
+
+on_debug_change(enable_urllib3_calls)

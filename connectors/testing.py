@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
 from dataclasses import replace
-from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -50,42 +49,12 @@ from connectors.base import (
     WriteOutcome,
 )
 from connectors.testing_fields import FieldChecks
+from connectors.testing_harness import ContractHarness
 from connectors.testing_incremental import IncrementalChecks
 from connectors.testing_writes import WriteChecks
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["ConnectorContract", "ContractHarness"]
-
-
-class ContractHarness(Protocol):
-    """What a connector's author provides: the connector, and a sandbox to seed and inspect."""
-
-    def make_connector(self, *, opt_out: bool = True) -> Connector:
-        """A connector on the sandbox mapping `email` and/or `phone`; opt-out field if asked."""
-        ...
-
-    def add_record(
-        self,
-        values: Mapping[str, str | None],
-        *,
-        first_name: str,
-        last_name: str,
-        opted_out: bool = False,
-    ) -> str:
-        """Create a record as a person would, with these logical field values; its id."""
-        ...
-
-    def set_value(self, record_id: str, logical_field: str, value: str | None) -> None:
-        """A person's edit of one field in the CRM ("" as the CRM stores a cleared field)."""
-        ...
-
-    def get_value(self, record_id: str, logical_field: str) -> str | None:
-        """A field as the sandbox holds it now, read around the connector; empty as None."""
-        ...
-
-    def unknown_id(self) -> str:
-        """An id shaped like this CRM's ids that names no record."""
-        ...
 
 
 def _require(condition: bool, message: str) -> None:

@@ -18,7 +18,7 @@ from connectors.base import INCREMENTAL_SCAN, Change, Connector
 from crm_sync.clock import Clock
 
 if TYPE_CHECKING:
-    from connectors.testing import ContractHarness
+    from connectors.testing_harness import ContractHarness
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 CLOCK_STEP_SECONDS = 1.05

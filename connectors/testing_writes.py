@@ -17,7 +17,7 @@ from connectors.base import Connector, FieldUpdate, WriteOutcome, WriteStatus
 if TYPE_CHECKING:
     from itertools import count
 
-    from connectors.testing import ContractHarness
+    from connectors.testing_harness import ContractHarness
 
 
 def _require(condition: bool, message: str) -> None:

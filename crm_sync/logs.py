@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -80,6 +80,25 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(file=_CurrentStderr())  # type: ignore[arg-type]
 
 
+#: Told whether DEBUG is on, now and at each `configure_logging` (connectors' call logs listen:
+#: they hook urllib3 only at DEBUG). A registry, so that this module imports no connector.
+_debug_listeners: list[Callable[[bool], None]] = []
+_debug = False
+
+
+def on_debug_change(listener: Callable[[bool], None]) -> None:
+    """Call `listener(debug_on)` now and whenever logging is configured again."""
+    _debug_listeners.append(listener)
+    listener(_debug)
+
+
+def _set_debug(enabled: bool) -> None:
+    global _debug  # noqa: PLW0603 - one process-wide logging configuration, like structlog's own
+    _debug = enabled
+    for listener in _debug_listeners:
+        listener(enabled)
+
+
 def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     """JSON lines when stdout is not a terminal (or when asked), readable lines otherwise.
 
@@ -98,9 +117,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
             colors=False, exception_formatter=structlog.dev.plain_traceback
         )
     )
-    from connectors.call_log import enable_urllib3_calls
-
-    enable_urllib3_calls(level == "DEBUG")
+    _set_debug(level == "DEBUG")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

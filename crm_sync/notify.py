@@ -12,13 +12,13 @@ that cannot be delivered is logged and never fails the run.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crm_sync.logs import get_logger, register_secret, scrub
 from crm_sync.notify_repeats import BUDGET_REACHED, NOT_FAILURES, events_of
+from crm_sync.notify_urls import quiet_apprise
 
 if TYPE_CHECKING:
     from crm_sync.config_service import NotifyConfig
@@ -176,7 +176,7 @@ class Notifier:
             return
         import apprise
 
-        _quiet_apprise()
+        quiet_apprise()
         for index, secret in enumerate(config.urls):
             url = secret.get_secret_value()
             register_secret(url)
@@ -220,23 +220,3 @@ class Notifier:
             return bool(server.notify(body=notice.body, title=notice.title, notify_type=kind))
         except Exception:  # a notification must never fail the run
             return False
-
-
-def url_problem(url: str) -> str | None:
-    """Why apprise cannot use `url` (naming its scheme only, never the URL), or None."""
-    import apprise
-
-    _quiet_apprise()
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if not scheme:
-        return "is not an apprise URL (scheme://...)"
-    if not apprise.Apprise.instantiate(url):
-        return f"apprise cannot use this {scheme}:// URL (unknown scheme or missing parts)"
-    return None
-
-
-def _quiet_apprise() -> None:
-    """apprise logs through `logging`, sometimes with a URL in the text: keep it out of stderr."""
-    logger = logging.getLogger("apprise")
-    logger.propagate = False
-    logger.setLevel(logging.CRITICAL + 1)

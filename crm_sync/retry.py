@@ -26,7 +26,15 @@ from typing import Any, TypeVar
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.logs import get_logger
 
-__all__ = ["Decision", "NeverResend", "Raise", "Retry", "RetryPolicy", "RetryStopped"]
+__all__ = [
+    "Decision",
+    "NeverResend",
+    "Raise",
+    "Retry",
+    "RetryPolicy",
+    "RetryStopped",
+    "capped_exponential",
+]
 
 T = TypeVar("T")
 
@@ -81,7 +89,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, decision: Retry | None = None) -> float:
         """Seconds to wait after failed attempt `attempt` (1-based) before the next one."""
-        ceiling = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        ceiling = capped_exponential(self.base, attempt - 1, self.cap)
         delay = (self.rng or _RNG).uniform(0, ceiling)
         if decision is None:
             return delay
@@ -143,6 +151,12 @@ class RetryPolicy:
 
 
 _RNG = random.Random()
+
+
+def capped_exponential(base: float, step: int, cap: float) -> float:
+    """`min(cap, base * 2**step)` for step >= 0: the ceiling of a retry's jitter, and the
+    schedule of result polls (which wait exactly this: they are not a burst to spread)."""
+    return float(min(cap, base * 2 ** min(max(0, step), 62)))
 
 
 def _accept(outcome: T | BaseException) -> T:

@@ -15,13 +15,13 @@ one instant moves on with `after` instead, so the scan never loops. Our own writ
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from hubspot.crm.contacts import PublicObjectSearchRequest
 
-from connectors.base import Change, Selection
+from connectors.base import Change, ConnectorLimits, Contact, Selection
 from connectors.hubspot.filters import (
     MAX_FILTERS_PER_GROUP,
     MAX_FILTERS_TOTAL,
@@ -29,8 +29,26 @@ from connectors.hubspot.filters import (
     build_groups,
 )
 
-if TYPE_CHECKING:
-    from connectors.hubspot import HubSpotConnector
+T = TypeVar("T")
+
+
+class Searcher(Protocol):
+    """What the scan needs of the HubSpot connector (which passes itself): no import back."""
+
+    @property
+    def limits(self) -> ConnectorLimits: ...
+
+    @property
+    def field_map(self) -> Mapping[str, str]: ...
+
+    def search_properties(self) -> list[str]: ...
+
+    def search_page(self, fn: Callable[[], T]) -> T: ...
+
+    def run_search(self, request: PublicObjectSearchRequest) -> Any: ...
+
+    def to_contact(self, record_id: str, props: dict[str, Any]) -> Contact: ...
+
 
 DATE_PROPERTIES = ("createdate", "lastmodifieddate")
 
@@ -74,7 +92,7 @@ def _gte(name: str, since_ms: int) -> dict[str, Any]:
 
 
 def iter_changed(
-    connector: HubSpotConnector, selection: Selection, since: datetime
+    connector: Searcher, selection: Selection, since: datetime
 ) -> Iterator[list[Change]]:
     """Pages of changed candidates, ascending by `lastmodifieddate`, each record once."""
     limit = min(selection.page_size or connector.limits.page_size, connector.limits.page_size)
@@ -114,7 +132,7 @@ def iter_changed(
             offset += len(records)
 
 
-def _change(connector: HubSpotConnector, record: Any) -> Change | None:
+def _change(connector: Searcher, record: Any) -> Change | None:
     props = record.properties or {}
     modified = parse_date(props.get("lastmodifieddate")) or getattr(record, "updated_at", None)
     if modified is None:

@@ -11,12 +11,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from connectors.base import Change, Selection
+from connectors.base import Change, ConnectorLimits, Contact, Selection
 
-if TYPE_CHECKING:
-    from connectors.salesforce import SalesforceConnector
+
+class QueryApi(Protocol):
+    """The REST query calls the scan makes (`SalesforceApi`)."""
+
+    def query(self, soql: str, headers: dict[str, str] | None = None) -> dict[str, Any]: ...
+
+    def query_more(self, next_url: str) -> dict[str, Any]: ...
+
+
+class Querier(Protocol):
+    """What the scan needs of the Salesforce connector (which passes itself): no import back."""
+
+    @property
+    def limits(self) -> ConnectorLimits: ...
+
+    @property
+    def sobject(self) -> str: ...
+
+    @property
+    def api(self) -> QueryApi: ...
+
+    def candidate_clauses(self, selection: Selection) -> list[str]: ...
+
+    def select_fields(self) -> list[str]: ...
+
+    def to_contact(self, record: dict[str, Any]) -> Contact: ...
 
 
 def soql_datetime(moment: datetime) -> str:
@@ -38,7 +62,7 @@ def parse_stamp(value: Any) -> datetime | None:
             return None
 
 
-def changed_query(connector: SalesforceConnector, selection: Selection, since: datetime) -> str:
+def changed_query(connector: Querier, selection: Selection, since: datetime) -> str:
     """The SOQL of an incremental scan."""
     clauses = connector.candidate_clauses(selection)
     clauses.append(f"SystemModstamp > {soql_datetime(since)}")
@@ -53,7 +77,7 @@ def changed_query(connector: SalesforceConnector, selection: Selection, since: d
 
 
 def iter_changed(
-    connector: SalesforceConnector, selection: Selection, since: datetime
+    connector: Querier, selection: Selection, since: datetime
 ) -> Iterator[list[Change]]:
     """Pages of changed candidates, oldest `SystemModstamp` first."""
     headers = {}

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from connectors.base import Connector
 from crm_sync.clock import SYSTEM_CLOCK, Clock
+from crm_sync.commands.check_line import CheckLine
+from crm_sync.commands.check_outputs import check_outputs
 from crm_sync.commands.common import add_config_argument, load
 from crm_sync.config import Config, SourceConfig
 from crm_sync.enrichment.client import EnrichmentClient
@@ -42,19 +43,6 @@ from crm_sync.logs import configure_logging
 # An interactive check should answer in seconds, not ride out a minute of backoff.
 CHECK_MAX_RETRIES = 2
 CHECK_BACKOFF_CAP = 5.0
-
-
-@dataclass(frozen=True)
-class CheckLine:
-    """The outcome of one check, as printed: `<name>: OK|FAILED <message>`."""
-
-    name: str
-    ok: bool
-    message: str
-    exit_code: int = EXIT_OK
-
-    def render(self) -> str:
-        return f"{self.name}: {'OK' if self.ok else 'FAILED'} {self.message}"
 
 
 ClientFactory = Callable[[Config], EnrichmentClient]
@@ -170,8 +158,6 @@ def run_checks(config: Config, clock: Clock = SYSTEM_CLOCK) -> list[CheckLine]:
     for source in config.sources:
         if source.enabled:
             lines.extend(check_source(source, clock))
-    from crm_sync.commands.check_outputs import check_outputs
-
     lines.extend(check_outputs(config))
     return lines
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from crm_sync.commands.check import CheckLine
+from crm_sync.commands.check_line import CheckLine
 from crm_sync.config import Config
 from crm_sync.exit_codes import EXIT_TRANSIENT
 from crm_sync.pushgateway import safe_url

@@ -13,10 +13,11 @@ import json
 import socket
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from crm_sync.clock import SYSTEM_CLOCK
 
 FRESH_SCAN_SECONDS = 2.0
 MAX_BATCH_WAIT_SECONDS = 4.0
@@ -94,10 +95,10 @@ def _create_and_watch(world: Any, store: Any, count: int, as_json: bool) -> list
     people += [("Barbara", "Liskov"), ("Donald", "Knuth"), ("Frances", "Allen")]
     created: dict[str, tuple[str, datetime]] = {}
     rows: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    next_create = time.monotonic()
-    while time.monotonic() < deadline and (len(created) < count or len(rows) < count):
-        if len(created) < count and time.monotonic() >= next_create:
+    deadline = SYSTEM_CLOCK.monotonic() + TIMEOUT_SECONDS
+    next_create = SYSTEM_CLOCK.monotonic()
+    while SYSTEM_CLOCK.monotonic() < deadline and (len(created) < count or len(rows) < count):
+        if len(created) < count and SYSTEM_CLOCK.monotonic() >= next_create:
             first, last = people[len(created) % len(people)]
             properties = {"firstname": first, "lastname": last, "company": "Acme Analytics"}
             properties["website"] = "acme-analytics.com"
@@ -135,7 +136,7 @@ def _create_and_watch(world: Any, store: Any, count: int, as_json: bool) -> list
                     f"enriched {record_id:>6} {name:<18} {row.outcome:<12} {latency:>5} s  "
                     f"{found or '-'}\n"
                 )
-        time.sleep(0.1)
+        SYSTEM_CLOCK.sleep(0.1)
     missing = [
         {"id": i, "name": n, "outcome": None, "seconds_since_created": None}
         for i, (n, _) in created.items()

@@ -29,6 +29,7 @@ from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
+from crm_sync.retry import capped_exponential
 from crm_sync.store.records import Batch
 from crm_sync.store.states import StoreOutcome
 
@@ -189,7 +190,7 @@ def _unreadable(ctx: Context, batch: Batch, reason: str, log: Any) -> bool:
 def poll_delay(ctx: Context, attempts: int) -> float:
     """Exponential backoff from poll_initial_seconds, capped at poll_max_seconds."""
     run = ctx.config.run
-    return float(min(run.poll_max_seconds, run.poll_initial_seconds * (2 ** min(attempts, 16))))
+    return capped_exponential(run.poll_initial_seconds, min(attempts, 16), run.poll_max_seconds)
 
 
 def _later(ctx: Context, seconds: float) -> datetime:

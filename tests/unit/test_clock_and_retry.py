@@ -9,7 +9,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from crm_sync.clock import SYSTEM_CLOCK
-from crm_sync.retry import NeverResend, Raise, Retry, RetryPolicy, RetryStopped
+from crm_sync.retry import (
+    NeverResend,
+    Raise,
+    Retry,
+    RetryPolicy,
+    RetryStopped,
+    capped_exponential,
+)
 from tests.support.clock import FakeClock
 
 
@@ -143,3 +150,9 @@ def test_hide_cause_raises_without_chaining_the_attempt_error() -> None:
     with pytest.raises(LookupError) as refused:
         retry.run(attempt, lambda o, n: Raise(LookupError("no")))
     assert refused.value.__cause__ is None
+
+
+def test_capped_exponential_doubles_then_holds_at_the_cap() -> None:
+    """The one exponential: base, 2*base, 4*base ... then the cap, however large the step."""
+    assert [capped_exponential(5.0, n, 60.0) for n in range(6)] == [5, 10, 20, 40, 60, 60]
+    assert capped_exponential(1.0, 10_000, 30.0) == 30.0
