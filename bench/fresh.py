@@ -67,7 +67,7 @@ from crm_sync.enrichment.client import EnrichmentClient
 from crm_sync.enrichment.models import BulkRequest, EnrichmentResult
 from crm_sync.enrichment.ratelimit import SlidingWindowLimiter, reserved_slots
 from crm_sync.logs import configure_logging
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.schema import batches, fresh_contacts
 from crm_sync.store.store import Store

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.base import Contact
 from crm_sync.enrichment.input_rules import InputRules
-from crm_sync.policies import build_request
+from crm_sync.rules.policies import build_request
 from crm_sync.sandbox.people import generate_people
 
 

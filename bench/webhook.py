@@ -31,7 +31,7 @@ from crm_sync.config import parse_config  # noqa: E402
 from crm_sync.daemon.webapp import Hooks, build_app  # noqa: E402
 from crm_sync.http_server import BackgroundServer  # noqa: E402
 from crm_sync.logs import configure_logging  # noqa: E402
-from crm_sync.metrics import Metrics  # noqa: E402
+from crm_sync.outputs.metrics import Metrics  # noqa: E402
 from crm_sync.pipeline.context import Context  # noqa: E402
 from crm_sync.store.store import Store  # noqa: E402
 from tests.support.daemon_app import (  # noqa: E402

@@ -18,9 +18,9 @@ from connectors.base import Contact
 from crm_sync.enrichment.email_statuses import WRITABLE_BY_DEFAULT
 from crm_sync.enrichment.models import ContactResult, PhoneFound
 from crm_sync.fields import FIELD_PHONE, FIELD_WORK_EMAIL
-from crm_sync.identity import identity_mismatch
-from crm_sync.plausibility import email_problem, phone_problem
-from crm_sync.policies import decide
+from crm_sync.rules.identity import identity_mismatch
+from crm_sync.rules.plausibility import email_problem, phone_problem
+from crm_sync.rules.policies import decide
 from crm_sync.sandbox.people import generate_people, truth_for
 
 ACCEPTED = WRITABLE_BY_DEFAULT

@@ -99,7 +99,7 @@ class NotifyConfig(FrozenModel):
     @classmethod
     def _urls_usable(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
         """Parsed by apprise itself at load (exit 2), not at the first failure; never echoed."""
-        from crm_sync.notify_urls import url_problem
+        from crm_sync.outputs.notify_urls import url_problem
 
         problems = [
             f"entry {index} {problem}"

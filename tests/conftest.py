@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from crm_sync.enrichment.ratelimit import reset_registry
+
 PG_URL = os.environ.get(
     "CRM_SYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -18,10 +20,17 @@ def _admin_dsn() -> str:
     return PG_URL.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> None:
+    """Each test starts with no shared limiter: an emulator on a port an earlier test of the
+    same worker used would otherwise inherit that test's limiter (keyed by URL and key)."""
+    reset_registry()
+
+
 @pytest.fixture
 def api_version() -> str:
     """The wire dialect of the sandbox config: v1, unless a module opts in to both
-    (`tests/dialects.py`)."""
+    (`tests/support/dialects.py`)."""
     return "v1"
 
 

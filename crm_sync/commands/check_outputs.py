@@ -12,7 +12,7 @@ import httpx
 from crm_sync.commands.check_line import CheckLine
 from crm_sync.config import Config
 from crm_sync.exit_codes import EXIT_TRANSIENT
-from crm_sync.pushgateway import safe_url
+from crm_sync.outputs.pushgateway import safe_url
 
 
 def check_outputs(config: Config) -> list[CheckLine]:

@@ -38,7 +38,7 @@ def run_live(args: argparse.Namespace) -> int:
     from crm_sync.config import parse_config
     from crm_sync.daemon.service import Daemon
     from crm_sync.logs import configure_logging
-    from crm_sync.metrics import Metrics
+    from crm_sync.outputs.metrics import Metrics
     from crm_sync.sandbox.world import SandboxWorld, WorldOptions
     from crm_sync.wiring import open_context
 

@@ -56,7 +56,7 @@ def _progress(ctx: Context, interactive: bool) -> Iterator[None]:
     if not interactive:
         yield
         return
-    from crm_sync.progress import TerminalProgress
+    from crm_sync.outputs.progress import TerminalProgress
 
     with TerminalProgress() as progress:
         ctx.progress = progress
@@ -103,7 +103,7 @@ class StopOnSignal:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crm_sync.after_run import after_failure
+    from crm_sync.outputs.after_run import after_failure
     from crm_sync.pipeline.cycle import run_cycle
     from crm_sync.wiring import build_clock, open_context
 
@@ -151,8 +151,8 @@ def _tell(
     """Push the run's metrics and send its notifications, with the code the process exits with."""
     import dataclasses
 
-    from crm_sync.after_run import after_run
-    from crm_sync.notify import Notifier
+    from crm_sync.outputs.after_run import after_run
+    from crm_sync.outputs.notify import Notifier
 
     if failed is not None:
         report = dataclasses.replace(report, exit_code=failed.exit_code)

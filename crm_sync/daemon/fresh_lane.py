@@ -13,9 +13,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from crm_sync.fresh_metrics import FreshMetrics, fresh_metrics
 from crm_sync.logs import get_logger
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.fresh_metrics import FreshMetrics, fresh_metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.fresh import FreshLane
 

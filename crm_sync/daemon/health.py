@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from crm_sync.bounded import SingleFlight, Unanswered
 from crm_sync.clock import SYSTEM_CLOCK, Clock
-from crm_sync.metrics import PREFIX
+from crm_sync.outputs.metrics import PREFIX
 from crm_sync.pipeline.context import Progress
 
 _TICK = timedelta(microseconds=1)

@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 from crm_sync.config_service import ScheduleConfig
 from crm_sync.logs import get_logger
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 
 DEFAULT_INTERVAL_MINUTES = 15.0
 CYCLE_JOB = "cycle"

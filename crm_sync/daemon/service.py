@@ -17,17 +17,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from crm_sync.after_run import after_run
 from crm_sync.daemon.fresh_lane import FreshLaneThread
 from crm_sync.daemon.health import ActivityProgress, CycleCollector, CycleHealth
 from crm_sync.daemon.scheduler import Scheduler
 from crm_sync.daemon.webapp import Hooks, build_app
 from crm_sync.errors import RunFailed
-from crm_sync.history import read_health
 from crm_sync.http_server import BackgroundServer
 from crm_sync.logs import get_logger
-from crm_sync.metrics import METRICS, Metrics
-from crm_sync.notify import Notifier, failure_notice
+from crm_sync.outputs.after_run import after_run
+from crm_sync.outputs.history import read_health
+from crm_sync.outputs.metrics import METRICS, Metrics
+from crm_sync.outputs.notify import Notifier, failure_notice
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle
 from crm_sync.pipeline.report import SourceCounts

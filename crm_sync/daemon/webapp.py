@@ -40,7 +40,7 @@ from crm_sync.enrichment.signature import SIGNATURE_HEADER, verify
 from crm_sync.enrichment.wire import WireDialect, dialect_for
 from crm_sync.enrichment.wire_v2 import CONTACT_EVENT, CONTACT_EVENT_PATH
 from crm_sync.logs import get_logger
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.collect import accept_result
 from crm_sync.pipeline.contact_events import accept_contact_event
 from crm_sync.pipeline.context import Context

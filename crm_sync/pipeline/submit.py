@@ -33,7 +33,7 @@ from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import DEFAULT_LEASE_TTL, source_lease_name
 from crm_sync.pipeline.report import DryRunItem, SourceCounts, SourceReport
 from crm_sync.pipeline.send import SourceStopped, send_planned_batch, submit_batch
-from crm_sync.policies import build_request, fields_to_ask
+from crm_sync.rules.policies import build_request, fields_to_ask
 from crm_sync.store.records import PlannedContact
 
 

@@ -35,12 +35,12 @@ from crm_sync.enrichment.models import (
 )
 from crm_sync.failpoints import failpoint
 from crm_sync.fields import EMAIL, PHONE
-from crm_sync.identity import Mismatch, identity_mismatch
 from crm_sync.logs import get_logger
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.lease import claim_lease
 from crm_sync.pipeline.report import SourceCounts
-from crm_sync.policies import FieldDecision, decide
+from crm_sync.rules.identity import Mismatch, identity_mismatch
+from crm_sync.rules.policies import FieldDecision, decide
 from crm_sync.store.records import (
     OUTCOME_MALFORMED,
     OUTCOME_NOT_RETURNED,

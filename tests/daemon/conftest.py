@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crm_sync.config import Config, parse_config
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.store import Store
 from tests.support.daemon_app import IdleClient

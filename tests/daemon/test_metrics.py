@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from crm_sync.config import Config
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.store.store import Store

@@ -13,7 +13,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crm_sync.daemon.scheduler import Scheduler, cycle_trigger
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from tests.daemon.conftest import make_config
 
 NEVER = IntervalTrigger(hours=24)

@@ -16,7 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from crm_sync.daemon.service import Daemon
 from crm_sync.http_server import BackgroundServer
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.sandbox.hubspot import HubSpotEmulator
 from crm_sync.sandbox.people import Person

@@ -18,7 +18,7 @@ from crm_sync.daemon.webapp import Hooks, build_app
 from crm_sync.enrichment.models import EnrichmentResult
 from crm_sync.enrichment.signature import SIGNATURE_HEADER, sign
 from crm_sync.http_server import BackgroundServer
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.store import Store
 from tests.daemon.conftest import API_KEY, SOURCE, make_config

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from crm_sync.enrichment.models import EnrichmentResult
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.records import PlannedContact
 from crm_sync.store.store import Store

@@ -23,12 +23,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crm_sync.config import parse_config
 from crm_sync.daemon.health import CycleCollector, CycleHealth
-from crm_sync.fresh_metrics import fresh_metrics
-from crm_sync.history import RunHealth, SourceHealth
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.fresh_metrics import fresh_metrics
+from crm_sync.outputs.history import RunHealth, SourceHealth
+from crm_sync.outputs.metrics import Metrics
+from crm_sync.outputs.pushgateway import run_registry
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
-from crm_sync.pushgateway import run_registry
 from crm_sync.store.records import PlannedContact
 from crm_sync.store.store import Store
 from tests.deploy.test_kustomize import container, pod_spec, resource

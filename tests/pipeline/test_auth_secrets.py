@@ -23,7 +23,7 @@ from starlette.routing import Route
 from crm_sync.config import SourceConfig
 from crm_sync.errors import AuthError
 from crm_sync.http_server import BackgroundServer
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.cycle import run_cycle
 from crm_sync.sandbox.salesforce.keys import sandbox_key_pair
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions

@@ -19,7 +19,7 @@ from simple_salesforce import Salesforce
 from connectors.salesforce import SalesforceSettings, build_session
 from crm_sync.config import Config, parse_config
 from crm_sync.daemon.fresh_lane import FreshLaneThread
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.budget import Budget
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.cycle import collect_and_write, run_cycle

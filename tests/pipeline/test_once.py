@@ -7,7 +7,7 @@ from pathlib import Path
 from connectors.base import Contact
 from crm_sync.enrichment.input_rules import named_identity_problem
 from crm_sync.pipeline.cycle import run_cycle
-from crm_sync.policies import build_request, normalize_domain
+from crm_sync.rules.policies import build_request, normalize_domain
 from crm_sync.sandbox.people import truth_for_request
 from crm_sync.sandbox.world import SandboxWorld
 from tests.pipeline.conftest import context, make_config

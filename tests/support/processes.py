@@ -25,7 +25,7 @@ import yaml
 
 from connectors.base import Contact
 from crm_sync.enrichment.input_rules import named_identity_problem
-from crm_sync.policies import build_request, to_e164
+from crm_sync.rules.policies import build_request, to_e164
 from crm_sync.sandbox.people import generate_people
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crm_sync.notify_repeats import is_due
+from crm_sync.outputs.notify_repeats import is_due
 from crm_sync.store.records import RunRow
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)

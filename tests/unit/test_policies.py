@@ -9,7 +9,7 @@ from crm_sync.enrichment.models import ContactResult
 from crm_sync.enrichment.prices import worst_case_cost
 from crm_sync.fields import FIELD_PHONE, FIELD_WORK_EMAIL
 from crm_sync.pipeline.budget import Budget
-from crm_sync.policies import (
+from crm_sync.rules.policies import (
     build_request,
     decide,
     fields_to_ask,

@@ -8,7 +8,7 @@ import re
 from rich.console import Console
 
 from crm_sync.logs import configure_logging, get_logger
-from crm_sync.progress import TerminalProgress
+from crm_sync.outputs.progress import TerminalProgress
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -10,7 +10,7 @@ import pytest
 
 from crm_sync.config import parse_config
 from crm_sync.daemon.service import Daemon
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions
 from crm_sync.store.store import Store
 from crm_sync.wiring import open_context

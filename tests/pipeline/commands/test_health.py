@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from crm_sync.daemon.service import Daemon
 from crm_sync.daemon.webapp import Hooks, build_app
 from crm_sync.http_server import BackgroundServer
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.pipeline.context import Context
 from crm_sync.store.engine import Timeouts
 from crm_sync.store.store import Store

@@ -22,8 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crm_sync.daemon.service import Daemon
 from crm_sync.exit_codes import EXIT_AUTH, EXIT_CREDITS, EXIT_IN_DOUBT, EXIT_TRANSIENT
-from crm_sync.metrics import Metrics
-from crm_sync.notify import notices_for
+from crm_sync.outputs.metrics import Metrics
+from crm_sync.outputs.notify import notices_for
 from crm_sync.pipeline.context import Context
 from crm_sync.pipeline.report import RunReport, SourceCounts, SourceReport
 from crm_sync.sandbox.world import SandboxWorld, WorldOptions

@@ -12,7 +12,7 @@ from typing import Any
 
 from crm_sync.config import parse_config
 from crm_sync.daemon.service import Daemon
-from crm_sync.metrics import Metrics
+from crm_sync.outputs.metrics import Metrics
 from crm_sync.sandbox.world import SandboxWorld
 from crm_sync.store.store import Store
 from crm_sync.wiring import open_context

@@ -18,7 +18,7 @@ import phonenumbers
 from connectors.base import Contact
 from crm_sync.enrichment.models import ContactRequest, ContactResult
 from crm_sync.fields import EMAIL, ENRICH_FIELD_FOR, LOGICAL_FIELDS, LOGICAL_FOR, PHONE
-from crm_sync.plausibility import Refusal, email_problem, phone_problem
+from crm_sync.rules.plausibility import Refusal, email_problem, phone_problem
 
 _LINKEDIN = re.compile(r"^https?://([a-z]{2,3}\.)?linkedin\.com/(in|pub)/[^/?#\s]+", re.I)
 

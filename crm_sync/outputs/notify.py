@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crm_sync.logs import get_logger, register_secret, scrub
-from crm_sync.notify_repeats import BUDGET_REACHED, NOT_FAILURES, events_of
-from crm_sync.notify_urls import quiet_apprise
+from crm_sync.outputs.notify_repeats import BUDGET_REACHED, NOT_FAILURES, events_of
+from crm_sync.outputs.notify_urls import quiet_apprise
 
 if TYPE_CHECKING:
     from crm_sync.config_service import NotifyConfig

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from crm_sync.history import HISTORY_RUNS, RunHealth, summarise
 from crm_sync.logs import get_logger
-from crm_sync.notify import Notice, Notifier, failure_notice, notices_for
-from crm_sync.notify_repeats import is_due
-from crm_sync.pushgateway import push_run
+from crm_sync.outputs.history import HISTORY_RUNS, RunHealth, summarise
+from crm_sync.outputs.notify import Notice, Notifier, failure_notice, notices_for
+from crm_sync.outputs.notify_repeats import is_due
+from crm_sync.outputs.pushgateway import push_run
 
 if TYPE_CHECKING:
     from crm_sync.config import Config
-    from crm_sync.metrics import Metrics
+    from crm_sync.outputs.metrics import Metrics
     from crm_sync.pipeline.context import Context
     from crm_sync.pipeline.report import RunReport
     from crm_sync.store.records import RunRow

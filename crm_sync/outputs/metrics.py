@@ -26,7 +26,7 @@ from crm_sync.store.states import BatchState, StoreOutcome
 
 if TYPE_CHECKING:
     from crm_sync.config import Config
-    from crm_sync.history import RunHealth
+    from crm_sync.outputs.history import RunHealth
     from crm_sync.pipeline.context import Context
     from crm_sync.pipeline.report import RunReport, SourceCounts
 

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from crm_sync.history import RunHealth
 from crm_sync.logs import get_logger
-from crm_sync.metrics import PREFIX, RunGauges
+from crm_sync.outputs.history import RunHealth
+from crm_sync.outputs.metrics import PREFIX, RunGauges
 from crm_sync.store.states import BatchState
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@
 first time the incremental scan saw it) to the write-back of its batch, for the fresh lane; from
 planning to write-back for the full scan (which does not read creation dates).
 `crm_sync_open_batches{source}` and `crm_sync_open_batch_oldest_seconds{source}` are read from
-the store at scrape time. They live on the same registry as `crm_sync.metrics`, registered once
-per `Metrics` instance.
+the store at scrape time. They live on the same registry as `crm_sync.outputs.metrics`,
+registered once per `Metrics` instance.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from crm_sync.logs import get_logger
-from crm_sync.metrics import PREFIX, Metrics
+from crm_sync.outputs.metrics import PREFIX, Metrics
 
 if TYPE_CHECKING:
     from crm_sync.pipeline.context import Context

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from connectors.base import Contact
 from crm_sync.enrichment.models import ContactResult
-from crm_sync.policies import normalize_domain
+from crm_sync.rules.policies import normalize_domain
 
 
 @dataclass(frozen=True, slots=True)
