@@ -49,18 +49,12 @@ from connectors.base import (
     WriteOutcome,
 )
 from connectors.testing_fields import FieldChecks
-from connectors.testing_harness import ContractHarness
+from connectors.testing_harness import ContractHarness, require
 from connectors.testing_incremental import IncrementalChecks
 from connectors.testing_writes import WriteChecks
 from crm_sync.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["ConnectorContract", "ContractHarness"]
-
-
-def _require(condition: bool, message: str) -> None:
-    """AssertionError even under `python -O`, where `assert` statements vanish."""
-    if not condition:
-        raise AssertionError(message)
 
 
 class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
@@ -98,7 +92,7 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
                 self.run(name)
             except AssertionError as exc:
                 failures.append(f"{name}: {exc}")
-        _require(not failures, "\n".join(failures))
+        require(not failures, "\n".join(failures))
 
     # -- hooks ------------------------------------------------------------------------------
     def value_for(self, logical_field: str, serial: int) -> str:
@@ -114,7 +108,7 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
     def _connector(self, *, opt_out: bool = True) -> Iterator[Connector]:
         connector = self.harness.make_connector(opt_out=opt_out)
         try:
-            _require(bool(connector.field_map), "the connector maps no logical field")
+            require(bool(connector.field_map), "the connector maps no logical field")
             yield connector
         finally:
             connector.close()
@@ -150,7 +144,7 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
             raise AssertionError(f"write raised {type(exc).__name__}: {exc}") from exc
         got = [o.record_id for o in outcomes]
         want = [u.record_id for u in updates]
-        _require(got == want, f"write outcomes {got} are not one per update in order {want}")
+        require(got == want, f"write outcomes {got} are not one per update in order {want}")
         return outcomes
 
     # -- candidates -------------------------------------------------------------------------
@@ -166,19 +160,19 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
             complete = [self._seed(connector), self._seed(connector)]
             pages = self._pages(connector, self._selection(connector))
             ids = [contact.id for page in pages for contact in page]
-            _require(len(pages) >= 2, f"{len(ids)} candidates came in {len(pages)} page(s), not 2+")
+            require(len(pages) >= 2, f"{len(ids)} candidates came in {len(pages)} page(s), not 2+")
             twice = sorted({i for i in ids if ids.count(i) > 1})
-            _require(not twice, f"records yielded more than once: {twice}")
+            require(not twice, f"records yielded more than once: {twice}")
             lost = [i for i in missing if i not in ids]
-            _require(not lost, f"records missing a wanted field were not found: {lost}")
+            require(not lost, f"records missing a wanted field were not found: {lost}")
             found = [i for i in complete if i in ids]
-            _require(not found, f"records holding every wanted field were found: {found}")
+            require(not found, f"records holding every wanted field were found: {found}")
             for contact in (c for page in pages for c in page):
                 gaps = [n for n in names if contact.value(n) is None]
-                _require(bool(gaps), f"candidate {contact.id} holds every wanted field")
+                require(bool(gaps), f"candidate {contact.id} holds every wanted field")
             for record_id in missing:
                 gaps = [n for n in names if self.harness.get_value(record_id, n) is None]
-                _require(bool(gaps), f"the sandbox holds every field of seeded {record_id}")
+                require(bool(gaps), f"the sandbox holds every field of seeded {record_id}")
 
     def check_candidates_follow_the_wanted_fields(self) -> None:
         """A record missing only a field that is not wanted is no candidate."""
@@ -190,8 +184,8 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
             lacks_first = self._seed(connector, [first])
             lacks_second = self._seed(connector, [second])
             ids = self._candidate_ids(connector, self._selection(connector, [first]))
-            _require(lacks_first in ids, f"record missing {first!r} not found when it is wanted")
-            _require(
+            require(lacks_first in ids, f"record missing {first!r} not found when it is wanted")
+            require(
                 lacks_second not in ids,
                 f"record missing only {second!r} found when only {first!r} is wanted",
             )
@@ -204,7 +198,7 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
                 self._seed(connector, names[:1])
             first = self._candidate_ids(connector)
             second = self._candidate_ids(connector)
-            _require(first == second, f"order changed between passes: {first} then {second}")
+            require(first == second, f"order changed between passes: {first} then {second}")
 
     def check_candidates_are_contacts_with_none_for_empty(self) -> None:
         """Candidates are Contact values; empty CRM values (even "") are None, never ""."""
@@ -217,20 +211,20 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
             contacts = {c.id: c for page in pages for c in page}
             for page in pages:
                 for contact in page:
-                    _require(isinstance(contact, Contact), f"a candidate is a {type(contact)}")
+                    require(isinstance(contact, Contact), f"a candidate is a {type(contact)}")
                     _check_no_empty_strings(contact)
-            _require(seeded in contacts, f"seeded record {seeded} missing {names[0]} not found")
-            _require(cleared in contacts, f"a field cleared to '' did not make {cleared} a gap")
+            require(seeded in contacts, f"seeded record {seeded} missing {names[0]} not found")
+            require(cleared in contacts, f"a field cleared to '' did not make {cleared} a gap")
             for record_id in (seeded, cleared):
                 contact = contacts[record_id]
-                _require(contact.value(names[0]) is None, f"{record_id}.{names[0]} is not None")
+                require(contact.value(names[0]) is None, f"{record_id}.{names[0]} is not None")
                 for name in names[1:]:
                     sandbox = self.harness.get_value(record_id, name)
-                    _require(
+                    require(
                         contact.value(name) == sandbox,
                         f"{record_id}.{name} is {contact.value(name)!r}, sandbox holds {sandbox!r}",
                     )
-            _require(contacts[seeded].first_name == "Contract", "first_name not read")
+            require(contacts[seeded].first_name == "Contract", "first_name not read")
 
     def check_opted_out_records_are_never_candidates(self) -> None:
         """Opted-out records are no candidates; without the opt-out field they would be."""
@@ -239,11 +233,11 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
             opted = [self._seed(connector, names, opted_out=True) for _ in range(2)]
             ids = self._candidate_ids(connector)
             found = [i for i in opted if i in ids]
-            _require(not found, f"opted-out records were candidates: {found}")
+            require(not found, f"opted-out records were candidates: {found}")
         with self._connector(opt_out=False) as connector:
             ids = self._candidate_ids(connector)
             lost = [i for i in opted if i not in ids]
-            _require(not lost, f"without an opt-out field, records were not found: {lost}")
+            require(not lost, f"without an opt-out field, records were not found: {lost}")
 
     # -- read -------------------------------------------------------------------------------
     def check_read_returns_current_values_and_omits_unknown_ids(self) -> None:
@@ -252,56 +246,54 @@ class ConnectorContract(WriteChecks, IncrementalChecks, FieldChecks):
             names = sorted(connector.field_map)
             record_id = self._seed(connector, names)
             before = connector.read([record_id])
-            _require(set(before) == {record_id}, f"read([{record_id}]) gave {sorted(before)}")
+            require(set(before) == {record_id}, f"read([{record_id}]) gave {sorted(before)}")
             edited = self.value_for(names[0], next(self._serial))
             self.harness.set_value(record_id, names[0], edited)
             unknown = self.harness.unknown_id()
             found = connector.read([record_id, unknown])
-            _require(
-                set(found) == {record_id}, f"read([{record_id}, unknown]) gave {sorted(found)}"
-            )
+            require(set(found) == {record_id}, f"read([{record_id}, unknown]) gave {sorted(found)}")
             contact = found[record_id]
-            _require(isinstance(contact, Contact), f"read gave a {type(contact)}")
+            require(isinstance(contact, Contact), f"read gave a {type(contact)}")
             _check_no_empty_strings(contact)
             got = contact.value(names[0])
-            _require(got == edited, f"read {names[0]}={got!r}, the CRM holds {edited!r}")
+            require(got == edited, f"read {names[0]}={got!r}, the CRM holds {edited!r}")
             for name in names[1:]:
-                _require(contact.value(name) is None, f"read {name}={contact.value(name)!r}")
-            _require(connector.read([]) == {}, "read([]) is not empty")
+                require(contact.value(name) is None, f"read {name}={contact.value(name)!r}")
+            require(connector.read([]) == {}, "read([]) is not empty")
 
     # -- configuration ----------------------------------------------------------------------
     def check_check_returns_result_lines(self) -> None:
         """`check()` gives CheckResult lines, all passing against a healthy sandbox."""
         with self._connector() as connector:
             results = connector.check()
-            _require(isinstance(results, list) and bool(results), f"check() gave {results!r}")
+            require(isinstance(results, list) and bool(results), f"check() gave {results!r}")
             for result in results:
-                _require(isinstance(result, CheckResult), f"check() line {result!r}")
-                _require(bool(result.name.strip()), f"a check line has no name: {result!r}")
-                _require(result.ok, f"check line failed on a healthy sandbox: {result!r}")
-                _require(not result.credentials_refused, f"credentials refused: {result!r}")
+                require(isinstance(result, CheckResult), f"check() line {result!r}")
+                require(bool(result.name.strip()), f"a check line has no name: {result!r}")
+                require(result.ok, f"check line failed on a healthy sandbox: {result!r}")
+                require(not result.credentials_refused, f"credentials refused: {result!r}")
 
     def check_settings_model_rejects_unknown_keys(self) -> None:
         """The settings model accepts the source's settings and refuses an unknown key."""
         with self._connector() as connector:
             model = connector.settings_model
-            _require(issubclass(model, ConnectorSettings), f"{model} is no ConnectorSettings")
+            require(issubclass(model, ConnectorSettings), f"{model} is no ConnectorSettings")
             settings = dict(connector.source.settings)
             model.model_validate(settings)
             try:
                 model.model_validate({**settings, "contract_no_such_key": True})
             except ValidationError as exc:
                 kinds = {e["type"] for e in exc.errors()}
-                _require("extra_forbidden" in kinds, f"refused, but not as unknown: {kinds}")
+                require("extra_forbidden" in kinds, f"refused, but not as unknown: {kinds}")
                 return
             raise AssertionError(f"{model.__name__} accepted an unknown key")
 
 
 def _check_no_empty_strings(contact: Contact) -> None:
-    _require(isinstance(contact.id, str) and bool(contact.id), f"contact id {contact.id!r}")
+    require(isinstance(contact.id, str) and bool(contact.id), f"contact id {contact.id!r}")
     for item in dataclass_fields(contact):
         value = getattr(contact, item.name)
-        _require(
+        require(
             value is None or (isinstance(value, str) and bool(value.strip())),
             f"{contact.id}.{item.name} is {value!r}, not None or text",
         )

@@ -10,46 +10,19 @@ not exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
-
-from connectors.base import Connector, FieldUpdate, WriteOutcome, WriteStatus
-
-if TYPE_CHECKING:
-    from itertools import count
+from connectors.base import Connector, FieldUpdate, WriteStatus
+from connectors.testing_harness import ContractParts, require
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise AssertionError(message)
-
-
-class FieldChecks:
+class FieldChecks(ContractParts):
     """`check_check_fields_*`, `check_writes_to_a_missing_field_*`: what the field guard needs."""
-
-    if TYPE_CHECKING:
-        tag: str
-        _serial: count[int]
-
-        def _connector(self, *, opt_out: bool = True) -> AbstractContextManager[Connector]: ...
-
-        def _seed(
-            self, connector: Connector, missing: Sequence[str] = (), *, opted_out: bool = False
-        ) -> str: ...
-
-        def _write(
-            self, connector: Connector, updates: Sequence[FieldUpdate]
-        ) -> list[WriteOutcome]: ...
-
-        def value_for(self, logical_field: str, serial: int) -> str: ...
 
     def check_check_fields_passes_for_the_mapped_fields(self) -> None:
         """`check_fields()` finds nothing wrong with the harness's own field map."""
         with self._connector() as connector:
             problems = connector.check_fields()
-            _require(isinstance(problems, list), f"check_fields() gave {problems!r}")
-            _require(problems == [], f"check_fields() refused healthy fields: {problems}")
+            require(isinstance(problems, list), f"check_fields() gave {problems!r}")
+            require(problems == [], f"check_fields() refused healthy fields: {problems}")
 
     def _missing_field_connector(self, connector: Connector) -> str | None:
         """Map one logical field to a CRM field that does not exist; its logical name.
@@ -71,7 +44,7 @@ class FieldChecks:
                 return
             problems = connector.check_fields()
             named = [p for p in problems if f"crm_sync_contract_{self.tag}" in p]
-            _require(bool(named), f"check_fields() did not name the missing field: {problems}")
+            require(bool(named), f"check_fields() did not name the missing field: {problems}")
 
     def check_writes_to_a_missing_field_are_field_refused(self) -> None:
         """A write to a field that does not exist is FIELD_REFUSED (hold), not REJECTED."""
@@ -82,8 +55,8 @@ class FieldChecks:
                 return
             value = self.value_for(logical, next(self._serial))
             (outcome,) = self._write(connector, [FieldUpdate(record_id, {logical: value})])
-            _require(
+            require(
                 outcome.status is WriteStatus.FIELD_REFUSED,
                 f"a write to a missing field gave {outcome.status} ({outcome.reason!r})",
             )
-            _require(bool(outcome.reason.strip()), "the field refusal gives no reason")
+            require(bool(outcome.reason.strip()), "the field refusal gives no reason")

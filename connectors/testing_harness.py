@@ -6,12 +6,24 @@ it without importing `connectors.testing`, which composes them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
 
-from connectors.base import Connector
+from connectors.base import Connector, FieldUpdate, WriteOutcome
 
-__all__ = ["ContractHarness"]
+if TYPE_CHECKING:
+    from itertools import count
+
+    from crm_sync.clock import Clock
+
+__all__ = ["ContractHarness", "ContractParts", "require"]
+
+
+def require(condition: bool, message: str) -> None:
+    """AssertionError even under `python -O`, where `assert` statements vanish."""
+    if not condition:
+        raise AssertionError(message)
 
 
 class ContractHarness(Protocol):
@@ -43,3 +55,27 @@ class ContractHarness(Protocol):
     def unknown_id(self) -> str:
         """An id shaped like this CRM's ids that names no record."""
         ...
+
+
+class ContractParts:
+    """What each group of checks uses from `ConnectorContract`, which composes them (declared
+    once, for the type checker; `ConnectorContract` defines them)."""
+
+    if TYPE_CHECKING:
+        harness: ContractHarness
+        tag: str
+        page_size: int
+        clock: Clock
+        _serial: count[int]
+
+        def _connector(self, *, opt_out: bool = True) -> AbstractContextManager[Connector]: ...
+
+        def _seed(
+            self, connector: Connector, missing: Sequence[str] = (), *, opted_out: bool = False
+        ) -> str: ...
+
+        def _write(
+            self, connector: Connector, updates: Sequence[FieldUpdate]
+        ) -> list[WriteOutcome]: ...
+
+        def value_for(self, logical_field: str, serial: int) -> str: ...

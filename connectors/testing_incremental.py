@@ -8,40 +8,19 @@ waits just over a second between the cursor and the changes it expects to see.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from connectors.base import INCREMENTAL_SCAN, Change, Connector
-from crm_sync.clock import Clock
-
-if TYPE_CHECKING:
-    from connectors.testing_harness import ContractHarness
+from connectors.testing_harness import ContractParts, require
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 CLOCK_STEP_SECONDS = 1.05
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise AssertionError(message)
-
-
-class IncrementalChecks:
+class IncrementalChecks(ContractParts):
     """`check_incremental_*`: what the fresh lane relies on."""
-
-    if TYPE_CHECKING:
-        harness: ContractHarness
-        page_size: int
-        clock: Clock
-
-        def _connector(self, *, opt_out: bool = True) -> AbstractContextManager[Connector]: ...
-
-        def _seed(
-            self, connector: Connector, missing: Sequence[str] = (), *, opted_out: bool = False
-        ) -> str: ...
 
     def _changes(self, connector: Connector, since: datetime) -> list[list[Change]]:
         selection = replace(connector.selection(), page_size=self.page_size)
@@ -52,7 +31,7 @@ class IncrementalChecks:
         with self._connector() as connector:
             overridden = type(connector).iter_changed is not Connector.iter_changed
             declared = INCREMENTAL_SCAN in connector.capabilities
-            _require(
+            require(
                 overridden == declared,
                 f"INCREMENTAL_SCAN declared={declared} but iter_changed overridden={overridden}",
             )
@@ -66,8 +45,8 @@ class IncrementalChecks:
             old_gap = self._seed(connector, names[:1])
             edited = self._seed(connector)
             first = [c for page in self._changes(connector, EPOCH) for c in page]
-            _require(old_gap in {c.contact.id for c in first}, "a gap was not found from 2000")
-            _require(edited not in {c.contact.id for c in first}, "a complete record was found")
+            require(old_gap in {c.contact.id for c in first}, "a gap was not found from 2000")
+            require(edited not in {c.contact.id for c in first}, "a complete record was found")
             cursor = max(c.modified_at for c in first)
             self.clock.sleep(CLOCK_STEP_SECONDS)
             new = [self._seed(connector, names[:1]) for _ in range(2 * self.page_size + 1)]
@@ -77,21 +56,21 @@ class IncrementalChecks:
             pages = self._changes(connector, cursor)
             changes = [c for page in pages for c in page]
             ids = [c.contact.id for c in changes]
-            _require(len(pages) >= 2, f"{len(ids)} changes came in {len(pages)} page(s), not 2+")
+            require(len(pages) >= 2, f"{len(ids)} changes came in {len(pages)} page(s), not 2+")
             twice = sorted({i for i in ids if ids.count(i) > 1})
-            _require(not twice, f"changes yielded more than once: {twice}")
+            require(not twice, f"changes yielded more than once: {twice}")
             lost = [i for i in [*new, edited] if i not in ids]
-            _require(not lost, f"records changed after the cursor were not found: {lost}")
+            require(not lost, f"records changed after the cursor were not found: {lost}")
             wrong = [i for i in (complete, opted) if i in ids]
-            _require(not wrong, f"complete or opted-out records were found: {wrong}")
+            require(not wrong, f"complete or opted-out records were found: {wrong}")
             stamps = [c.modified_at for c in changes]
-            _require(all(s.tzinfo is not None for s in stamps), "modified_at is not tz-aware")
-            _require(stamps == sorted(stamps), "changes are not oldest first")
+            require(all(s.tzinfo is not None for s in stamps), "modified_at is not tz-aware")
+            require(stamps == sorted(stamps), "changes are not oldest first")
             # Unchanged records (old_gap included) may come back only at the cursor's instant.
-            _require(all(s >= cursor for s in stamps), "a change before the cursor was yielded")
+            require(all(s >= cursor for s in stamps), "a change before the cursor was yielded")
             for change in changes:
                 gaps = [n for n in names if change.contact.value(n) is None]
-                _require(bool(gaps), f"changed candidate {change.contact.id} has no gap")
+                require(bool(gaps), f"changed candidate {change.contact.id} has no gap")
 
 
 def iter_pages(connector: Connector, since: datetime) -> Iterator[list[Change]]:

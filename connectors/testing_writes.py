@@ -8,41 +8,15 @@ than a batch holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
-from connectors.base import Connector, FieldUpdate, WriteOutcome, WriteStatus
-
-if TYPE_CHECKING:
-    from itertools import count
-
-    from connectors.testing_harness import ContractHarness
+from connectors.base import Connector, FieldUpdate, WriteStatus
+from connectors.testing_harness import ContractParts, require
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise AssertionError(message)
-
-
-class WriteChecks:
+class WriteChecks(ContractParts):
     """`check_write_*`, `check_*_beyond_one_batch_*`, `check_limits_*`, `check_empty_values_*`."""
-
-    if TYPE_CHECKING:
-        harness: ContractHarness
-        _serial: count[int]
-
-        def _connector(self, *, opt_out: bool = True) -> AbstractContextManager[Connector]: ...
-
-        def _seed(
-            self, connector: Connector, missing: Sequence[str] = (), *, opted_out: bool = False
-        ) -> str: ...
-
-        def _write(
-            self, connector: Connector, updates: Sequence[FieldUpdate]
-        ) -> list[WriteOutcome]: ...
-
-        def value_for(self, logical_field: str, serial: int) -> str: ...
 
     def check_write_outcomes_are_one_per_update_in_order(self) -> None:
         """A rejected record (unknown id) is REJECTED with a reason; the others are WRITTEN."""
@@ -63,8 +37,8 @@ class WriteChecks:
             outcomes = self._write(connector, updates)
             statuses = [o.status for o in outcomes]
             expected = [WriteStatus.WRITTEN, WriteStatus.REJECTED, WriteStatus.WRITTEN]
-            _require(statuses == expected, f"write statuses {statuses}, expected {expected}")
-            _require(bool(outcomes[1].reason.strip()), "the rejection gives no reason")
+            require(statuses == expected, f"write statuses {statuses}, expected {expected}")
+            require(bool(outcomes[1].reason.strip()), "the rejection gives no reason")
             self._require_written(connector, {first: full, second: {**partial, **kept}})
 
     def _require_written(
@@ -73,21 +47,21 @@ class WriteChecks:
         """Each record holds these values, in the sandbox and through `read`."""
         found = connector.read(list(wanted))
         for record_id, values in wanted.items():
-            _require(record_id in found, f"written record {record_id} cannot be read")
+            require(record_id in found, f"written record {record_id} cannot be read")
             for name, value in values.items():
                 sandbox = self.harness.get_value(record_id, name)
-                _require(sandbox == value, f"sandbox {record_id}.{name}={sandbox!r}, not {value!r}")
+                require(sandbox == value, f"sandbox {record_id}.{name}={sandbox!r}, not {value!r}")
                 got = found[record_id].value(name)
-                _require(got == value, f"read {record_id}.{name}={got!r}, not {value!r}")
+                require(got == value, f"read {record_id}.{name}={got!r}, not {value!r}")
 
     def check_limits_are_positive(self) -> None:
         """The connector has a name, and its batch sizes and rate are positive."""
         with self._connector() as connector:
             limits = connector.limits
-            _require(bool(getattr(connector, "name", "")), "the connector has no name")
+            require(bool(getattr(connector, "name", "")), "the connector has no name")
             for label in ("page_size", "read_batch_size", "write_batch_size"):
                 value = getattr(limits, label)
-                _require(isinstance(value, int) and value > 0, f"limits.{label} is {value!r}")
+                require(isinstance(value, int) and value > 0, f"limits.{label} is {value!r}")
 
     def check_writes_beyond_one_batch_all_land(self) -> None:
         """`write_batch_size + 1` updates in one call are all WRITTEN and all in the CRM."""
@@ -98,11 +72,11 @@ class WriteChecks:
             values = {i: {name: self.value_for(name, next(self._serial))} for i in ids}
             outcomes = self._write(connector, [FieldUpdate(i, values[i]) for i in ids])
             refused = [o for o in outcomes if o.status is not WriteStatus.WRITTEN]
-            _require(not refused, f"{len(refused)} of {count} refused, first: {refused[:1]}")
+            require(not refused, f"{len(refused)} of {count} refused, first: {refused[:1]}")
             for record_id in ids:
                 held = self.harness.get_value(record_id, name)
                 wanted = values[record_id][name]
-                _require(held == wanted, f"sandbox {record_id}.{name}={held!r}, not {wanted!r}")
+                require(held == wanted, f"sandbox {record_id}.{name}={held!r}, not {wanted!r}")
             self._require_written(connector, {i: values[i] for i in (ids[0], ids[-1])})
 
     def check_reads_beyond_one_batch_come_back_whole(self) -> None:
@@ -113,11 +87,11 @@ class WriteChecks:
             ids = [self._seed(connector, names[1:]) for _ in range(count)]
             found = connector.read(ids)
             lost = [i for i in ids if i not in found]
-            _require(not lost, f"read lost {len(lost)} of {count} ids, first: {lost[:3]}")
+            require(not lost, f"read lost {len(lost)} of {count} ids, first: {lost[:3]}")
             for record_id in ids:
                 got = found[record_id].value(names[0])
                 held = self.harness.get_value(record_id, names[0])
-                _require(got == held, f"read {record_id}.{names[0]}={got!r}, CRM holds {held!r}")
+                require(got == held, f"read {record_id}.{names[0]}={got!r}, CRM holds {held!r}")
 
     def check_empty_values_are_refused_before_io(self) -> None:
         """A FieldUpdate with an empty value cannot be built, so nothing reaches the CRM."""
@@ -131,6 +105,6 @@ class WriteChecks:
                 except ValueError:
                     continue
                 raise AssertionError(f"FieldUpdate accepted {empty!r} for {name!r}")
-            _require(dict(connector.calls.counts) == calls, "the connector made calls")
+            require(dict(connector.calls.counts) == calls, "the connector made calls")
             held = self.harness.get_value(record_id, name)
-            _require(held is None, f"{record_id}.{name} became {held!r}")
+            require(held is None, f"{record_id}.{name} became {held!r}")
