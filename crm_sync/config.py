@@ -45,7 +45,6 @@ VERSIONED_BASE_URLS: dict[tuple[str, str], str] = {
     ("deepenrich", "v1"): PROVIDER_BASE_URLS["deepenrich"],
 }
 API_VERSIONS = ("v1", "v2")
-WEBHOOK_EVENTS = ("contact_finished",)
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
